@@ -1,0 +1,179 @@
+/* The interpreter's run loop and the instructions too rare or too long to
+ * live in ops.inc. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/limits.h"
+#include "../isa/semantics.h"
+#include "interp.h"
+
+/* Resolves a dynamic jump address (isa.md §10.5, the return-to-host case
+ * excluded) to a block's op index. Returns 0, -1 for a trap, or a status > 0. */
+static int interp_dynamic_target(struct cpvm_instance *in, uint32_t addr, uint32_t *idx)
+{
+    const struct cpvm_program *p = in->mod->prog;
+    uint32_t len = program_jump_table_len(p);
+    if (addr == 0 || (addr & (VM_CODE_ALIGN - 1))) return -1;
+    uint32_t i = addr / VM_CODE_ALIGN - 1;
+    if (i >= len) return -1;
+    if (!in->jt_op) {
+        in->jt_op = calloc(len, sizeof *in->jt_op);
+        if (!in->jt_op) return CPVM_E_NO_MEMORY;
+    }
+    uint32_t cached = in->jt_op[i];
+    if (cached == UINT32_MAX) return -1;
+    if (cached) {
+        *idx = cached - 1;
+        return 0;
+    }
+    uint32_t target;
+    cpvm_program_jump_table_entry(p, i, &target);
+    if (!dec_valid_target(p, target)) {
+        in->jt_op[i] = UINT32_MAX;
+        return -1;
+    }
+    cpvm_status s = interp_block(in, target, idx);
+    if (s) return (int)s;
+    in->jt_op[i] = *idx + 1;
+    return 0;
+}
+
+/* Normalises a register write to the program's width (isa.md §8). */
+static inline uint64_t reg_value(const struct cpvm_instance *in, uint64_t v)
+{
+    return in->mod->is64 ? v : sext32(v);
+}
+
+static uint64_t interp_sbrk(struct cpvm_instance *in, uint64_t request)
+{
+    const struct cpvm_memory_map *map = &in->mod->map;
+    if (in->mod->cfg.memory_model != CPVM_MEMORY_STANDARD) return 0; /* no heap without a memory map */
+    /* execution.md §7: a size that does not fit in u32 counts as 0 (64-bit). */
+    uint64_t size = in->mod->is64 ? (request > UINT32_MAX ? 0 : request) : (uint32_t)request;
+    uint64_t heap = (uint64_t)in->heap_size + size;
+    if (heap > UINT32_MAX || heap > map->max_heap_size) return 0;
+    in->heap_size = (uint32_t)heap;
+    uint64_t top = (uint64_t)map->heap_base + heap;
+    uint64_t rw_end = (uint64_t)map->rw_data_address + in->rw_size;
+    if (top > rw_end) {
+        uint64_t psz = in->mod->page_size;
+        uint64_t new_end = (top + psz - 1) / psz * psz;
+        mem_set_perm(in, (uint32_t)rw_end, new_end - rw_end, PERM_R | PERM_W);
+        in->rw_size = (uint32_t)(new_end - map->rw_data_address);
+    }
+    return sext32(top);
+}
+
+/* memset (isa.md §7): byte by byte in meaning, page by page in practice.
+ * Returns 0 when done, 1 when it stopped with *out filled. */
+static int interp_memset(struct cpvm_instance *in, uint32_t op_index, struct cpvm_interrupt *out)
+{
+    const struct iop *op = &in->ops[op_index];
+    uint64_t *r = in->regs;
+    const bool metered = in->mod->cfg.gas_metering;
+    uint32_t p0 = lo32(r[CPVM_REG_A0]), p = p0, n = lo32(r[CPVM_REG_A2]);
+    uint8_t v = (uint8_t)r[CPVM_REG_A1];
+    int rc = 0;
+    while (n > 0) {
+        if (metered && in->gas <= 0) {
+            out->exit = CPVM_EXIT_OUT_OF_GAS;
+            in->next = NEXT_OP; /* resumable here; the block is not charged again */
+            rc = 1;
+            break;
+        }
+        uint64_t chunk = 0x1000 - (p & 0xfff);
+        if (chunk > n) chunk = n;
+        if (chunk > 0xffffffffu - (uint64_t)p) chunk = 0xffffffffu - (uint64_t)p; /* never the last byte */
+        if (metered && (uint64_t)in->gas < chunk) chunk = (uint64_t)in->gas;
+        if (chunk == 0 || !mem_ok(in, p, 1, PERM_W)) {
+            mem_fault(in, p, 1, true, out);
+            in->next = out->exit == CPVM_EXIT_PAGE_FAULT ? NEXT_OP : NEXT_NONE;
+            rc = 1;
+            break;
+        }
+        /* SECURITY: [p, p + chunk) lies in one writable page below 2^32 - 1. */
+        memset(in->mem + p, v, chunk);
+        p += (uint32_t)chunk;
+        n -= (uint32_t)chunk;
+        if (metered) in->gas -= (int64_t)chunk;
+    }
+    r[CPVM_REG_A0] = reg_value(in, r[CPVM_REG_A0] + (uint32_t)(p - p0));
+    r[CPVM_REG_A2] = reg_value(in, n);
+    if (rc) {
+        out->pc = op->pc;
+        in->next_op = op_index;
+    }
+    return rc;
+}
+
+#define LOOP_NAME run_fast
+#define LOOP_STEPPING 0
+#include "loop.inc"
+#undef LOOP_NAME
+#undef LOOP_STEPPING
+
+#define LOOP_NAME run_stepping
+#define LOOP_STEPPING 1
+#include "loop.inc"
+#undef LOOP_NAME
+#undef LOOP_STEPPING
+
+/* Host-set entry (isa.md §10.7, execution.md §8.4). Returns 0 with *start set,
+ * 1 when the run already ended with *out filled, or a status > 0. */
+static int enter_at(struct cpvm_instance *in, uint32_t pc, uint32_t *start, struct cpvm_interrupt *out)
+{
+    const struct cpvm_program *p = in->mod->prog;
+    uint32_t block_pc, head;
+    if (!dec_block_start(p, pc, &block_pc)) {
+        out->exit = CPVM_EXIT_PANIC; /* the next pc stays: running again traps again */
+        out->pc = pc;
+        return 1;
+    }
+    cpvm_status s = interp_block(in, block_pc, &head);
+    if (s) return (int)s;
+    if (block_pc == pc) {
+        *start = head;
+        return 0;
+    }
+    uint32_t k = head + 1;
+    while (k < in->nops && in->ops[k].kind != IOP_gas && in->ops[k].pc != pc) k++;
+    if (k >= in->nops || in->ops[k].kind == IOP_gas) {
+        out->exit = CPVM_EXIT_PANIC; /* the block walk never reaches pc */
+        out->pc = pc;
+        return 1;
+    }
+    /* Entering mid-block pays for the whole block first. */
+    if (in->mod->cfg.gas_metering) {
+        int64_t cost = (int64_t)in->ops[head].imm;
+        if (cost > in->gas) {
+            out->exit = CPVM_EXIT_OUT_OF_GAS;
+            out->pc = pc;
+            return 1;
+        }
+        in->gas -= cost;
+    }
+    in->insn_count += in->ops[head].x;
+    *start = k;
+    return 0;
+}
+
+cpvm_status interp_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
+{
+    memset(out, 0, sizeof *out);
+    if (in->next == NEXT_NONE) return CPVM_E_NO_PC;
+    if (in->mod->cfg.gas_metering && in->gas < 0) {
+        out->exit = CPVM_EXIT_OUT_OF_GAS;
+        out->pc = in->next == NEXT_ENTRY ? in->next_pc : in->ops[in->next_op].pc;
+        return CPVM_OK;
+    }
+    uint32_t start;
+    if (in->next == NEXT_ENTRY) {
+        int rc = enter_at(in, in->next_pc, &start, out);
+        if (rc == 1) return CPVM_OK;
+        if (rc) return (cpvm_status)rc;
+    } else {
+        start = in->next_op;
+    }
+    int rc = in->step_on ? run_stepping(in, start, out) : run_fast(in, start, out);
+    return (cpvm_status)rc;
+}

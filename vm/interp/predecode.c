@@ -1,0 +1,133 @@
+/* Guest code -> ops, one basic block at a time, on first entry (the reference
+ * compiles lazily too). Each block is a gas op carrying the block's cost from
+ * the cost model, then one op per instruction; control-flow validity that
+ * never changes (isa.md §10.3-10.4) is decided here, once. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/bits.h"
+#include "../common/limits.h"
+#include "interp.h"
+
+static cpvm_status reserve(struct cpvm_instance *in, uint32_t more)
+{
+    if (in->nops + more <= in->cap) return CPVM_OK;
+    uint64_t cap = in->cap ? in->cap : 64;
+    while (cap < (uint64_t)in->nops + more) cap *= 2;
+    /* Each op comes from at least one code byte plus a block head and an
+     * implicit trap, so the stream is bounded by 3 x code size + slack. */
+    if (cap > 3ull * LIMIT_CODE_SIZE + 64) return CPVM_E_LIMIT;
+    struct iop *ops = realloc(in->ops, cap * sizeof *ops);
+    if (!ops) return CPVM_E_NO_MEMORY;
+    in->ops = ops;
+    in->cap = (uint32_t)cap;
+    return CPVM_OK;
+}
+
+static struct iop *emit(struct cpvm_instance *in, uint8_t kind, uint32_t pc)
+{
+    struct iop *op = &in->ops[in->nops++];
+    *op = (struct iop){.kind = kind, .pc = pc, .t = IOP_UNRESOLVED, .f = IOP_UNRESOLVED};
+    return op;
+}
+
+/* Translates one decoded instruction into its op. */
+static void translate(struct cpvm_instance *in, const struct dec_insn *d)
+{
+    const struct cpvm_program *p = in->mod->prog;
+    bool is64 = in->mod->is64;
+    enum op opc = (enum op)d->op;
+    uint8_t kind = (uint8_t)opc;
+
+    if (!is64) {
+        switch (opc) {
+        case OP_mul_upper_signed_signed: kind = IOP_mul_upper_ss_32; break;
+        case OP_mul_upper_unsigned_unsigned: kind = IOP_mul_upper_uu_32; break;
+        case OP_mul_upper_signed_unsigned: kind = IOP_mul_upper_su_32; break;
+        case OP_reverse_byte: kind = IOP_reverse_byte_32; break;
+        default: break;
+        }
+    }
+    if (isa_flags(opc) & BRANCH) {
+        /* isa.md §10.4: an invalid target or fall-through makes the branch trap
+         * whatever its condition. */
+        if (!dec_valid_target(p, d->target) || !dec_valid_target(p, d->pc + d->len)) kind = IOP_trap_at;
+    } else if (opc == OP_jump || opc == OP_load_imm_and_jump) {
+        if (!dec_valid_target(p, d->target)) kind = opc == OP_jump ? IOP_trap_at : IOP_load_imm_trap;
+    } else if (opc == OP_fallthrough && d->pc + d->len >= p->code_len &&
+               in->mod->cfg.compat == CPVM_COMPAT_POLKAVM_035) {
+        /* isa.md §10.6: 0.35 traps at the fallthrough itself, charging nothing more;
+         * the GP v0.4 reading enters the implicit trap's block at the end. */
+        kind = IOP_trap_at;
+    }
+
+    struct iop *op = emit(in, kind, d->pc);
+    op->a = d->a;
+    op->b = d->b;
+    op->d = d->d;
+    op->tpc = d->target;
+    op->x = d->pc + d->len; /* fall-through pc, replaced below where x means more */
+    switch ((enum isa_class)isa_rows[opc].cls) {
+    case CLS_R_I64:
+        op->imm = d->imm64;
+        break;
+    case CLS_R_I_I:
+    case CLS_I_I:
+    case CLS_RR_I_I:
+        op->imm = sext32((uint32_t)d->i1);
+        op->x = (uint32_t)d->i2;
+        break;
+    default:
+        op->imm = sext32((uint32_t)d->i1);
+        break;
+    }
+}
+
+cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx)
+{
+    const struct cpvm_program *p = in->mod->prog;
+    const struct gas_model *gm = &in->mod->gas;
+    if (start <= p->code_len && in->block_of[start]) {
+        *idx = in->block_of[start] - 1;
+        return CPVM_OK;
+    }
+    /* A block has at most code_len instructions plus its head and a trap. */
+    cpvm_status s = reserve(in, 2);
+    if (s) return s;
+    uint32_t head = in->nops;
+    emit(in, IOP_gas, start);
+    uint64_t cost = 0;
+    uint32_t count = 0;
+    if (!dec_bit(p, start)) {
+        /* Not an instruction start (or past the end): a lone implicit trap. */
+        emit(in, IOP_invalid, start);
+        cost += gas_insn_cost(gm, OP_invalid);
+        count++;
+    } else {
+        uint32_t pc = start;
+        for (;;) {
+            if ((s = reserve(in, 2))) return s;
+            struct dec_insn d;
+            dec_decode(p, pc, &d);
+            translate(in, &d);
+            cost += gas_insn_cost(gm, (enum op)d.op);
+            count++;
+            if (isa_is_terminator((enum op)d.op)) break;
+            if (dec_next_is_proper(p, pc, d.len)) {
+                pc += d.len;
+                continue;
+            }
+            /* isa.md §2: the implicit trap after an instruction with no successor. */
+            emit(in, IOP_invalid, pc + d.len);
+            cost += gas_insn_cost(gm, OP_invalid);
+            count++;
+            break;
+        }
+    }
+    struct iop *g = &in->ops[head];
+    g->imm = gas_block_cost(gm, start, cost);
+    g->x = count;
+    if (start <= p->code_len) in->block_of[start] = head + 1;
+    *idx = head;
+    return CPVM_OK;
+}

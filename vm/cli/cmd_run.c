@@ -197,17 +197,19 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
             char addr[64];
             const char *len;
             struct read_op *r = &o->reads[o->nreads];
+            uint64_t len64;
             if (!split(v, ':', addr, sizeof addr, &len) || !cli_parse_u32(addr, &r->address) ||
-                !cli_parse_u32(len, &r->len)) {
+                !cli_parse_u64(len, &len64)) {
                 fprintf(stderr, "cpvm run: --read: expected ADDR:LEN, got '%s'\n", v);
                 return 2;
             }
-            if (r->len > MAX_READ_LEN || read_total + r->len > MAX_READ_TOTAL) {
+            if (len64 > MAX_READ_LEN || read_total + len64 > MAX_READ_TOTAL) {
                 fprintf(stderr, "cpvm run: --read: too much memory requested (at most %u bytes each, %u in all)\n",
                         MAX_READ_LEN, MAX_READ_TOTAL);
                 return 2;
             }
-            read_total += r->len;
+            r->len = (uint32_t)len64;
+            read_total += len64;
             o->nreads++;
         } else if (OPT("--compat")) {
             if (strcmp(v, "polkavm") == 0)

@@ -756,6 +756,7 @@ int cmd_test_vectors(int argc, char **argv)
             check_file(argv[i], true, &tot);
         }
     }
+    if (tot.passed + tot.failed == 0) fprintf(stderr, "cpvm test-vectors: warning: no test vectors found\n");
     printf("%lu passed, %lu failed\n", tot.passed, tot.failed);
     fflush(stdout);
     return tot.failed ? 1 : 0;

@@ -13,6 +13,7 @@ static int interp_dynamic_target(struct cpvm_instance *in, uint32_t addr, uint32
 {
     const struct cpvm_program *p = in->mod->prog;
     uint32_t len = program_jump_table_len(p);
+    /* SECURITY: dynamic jumps reach only jump-table entries that are valid block starts. */
     if (addr == 0 || (addr & (VM_CODE_ALIGN - 1))) return -1;
     uint32_t i = addr / VM_CODE_ALIGN - 1;
     if (i >= len) return -1;

@@ -92,7 +92,8 @@ void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t
  * fills exit PANIC or PAGE_FAULT (with the page address). */
 void mem_fault(const struct cpvm_instance *in, uint32_t addr, unsigned width, bool write, struct cpvm_interrupt *out);
 
-/* Whether [addr, addr + width) is accessible for `need` (PERM_R or PERM_W). */
+/* SECURITY: every guest load and store passes here before touching the window.
+ * Whether [addr, addr + width) is accessible for `need` (PERM_R or PERM_W). */
 static inline bool mem_ok(const struct cpvm_instance *in, uint32_t addr, unsigned width, uint8_t need)
 {
     uint64_t end = (uint64_t)addr + width;

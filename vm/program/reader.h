@@ -35,7 +35,8 @@ static inline cpvm_status reader_u8(struct reader *r, const char *what, uint8_t 
     return CPVM_OK;
 }
 
-/* Borrows `n` bytes without copying. */
+/* Borrows `n` bytes without copying.
+ * SECURITY: the one bounds check every untrusted length goes through. */
 static inline cpvm_status reader_bytes(struct reader *r, const char *what, size_t n, const uint8_t **out)
 {
     *out = NULL;

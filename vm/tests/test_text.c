@@ -297,6 +297,11 @@ static const struct alias_case alias_cases[] = {
     {CPVM_ISA_JAM_V1, "a0 = u8 [a1]", I(load_indirect_u8, .a = A0, .b = A1)},
     {CPVM_ISA_JAM_V1, "a0 = i32 [a1 + -4]", I(load_indirect_i32, .a = A0, .b = A1, .i1 = -4)},
     {CPVM_ISA_JAM_V1, "u8 [a1] = a0", I(store_indirect_u8, .a = A0, .b = A1)},
+    {CPVM_ISA_JAM_V1, "u32 [sp - 4] = a0", I(store_indirect_u32, .a = A0, .b = SP, .i1 = -4)},
+    {CPVM_ISA_JAM_V1, "a0 = i8 [sp - 0x10]", I(load_indirect_i8, .a = A0, .b = SP, .i1 = -16)},
+    {CPVM_ISA_JAM_V1, "u8 [a0 - -1] = 7", I(store_imm_indirect_u8, .a = A0, .i1 = 1, .i2 = 7)},
+    {CPVM_ISA_JAM_V1, "jump [a0 - 8]", I(jump_indirect, .a = A0, .i1 = -8)},
+    {CPVM_ISA_JAM_V1, "tmp = a0, a0 = 1, jump [tmp - 2]", I(load_imm_and_jump_indirect, .a = A0, .b = A0, .i1 = 1, .i2 = -2)},
     {CPVM_ISA_JAM_V1, "u16 [a1] = 5", I(store_imm_indirect_u16, .a = A1, .i2 = 5)},
     {CPVM_ISA_JAM_V1, "u64 [0x20000] = 0xffffffffffffffff", I(store_imm_u64, .i1 = 0x20000, .i2 = -1)},
     {CPVM_ISA_JAM_V1, "a0 = u8 [a1 + 0xffffffff]", I(load_indirect_u8, .a = A0, .b = A1, .i1 = -1)},
@@ -707,6 +712,8 @@ static void test_errors(void **state)
         {"trap\nfoo bar\n", CPVM_E_ASM_SYNTAX, 2, false},
         {"// c\n\n  a0 = a1 + 0xffffffff\n", CPVM_E_ASM_RANGE, 3, false},
         {"a0 = u8 [a1 + 0x100000000]", CPVM_E_ASM_RANGE, 1, false},
+        {"a0 = u8 [a1 - 0x80000000]", CPVM_E_ASM_RANGE, 1, false},
+        {"a0 = u8 [a1 - a2]", CPVM_E_ASM_SYNTAX, 1, false},
         {"jump 4294967296", CPVM_E_ASM_RANGE, 1, false},
         {"a0 = 99999999999999999999999", CPVM_E_ASM_RANGE, 1, false},
         {"a0 = a1 - 2147483649", CPVM_E_ASM_RANGE, 1, false},
@@ -746,8 +753,10 @@ static void test_errors(void **state)
                      (unsigned long long)err.offset, cpvm_status_message(cases[k].code),
                      (unsigned long long)cases[k].line);
     }
-    /* The same data fits a raw program (no data there). */
     struct cpvm_error err;
+    /* Only empty names: nothing in the name pool. */
+    assert_int_equal(assemble_status("%import \"\"\n%export \"\" = 0\n", CPVM_ISA_LATEST64, false, &err), CPVM_OK);
+    /* The same data fits a raw program (no data there). */
     assert_int_equal(assemble_status("%ro_data = 0102\ntrap\n", CPVM_ISA_LATEST64, true, &err), CPVM_OK);
     /* Arguments. */
     uint8_t *out;

@@ -5,8 +5,9 @@
  * must be separated by at least one blank.
  *
  * Instructions. A line is matched against the template column of isa.def, for
- * every instruction the current instruction set has, in table order (so
- * `a0 = 5` is load_imm and `a0 = 0x100000000` load_imm64). Placeholders:
+ * every instruction the current instruction set has, in table order except
+ * that rows with a 64-bit literal come last (so `a0 = 5` is load_imm and
+ * `a0 = 0x100000000` load_imm64), then against the aliases. Placeholders:
  *   {A} {B} {D}  a register: ra sp t0 t1 t2 s0 s1 a0..a5 or r0..r12;
  *   {i} {i1} {i2} a 32-bit immediate: decimal, 0x hex or 0b binary, optional
  *                leading '-'. A non-negative literal is a 64-bit pattern that
@@ -18,7 +19,8 @@
  *   {W}          a 64-bit literal (load_imm64).
  * In Latest32 the templates' "i32 " prefix is optional (that ISA has only the
  * 32-bit forms), and the 64-bit-only rows do not exist.
- * Everywhere, `[X + {i}]` may be written `[X]` when the offset is 0.
+ * Everywhere, `[X + {i}]` may be written `[X]` when the offset is 0, and
+ * `[X - n]` for `[X + -n]` (a cpvm convenience).
  *
  * Aliases (the reference assembler's extra forms, table `aliases` below):
  *   ret, nop, jump [reg], `d = i64 <literal>` (forces load_imm64),
@@ -60,7 +62,14 @@
  *   %import "name"        imports, in order;
  *   %export "name" = PC   an export at an absolute pc, listed before the
  *                         `pub @` exports; strings take \\ \" and \xNN escapes.
+ * A %raw item ends a basic block (for labels and fallthrough insertion) when
+ * its first byte is a terminator's opcode or no opcode at all.
  * With `raw` output only the code, bitmask and jump table are written.
+ *
+ * Errors carry the 1-based line in err->offset (0 when no line applies).
+ * Limits: instruction and label lines LIMIT_ASM_LINE characters (directive
+ * lines are parsed in linear time and may be longer), label names 1024,
+ * code LIMIT_CODE_SIZE bytes, jump table LIMIT_JUMP_TABLE entries.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -159,12 +168,12 @@ static cpvm_status oom(struct asm_state *st)
 
 static cpvm_status syntax(struct asm_state *st, const char *what)
 {
-    return cpvm_fail(st->err, CPVM_E_ASM_SYNTAX, st->line, "line %" PRIu32 ": %s", st->line, what);
+    return cpvm_fail(st->err, CPVM_E_ASM_SYNTAX, st->line, "%s", what);
 }
 
 static cpvm_status range(struct asm_state *st, const char *what)
 {
-    return cpvm_fail(st->err, CPVM_E_ASM_RANGE, st->line, "line %" PRIu32 ": %s", st->line, what);
+    return cpvm_fail(st->err, CPVM_E_ASM_RANGE, st->line, "%s", what);
 }
 
 /* ---- lexical helpers ------------------------------------------------------ */
@@ -355,7 +364,7 @@ static uint32_t label_name(const char **p, const char *e, const char **name)
 static cpvm_status emit(struct asm_state *st, const struct item *it)
 {
     if (st->items.n >= LIMIT_CODE_SIZE)
-        return cpvm_fail(st->err, CPVM_E_LIMIT, st->line, "line %" PRIu32 ": more than %u instructions", st->line,
+        return cpvm_fail(st->err, CPVM_E_LIMIT, st->line, "more than %u instructions",
                          LIMIT_CODE_SIZE);
     struct item *slot = vpush(st, &st->items, sizeof *slot, 1);
     if (!slot) return oom(st);
@@ -407,7 +416,7 @@ static bool match_template(const struct asm_state *st, const char *t, enum op op
                            struct match *m, bool *out_of_range)
 {
     const char *p = s;
-    bool prev_word = false, in_bracket = false;
+    bool prev_word = false, in_bracket = false, negate = false;
     memset(m, 0, sizeof *m);
     m->in.op = (uint8_t)op;
     while (*t) {
@@ -446,10 +455,12 @@ static bool match_template(const struct asm_state *st, const char *t, enum op op
                     return false;
                 }
                 bool wide32 = name[0] == 'i' && (in_bracket || op == OP_ecalli);
-                if (!num_value(st, n, wide32, &v)) {
+                if (!num_value(st, n, wide32, &v) || (negate && v == INT64_MIN)) {
                     *out_of_range = true;
                     return false;
                 }
+                if (negate) v = -v;
+                negate = false;
                 if (name[0] == 'n') {
                     if (v < -(int64_t)INT32_MAX || v > (int64_t)INT32_MAX + 1) {
                         *out_of_range = true;
@@ -512,12 +523,19 @@ static bool match_template(const struct asm_state *st, const char *t, enum op op
             prev_word = true;
             continue;
         }
-        /* "[X + {i}]" may be written "[X]" for a zero offset. */
-        if (t[0] == '+' && t[1] == ' ' && t[2] == '{' && t[3] == 'i') {
+        /* "[X + {i}]" may be written "[X]" for a zero offset, "[X - n]" for -n. */
+        if (in_bracket && t[0] == '+' && t[1] == ' ' && t[2] == '{' && t[3] == 'i') {
             const char *close = strchr(t + 3, '}');
             if (close[1] == ']' && p < e && *p == ']') {
                 set_imm(m, t + 3, 0);
                 t = close + 1;
+                continue;
+            }
+            if (p < e && *p == '-') {
+                p++;
+                t++;
+                negate = true;
+                prev_word = false;
                 continue;
             }
         }
@@ -641,7 +659,7 @@ static cpvm_status instruction(struct asm_state *st, const char *s, const char *
     if (!res.found) {
         if (res.unavailable != OP_COUNT)
             return cpvm_fail(st->err, CPVM_E_ASM_SYNTAX, st->line,
-                             "line %" PRIu32 ": instruction %s is not available in the %s instruction set", st->line,
+                             "instruction %s is not available in the %s instruction set",
                              isa_rows[res.unavailable].name, cpvm_isa_name(st->isa));
         if (res.out_of_range) return range(st, "immediate or jump target out of range");
         return syntax(st, "cannot parse this line");
@@ -679,7 +697,7 @@ static cpvm_status label_line(struct asm_state *st, const char *p, const char *e
     struct label *lb = &((struct label *)st->labels.p)[id];
     if (lb->def_line)
         return cpvm_fail(st->err, CPVM_E_ASM_LABEL, st->line,
-                         "line %" PRIu32 ": label @%.*s is already defined on line %" PRIu32, st->line, (int)n, name,
+                         "label @%.*s is already defined on line %" PRIu32, (int)n, name,
                          lb->def_line);
     lb->def_line = st->line;
     lb->item = st->at_block_start ? (uint32_t)st->items.n : st->block_start;
@@ -922,8 +940,7 @@ static cpvm_status layout(struct asm_state *st, uint32_t *total)
         it[i].pos = (uint32_t)pos;
         pos += item_size(&it[i]);
         if (pos > LIMIT_CODE_SIZE)
-            return cpvm_fail(st->err, CPVM_E_LIMIT, it[i].line, "line %" PRIu32 ": the code exceeds %u bytes",
-                             it[i].line, LIMIT_CODE_SIZE);
+            return cpvm_fail(st->err, CPVM_E_LIMIT, it[i].line, "the code exceeds %u bytes", LIMIT_CODE_SIZE);
     }
     uint32_t end = (uint32_t)pos;
     for (int pass = 0; pass < LAYOUT_MAX_PASSES; pass++) {
@@ -945,8 +962,7 @@ static cpvm_status layout(struct asm_state *st, uint32_t *total)
             }
             pos += item_size(&it[i]);
             if (pos > LIMIT_CODE_SIZE)
-                return cpvm_fail(st->err, CPVM_E_LIMIT, it[i].line, "line %" PRIu32 ": the code exceeds %u bytes",
-                                 it[i].line, LIMIT_CODE_SIZE);
+                return cpvm_fail(st->err, CPVM_E_LIMIT, it[i].line, "the code exceeds %u bytes", LIMIT_CODE_SIZE);
             changed |= moved;
         }
         end = (uint32_t)pos;
@@ -1025,25 +1041,26 @@ static cpvm_status finish(struct asm_state *st, bool raw, uint8_t **out, size_t 
     for (size_t i = 0; i < st->labels.n; i++)
         if (!lb[i].def_line)
             return cpvm_fail(st->err, CPVM_E_ASM_LABEL, lb[i].use_line,
-                             "line %" PRIu32 ": label @%.*s is not defined", lb[i].use_line, (int)lb[i].len,
+                             "label @%.*s is not defined", (int)lb[i].len,
                              lb[i].name);
     size_t n_jt = st->jt.n + st->jt_labels.n;
     if (n_jt > LIMIT_JUMP_TABLE)
         return cpvm_fail(st->err, CPVM_E_LIMIT, 0, "more than %u jump table entries", LIMIT_JUMP_TABLE);
     if (st->jt_entry_size == 0 && n_jt)
         return cpvm_fail(st->err, CPVM_E_ASM_RANGE, st->jt_entry_size_line,
-                         "line %" PRIu32 ": a jump table with entry size 0 stores no entries (see %%jump_table_count)",
-                         st->jt_entry_size_line);
+                         "a jump table with entry size 0 stores no entries (see %%jump_table_count)");
+    if (st->jt_count > LIMIT_JUMP_TABLE)
+        return cpvm_fail(st->err, CPVM_E_LIMIT, st->jt_count_line, "more than %u jump table entries",
+                         LIMIT_JUMP_TABLE);
     if (st->jt_count && (st->jt_entry_size > 0 || n_jt))
         return cpvm_fail(st->err, CPVM_E_ASM_RANGE, st->jt_count_line,
-                         "line %" PRIu32 ": %%jump_table_count only declares entries of size 0; this table has entries",
-                         st->jt_count_line);
+                         "%%jump_table_count only declares entries of size 0; this table has entries");
     for (uint32_t i = 0; i < n_items; i++) {
         if (!(it[i].flags & F_JT)) continue;
         it[i].in.i1 = (int32_t)(2 * (st->jt.n + it[i].ref + 1));
         it[i].len = (uint8_t)encoded_len(st, &it[i], 0, 0);
     }
-    uint32_t total;
+    uint32_t total = 0;
     cpvm_status s = layout(st, &total);
     if (s) return s;
 
@@ -1056,7 +1073,8 @@ static cpvm_status finish(struct asm_state *st, bool raw, uint8_t **out, size_t 
         s = cpvm_fail(st->err, CPVM_E_NO_MEMORY, 0, "out of memory");
         goto done;
     }
-    const uint8_t *pool = st->pool.p;
+    static const uint8_t no_names[1];
+    const uint8_t *pool = st->pool.p ? st->pool.p : no_names; /* NULL when every name is empty */
     for (uint32_t i = 0; i < n_items; i++) {
         if (it[i].kind == IT_INSN) {
             uint8_t buf[LIMIT_INSN_MAX_LEN];
@@ -1077,20 +1095,19 @@ static cpvm_status finish(struct asm_state *st, bool raw, uint8_t **out, size_t 
         for (size_t k = 0; k < n_jt; k++)
             if (jt[k] >> (8 * st->jt_entry_size)) {
                 s = cpvm_fail(st->err, CPVM_E_ASM_RANGE, st->jt_entry_size_line,
-                              "line %" PRIu32 ": jump table entry %zu (%" PRIu32 ") does not fit %d byte(s)",
-                              st->jt_entry_size_line, k, jt[k], st->jt_entry_size);
+                              "jump table entry %zu (%" PRIu32 ") does not fit %d byte(s)", k, jt[k], st->jt_entry_size);
                 goto done;
             }
     }
     if (!raw && st->ro.n > st->ro_size) {
         s = cpvm_fail(st->err, CPVM_E_ASM_RANGE, st->ro_line,
-                      "line %" PRIu32 ": %zu bytes of ro data exceed %%ro_data_size = %" PRIu32, st->ro_line, st->ro.n,
+                      "%zu bytes of ro data exceed %%ro_data_size = %" PRIu32, st->ro.n,
                       st->ro_size);
         goto done;
     }
     if (!raw && st->rw.n > st->rw_size) {
         s = cpvm_fail(st->err, CPVM_E_ASM_RANGE, st->rw_line,
-                      "line %" PRIu32 ": %zu bytes of rw data exceed %%rw_data_size = %" PRIu32, st->rw_line, st->rw.n,
+                      "%zu bytes of rw data exceed %%rw_data_size = %" PRIu32, st->rw.n,
                       st->rw_size);
         goto done;
     }
@@ -1191,7 +1208,7 @@ cpvm_status text_assemble(const char *src, size_t len, cpvm_isa default_isa, boo
         while (e > s0 && is_space(e[-1])) e--;
         if (s0 == e) continue;
         if ((size_t)(e - s0) > LIMIT_ASM_LINE && *s0 != '%') {
-            s = cpvm_fail(err, CPVM_E_LIMIT, st.line, "line %" PRIu32 " is longer than %u characters", st.line,
+            s = cpvm_fail(err, CPVM_E_LIMIT, st.line, "the line is longer than %u characters",
                           LIMIT_ASM_LINE);
             break;
         }

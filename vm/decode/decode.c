@@ -162,6 +162,44 @@ bool dec_block_start(const struct cpvm_program *p, uint32_t pc, uint32_t *start)
     return true;
 }
 
+bool dec_block_next(struct dec_block_iter *it, struct dec_insn *out)
+{
+    const struct cpvm_program *p = it->p;
+    switch (it->state) {
+    case DEC_ITER_DONE:
+        return false;
+    case DEC_ITER_TRAP:
+        *out = (struct dec_insn){.pc = it->pc, .op = OP_invalid, .len = 1};
+        it->state = DEC_ITER_DONE;
+        return true;
+    case DEC_ITER_MORE:
+        break;
+    }
+    if (!dec_bit(p, it->pc)) {
+        *out = (struct dec_insn){.pc = it->pc, .op = OP_invalid, .len = 1};
+        it->state = DEC_ITER_DONE;
+        return true;
+    }
+    dec_decode(p, it->pc, out);
+    if (isa_is_terminator((enum op)out->op)) {
+        it->state = DEC_ITER_DONE;
+    } else {
+        /* No proper successor: the implicit trap at next(pc) (isa.md §2) comes next,
+         * even where a bit is set (the slow-scanner quirk). */
+        if (!dec_next_is_proper(p, it->pc, out->len)) it->state = DEC_ITER_TRAP;
+        it->pc += out->len;
+    }
+    return true;
+}
+
+bool dec_is_block_start(const struct cpvm_program *p, uint32_t pc)
+{
+    if (!dec_bit(p, pc)) return false;
+    if (pc == 0) return true;
+    uint32_t prev;
+    return previous_start(p, pc, &prev) && isa_is_terminator((enum op)p->decode_map[p->code[prev]]);
+}
+
 cpvm_status dec_validate_jam(const struct cpvm_program *p, struct cpvm_error *err)
 {
     if (!dec_bit(p, 0))

@@ -39,6 +39,25 @@ bool dec_valid_target(const struct cpvm_program *p, uint32_t t);
 /* start(p) of isa.md §10.7; false when `pc` is not inside any block. */
 bool dec_block_start(const struct cpvm_program *p, uint32_t pc, uint32_t *start);
 
+/* The instructions of the basic block starting at `start` (isa.md §10.1, §2): up to
+ * and including its terminator, or the implicit trap (OP_invalid at next(pc)) after
+ * an instruction with no proper successor, or a lone OP_invalid when `start` is not
+ * an instruction start. Every backend builds its blocks with this. */
+struct dec_block_iter {
+    const struct cpvm_program *p;
+    uint32_t pc;
+    enum { DEC_ITER_MORE, DEC_ITER_TRAP, DEC_ITER_DONE } state;
+};
+static inline struct dec_block_iter dec_block_begin(const struct cpvm_program *p, uint32_t start)
+{
+    return (struct dec_block_iter){.p = p, .pc = start, .state = DEC_ITER_MORE};
+}
+bool dec_block_next(struct dec_block_iter *it, struct dec_insn *out);
+
+/* Whether a block starts at `pc`: the first instruction, or one whose predecessor
+ * (within the look-back window) ends a block, an unknown opcode included. */
+bool dec_is_block_start(const struct cpvm_program *p, uint32_t pc);
+
 /* JamV1 load-time validation (blob-format.md §5); on failure fills err. */
 cpvm_status dec_validate_jam(const struct cpvm_program *p, struct cpvm_error *err);
 

@@ -91,38 +91,20 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
         *idx = in->block_of[start] - 1;
         return CPVM_OK;
     }
-    /* A block has at most code_len instructions plus its head and a trap. */
-    cpvm_status s = reserve(in, 2);
+    cpvm_status s = reserve(in, 1);
     if (s) return s;
     uint32_t head = in->nops;
     emit(in, IOP_gas, start);
     uint64_t cost = 0;
     uint32_t count = 0;
-    if (!dec_bit(p, start)) {
-        /* Not an instruction start (or past the end): a lone implicit trap. */
-        emit(in, IOP_invalid, start);
-        cost += gas_insn_cost(gm, OP_invalid);
+    struct dec_block_iter it = dec_block_begin(p, start);
+    struct dec_insn d;
+    while (dec_block_next(&it, &d)) {
+        if ((s = reserve(in, 1))) return s;
+        if (d.op == OP_invalid) emit(in, IOP_invalid, d.pc);
+        else translate(in, &d);
+        cost += gas_insn_cost(gm, (enum op)d.op);
         count++;
-    } else {
-        uint32_t pc = start;
-        for (;;) {
-            if ((s = reserve(in, 2))) return s;
-            struct dec_insn d;
-            dec_decode(p, pc, &d);
-            translate(in, &d);
-            cost += gas_insn_cost(gm, (enum op)d.op);
-            count++;
-            if (isa_is_terminator((enum op)d.op)) break;
-            if (dec_next_is_proper(p, pc, d.len)) {
-                pc += d.len;
-                continue;
-            }
-            /* isa.md §2: the implicit trap after an instruction with no successor. */
-            emit(in, IOP_invalid, pc + d.len);
-            cost += gas_insn_cost(gm, OP_invalid);
-            count++;
-            break;
-        }
     }
     struct iop *g = &in->ops[head];
     g->imm = gas_block_cost(gm, start, cost);

@@ -39,72 +39,15 @@ static int interp_dynamic_target(struct cpvm_instance *in, uint32_t addr, uint32
     return 0;
 }
 
-/* Normalises a register write to the program's width (isa.md §8). */
-static inline uint64_t reg_value(const struct cpvm_instance *in, uint64_t v)
-{
-    return in->mod->is64 ? v : sext32(v);
-}
-
-static uint64_t interp_sbrk(struct cpvm_instance *in, uint64_t request)
-{
-    const struct cpvm_memory_map *map = &in->mod->map;
-    if (in->mod->cfg.memory_model != CPVM_MEMORY_STANDARD) return 0; /* no heap without a memory map */
-    /* execution.md §7: a size that does not fit in u32 counts as 0 (64-bit). */
-    uint64_t size = in->mod->is64 ? (request > UINT32_MAX ? 0 : request) : (uint32_t)request;
-    uint64_t heap = (uint64_t)in->heap_size + size;
-    if (heap > UINT32_MAX || heap > map->max_heap_size) return 0;
-    in->heap_size = (uint32_t)heap;
-    uint64_t top = (uint64_t)map->heap_base + heap;
-    uint64_t rw_end = (uint64_t)map->rw_data_address + in->rw_size;
-    if (top > rw_end) {
-        uint64_t psz = in->mod->page_size;
-        uint64_t new_end = (top + psz - 1) / psz * psz;
-        mem_set_perm(in, (uint32_t)rw_end, new_end - rw_end, PERM_R | PERM_W);
-        in->rw_size = (uint32_t)(new_end - map->rw_data_address);
-    }
-    return sext32(top);
-}
-
-/* memset (isa.md §7): byte by byte in meaning, page by page in practice.
- * Returns 0 when done, 1 when it stopped with *out filled. */
+/* memset in the loop: the work is shared with every backend (mem_memset);
+ * here only where a stop resumes. Returns 0 when done, 1 when stopped. */
 static int interp_memset(struct cpvm_instance *in, uint32_t op_index, struct cpvm_interrupt *out)
 {
-    const struct iop *op = &in->ops[op_index];
-    uint64_t *r = in->regs;
-    const bool metered = in->mod->cfg.gas_metering;
-    uint32_t p0 = lo32(r[CPVM_REG_A0]), p = p0, n = lo32(r[CPVM_REG_A2]);
-    uint8_t v = (uint8_t)r[CPVM_REG_A1];
-    int rc = 0;
-    while (n > 0) {
-        if (metered && in->gas <= 0) {
-            out->exit = CPVM_EXIT_OUT_OF_GAS;
-            in->next = NEXT_OP; /* resumable here; the block is not charged again */
-            rc = 1;
-            break;
-        }
-        uint64_t chunk = 0x1000 - (p & 0xfff);
-        if (chunk > n) chunk = n;
-        if (chunk > 0xffffffffu - (uint64_t)p) chunk = 0xffffffffu - (uint64_t)p; /* never the last byte */
-        if (metered && (uint64_t)in->gas < chunk) chunk = (uint64_t)in->gas;
-        if (chunk == 0 || !mem_ok(in, p, 1, PERM_W)) {
-            mem_fault(in, p, 1, true, out);
-            in->next = out->exit == CPVM_EXIT_PAGE_FAULT ? NEXT_OP : NEXT_NONE;
-            rc = 1;
-            break;
-        }
-        /* SECURITY: [p, p + chunk) lies in one writable page below 2^32 - 1. */
-        memset(in->mem + p, v, chunk);
-        p += (uint32_t)chunk;
-        n -= (uint32_t)chunk;
-        if (metered) in->gas -= (int64_t)chunk;
-    }
-    r[CPVM_REG_A0] = reg_value(in, r[CPVM_REG_A0] + (uint32_t)(p - p0));
-    r[CPVM_REG_A2] = reg_value(in, n);
-    if (rc) {
-        out->pc = op->pc;
-        in->next_op = op_index;
-    }
-    return rc;
+    if (!mem_memset(in, out)) return 0;
+    out->pc = in->ops[op_index].pc;
+    in->next = out->exit == CPVM_EXIT_PANIC ? NEXT_NONE : NEXT_OP; /* out of gas / page fault resume here */
+    in->next_op = op_index;
+    return 1;
 }
 
 #define LOOP_NAME run_fast

@@ -88,6 +88,12 @@ void mem_free(struct cpvm_instance *in);
 cpvm_status mem_reset(struct cpvm_instance *in);
 void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t perm);
 
+/* sbrk (execution.md §7): grows the heap, returns the new top as the register value. */
+uint64_t mem_sbrk(struct cpvm_instance *in, uint64_t request);
+/* memset (isa.md §7) on a0/a1/a2, gas and memory. Returns 0 when done, or 1 when it
+ * stopped (out->exit: out of gas, page fault with address, or panic; pc not set). */
+int mem_memset(struct cpvm_instance *in, struct cpvm_interrupt *out);
+
 /* The outcome of a failed guest access at `addr` of `width` (execution.md §3.2-3.3):
  * fills exit PANIC or PAGE_FAULT (with the page address). */
 void mem_fault(const struct cpvm_instance *in, uint32_t addr, unsigned width, bool write, struct cpvm_interrupt *out);

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../common/bits.h"
 #include "../common/limits.h"
 #include "interp.h"
 
@@ -102,6 +103,66 @@ void mem_fault(const struct cpvm_instance *in, uint32_t addr, unsigned width, bo
     if (fault < VM_FAULT_TRAP_BELOW) return; /* execution.md §3.3: low pages trap */
     out->exit = CPVM_EXIT_PAGE_FAULT;
     out->fault_address = fault;
+}
+
+/* --- instructions whose work is shared by every backend ------------------ */
+
+/* Normalises a register write to the program's width (isa.md §8). */
+static inline uint64_t reg_value(const struct cpvm_instance *in, uint64_t v)
+{
+    return in->mod->is64 ? v : sext32(v);
+}
+
+uint64_t mem_sbrk(struct cpvm_instance *in, uint64_t request)
+{
+    const struct cpvm_memory_map *map = &in->mod->map;
+    if (in->mod->cfg.memory_model != CPVM_MEMORY_STANDARD) return 0; /* no heap without a memory map */
+    /* execution.md §7: a size that does not fit in u32 counts as 0 (64-bit). */
+    uint64_t size = in->mod->is64 ? (request > UINT32_MAX ? 0 : request) : (uint32_t)request;
+    uint64_t heap = (uint64_t)in->heap_size + size;
+    if (heap > UINT32_MAX || heap > map->max_heap_size) return 0;
+    in->heap_size = (uint32_t)heap;
+    uint64_t top = (uint64_t)map->heap_base + heap;
+    uint64_t rw_end = (uint64_t)map->rw_data_address + in->rw_size;
+    if (top > rw_end) {
+        uint64_t new_end = round_up(top, in->mod->page_size);
+        mem_set_perm(in, (uint32_t)rw_end, new_end - rw_end, PERM_R | PERM_W);
+        in->rw_size = (uint32_t)(new_end - map->rw_data_address);
+    }
+    return sext32(top);
+}
+
+int mem_memset(struct cpvm_instance *in, struct cpvm_interrupt *out)
+{
+    uint64_t *r = in->regs;
+    const bool metered = in->mod->cfg.gas_metering;
+    uint32_t p0 = lo32(r[CPVM_REG_A0]), p = p0, n = lo32(r[CPVM_REG_A2]);
+    uint8_t v = (uint8_t)r[CPVM_REG_A1];
+    int rc = 0;
+    while (n > 0) {
+        if (metered && in->gas <= 0) {
+            out->exit = CPVM_EXIT_OUT_OF_GAS;
+            rc = 1;
+            break;
+        }
+        uint64_t chunk = 0x1000 - (p & 0xfff);
+        if (chunk > n) chunk = n;
+        if (chunk > 0xffffffffu - (uint64_t)p) chunk = 0xffffffffu - (uint64_t)p; /* never the last byte */
+        if (metered && (uint64_t)in->gas < chunk) chunk = (uint64_t)in->gas;
+        if (chunk == 0 || !mem_ok(in, p, 1, PERM_W)) {
+            mem_fault(in, p, 1, true, out);
+            rc = 1;
+            break;
+        }
+        /* SECURITY: [p, p + chunk) lies in one writable page below 2^32 - 1. */
+        memset(in->mem + p, v, chunk);
+        p += (uint32_t)chunk;
+        n -= (uint32_t)chunk;
+        if (metered) in->gas -= (int64_t)chunk;
+    }
+    r[CPVM_REG_A0] = reg_value(in, r[CPVM_REG_A0] + (uint32_t)(p - p0));
+    r[CPVM_REG_A2] = reg_value(in, n);
+    return rc;
 }
 
 /* --- host API ------------------------------------------------------------ */

@@ -36,6 +36,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL, *isa_name = NULL, *entry = NULL;
     bool raw = false;
+    cpvm_backend backend = CPVM_BACKEND_INTERPRETER;
     int64_t gas = DEFAULT_GAS;
     uint64_t iterations = 1;
     unsigned *reg_idx = calloc((size_t)argc, sizeof *reg_idx);
@@ -77,10 +78,7 @@ int cmd_bench(int argc, char **argv)
                 goto out;
             }
         } else if (OPT("--backend")) {
-            if (strcmp(v, "interpreter") != 0) {
-                fprintf(stderr, "cpvm bench: unsupported backend '%s' (only 'interpreter')\n", v);
-                goto out;
-            }
+            if (!cli_parse_backend(CMD, v, &backend)) goto out;
         } else if (missing) {
             goto out;
         } else if (a[0] == '-' && a[1] != 0) {
@@ -108,7 +106,7 @@ int cmd_bench(int argc, char **argv)
     if (isa_name && !cli_parse_isa(CMD, isa_name, &isa)) goto out;
     prog = cli_load_program(CMD, path, raw, isa);
     if (!prog) goto out;
-    mod = cli_make_module(CMD, path, prog, raw ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD,
+    mod = cli_make_module(CMD, path, prog, backend, raw ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD,
                           CPVM_COMPAT_POLKAVM_035, false);
     if (!mod) goto out;
     uint32_t pc;

@@ -19,7 +19,7 @@ static void usage(FILE *out)
     fputs("usage: cpvm run PROGRAM [options]\n"
           "  --raw                 PROGRAM is a raw Graypaper program (dynamic memory)\n"
           "  --isa NAME            with --raw: latest64 (default), jamv1, latest32, revive_v1\n"
-          "  --backend NAME        interpreter (the only one)\n"
+          "  --backend NAME        interpreter (default) or compiler (x86-64, in-process)\n"
           "  --gas N               starting gas (default 1000000000; naive cost model)\n"
           "  --entry NAME|PC       export name or pc (default: first export, else 0)\n"
           "  --reg NAME=VALUE      set a register before running (repeatable)\n"
@@ -89,6 +89,7 @@ struct run_opts {
     int64_t gas;
     uint64_t steps;
     cpvm_compat compat;
+    cpvm_backend backend;
     struct kv *regs, *rets;
     size_t nregs, nrets;
     struct write_op *writes;
@@ -142,10 +143,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         } else if (OPT("--isa")) {
             o->isa_name = v;
         } else if (OPT("--backend")) {
-            if (strcmp(v, "interpreter") != 0) {
-                fprintf(stderr, "cpvm run: unsupported backend '%s' (only 'interpreter')\n", v);
-                return 2;
-            }
+            if (!cli_parse_backend(CMD, v, &o->backend)) return 2;
         } else if (OPT("--gas")) {
             if (!cli_parse_i64(v, &o->gas)) {
                 fprintf(stderr, "cpvm run: --gas: bad value '%s'\n", v);
@@ -336,8 +334,8 @@ int cmd_run(int argc, char **argv)
 
     prog = cli_load_program(CMD, o.path, o.raw, isa);
     if (!prog) goto out;
-    mod = cli_make_module(CMD, o.path, prog, o.raw ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD, o.compat,
-                          o.have_steps);
+    mod = cli_make_module(CMD, o.path, prog, o.backend, o.raw ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD,
+                          o.compat, o.have_steps);
     if (!mod) goto out;
     struct cpvm_error err;
     memset(&err, 0, sizeof err);

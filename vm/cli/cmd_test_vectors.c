@@ -1,4 +1,4 @@
-/* cpvm test-vectors [--backend interpreter] [--verbose] PATH...
+/* cpvm test-vectors [--backend interpreter|compiler] [--verbose] PATH...
  *
  * Checks JSON test vectors (execution.md §9): the flat JAM PVM v0.4 format
  * ("initial-regs", "expected-status", ...) and the step-based PolkaVM 0.35
@@ -18,12 +18,15 @@
 
 static const char *const CMD = "test-vectors";
 
+/* The backend every vector runs on (--backend). */
+static cpvm_backend g_backend = CPVM_BACKEND_INTERPRETER;
+
 #define TV_PAGE_SIZE 4096u
 #define TV_MAX_MAPPED (64ull << 20) /* bytes mapped by one vector, all map steps together */
 
 static void usage(FILE *out)
 {
-    fputs("usage: cpvm test-vectors [--backend interpreter] [--verbose] PATH...\n"
+    fputs("usage: cpvm test-vectors [--backend interpreter|compiler] [--verbose] PATH...\n"
           "  Each PATH is a test vector (.json) or a directory of them (every *.json,\n"
           "  by name; files without a \"program\" are skipped). Supports the JAM PVM v0.4\n"
           "  vectors and the PolkaVM 0.35 spectool vectors. Prints FAIL lines and\n"
@@ -172,7 +175,7 @@ static bool load(struct tv *t, const cJSON *root, cpvm_isa isa, cpvm_compat comp
     }
     struct cpvm_module_config cfg;
     cpvm_module_config_default(&cfg);
-    cfg.backend = CPVM_BACKEND_INTERPRETER;
+    cfg.backend = g_backend;
     cfg.memory_model = CPVM_MEMORY_DYNAMIC;
     cfg.compat = compat;
     cfg.page_size = TV_PAGE_SIZE;
@@ -720,10 +723,7 @@ int cmd_test_vectors(int argc, char **argv)
         } else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
             tot.verbose = true;
         } else if (cli_option(argc, argv, &i, "--backend", &v, &missing, CMD)) {
-            if (strcmp(v, "interpreter") != 0) {
-                fprintf(stderr, "cpvm test-vectors: unsupported backend '%s' (only 'interpreter')\n", v);
-                return 2;
-            }
+            if (!cli_parse_backend(CMD, v, &g_backend)) return 2;
         } else if (missing) {
             return 2;
         } else if (argv[i][0] == '-' && argv[i][1] != 0) {

@@ -267,12 +267,24 @@ bool cli_resolve_entry(const char *cmd, const cpvm_program *program, const char 
     return false;
 }
 
+bool cli_parse_backend(const char *cmd, const char *name, cpvm_backend *out)
+{
+    if (strcmp(name, "interpreter") == 0) *out = CPVM_BACKEND_INTERPRETER;
+    else if (strcmp(name, "compiler") == 0 || strcmp(name, "jit") == 0) *out = CPVM_BACKEND_COMPILER;
+    else {
+        fprintf(stderr, "cpvm %s: unknown backend '%s' (interpreter, compiler)\n", cmd, name);
+        return false;
+    }
+    return true;
+}
+
 cpvm_module *cli_make_module(const char *cmd, const char *path, const cpvm_program *program,
-                             cpvm_memory_model memory, cpvm_compat compat, bool step_tracing)
+                             cpvm_backend backend, cpvm_memory_model memory, cpvm_compat compat,
+                             bool step_tracing)
 {
     struct cpvm_module_config cfg;
     cpvm_module_config_default(&cfg);
-    cfg.backend = CPVM_BACKEND_INTERPRETER;
+    cfg.backend = backend;
     cfg.memory_model = memory;
     cfg.compat = compat;
     cfg.page_size = 4096;

@@ -51,7 +51,11 @@ bool cli_resolve_entry(const char *cmd, const cpvm_program *program, const char 
 /* Makes the module `run` and `bench` use: interpreter, naive gas metering,
  * page size 4096. Prints the error and returns NULL on failure. */
 cpvm_module *cli_make_module(const char *cmd, const char *path, const cpvm_program *program,
-                             cpvm_memory_model memory, cpvm_compat compat, bool step_tracing);
+                             cpvm_backend backend, cpvm_memory_model memory, cpvm_compat compat,
+                             bool step_tracing);
+
+/* "interpreter" or "compiler" (also "jit"); prints the error itself. */
+bool cli_parse_backend(const char *cmd, const char *name, cpvm_backend *out);
 
 /* Prints "cpvm <cmd>: <what>: <code message> at offset N: <detail>" on stderr. */
 void cli_print_error(const char *cmd, const char *what, const struct cpvm_error *err);

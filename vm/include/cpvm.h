@@ -184,6 +184,9 @@ typedef struct cpvm_module cpvm_module;
 
 typedef enum cpvm_backend {
     CPVM_BACKEND_INTERPRETER = 0,
+    /* x86-64 native code, run in this process (unsandboxed); falls back to the
+     * interpreter on CPUs without LZCNT/BMI1/POPCNT (see cpvm_module_backend). */
+    CPVM_BACKEND_COMPILER,
 } cpvm_backend;
 
 typedef enum cpvm_memory_model {
@@ -223,6 +226,9 @@ cpvm_status cpvm_module_new(const cpvm_program *program, const struct cpvm_modul
                             cpvm_module **out, struct cpvm_error *err);
 void cpvm_module_free(cpvm_module *module);
 const cpvm_program *cpvm_module_program(const cpvm_module *module);
+/* The backend actually in use; when it differs from the one asked for, *why
+ * (if non-NULL) says why (e.g. a missing CPU feature). */
+cpvm_backend cpvm_module_backend(const cpvm_module *module, const char **why);
 /* Standard memory: the program's layout. Dynamic memory: the layout the program's
  * sizes would have (handy for mapping its data), with aux as configured. */
 const struct cpvm_memory_map *cpvm_module_memory_map(const cpvm_module *module);

@@ -107,7 +107,7 @@ cpvm_status interp_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
     if (in->next == NEXT_NONE) return CPVM_E_NO_PC;
     if (in->mod->cfg.gas_metering && in->gas < 0) {
         out->exit = CPVM_EXIT_OUT_OF_GAS;
-        out->pc = in->next == NEXT_ENTRY ? in->next_pc : in->ops[in->next_op].pc;
+        out->pc = in->next == NEXT_OP ? in->ops[in->next_op].pc : in->next_pc;
         return CPVM_OK;
     }
     uint32_t start;

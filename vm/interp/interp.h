@@ -9,8 +9,12 @@
 #include "../decode/decode.h"
 #include "../gas/gas.h"
 
+struct jit_code;
+
 struct cpvm_module {
     const struct cpvm_program *prog;
+    struct jit_code *jit;      /* compiled code (compiler backend), else NULL */
+    const char *backend_note;  /* why the compiler is not used, if it was asked for */
     struct cpvm_module_config cfg;
     struct cpvm_memory_map map;
     struct gas_model gas;
@@ -54,18 +58,23 @@ _Static_assert(sizeof(struct iop) == 32, "ops stay two per cache line");
 enum perm { PERM_R = 1, PERM_W = 2 };
 #define MEM_PAGE_SHIFT 12u
 #define MEM_PAGES (1u << (32 - MEM_PAGE_SHIFT))
+#define MEM_PRE 0x10000u  /* below the window: guard, and the context page at -0x1000 */
+#define MEM_POST 0x10000u /* above it: a guard for accesses running past 2^32 */
 
-enum next_kind { NEXT_NONE, NEXT_OP, NEXT_ENTRY };
+enum next_kind { NEXT_NONE, NEXT_OP, NEXT_ENTRY, NEXT_NATIVE };
 
 struct cpvm_instance {
     const struct cpvm_module *mod;
     uint64_t regs[CPVM_REG_COUNT];
     int64_t gas;
 
-    /* Guest memory: a private 4 GiB window, guarded in software by a
-     * permission byte per 4 KiB page. */
+    /* Guest memory: a private 4 GiB window, guarded by a permission byte per
+     * 4 KiB page (checked in software by the interpreter) and, for compiled
+     * code (hw_perms), by the same permissions applied with mprotect. The
+     * reservation is [MEM_PRE: guard + context page][window][MEM_POST: guard]. */
     uint8_t *mem;
     uint8_t *perm;
+    bool hw_perms;
     uint32_t heap_size;
     uint32_t rw_size; /* current rw region size (grows with sbrk) */
 
@@ -76,7 +85,7 @@ struct cpvm_instance {
     uint32_t *jt_op;    /* jump table index -> block op index + 1, UINT32_MAX invalid */
 
     enum next_kind next;
-    uint32_t next_op, next_pc;
+    uint32_t next_op, next_pc, next_native;
     bool step_on;
     uint64_t steps_left;
     uint64_t insn_count;

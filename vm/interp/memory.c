@@ -11,6 +11,11 @@
 
 static uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+static int prot_of(uint8_t perm)
+{
+    return perm & PERM_W ? PROT_READ | PROT_WRITE : perm & PERM_R ? PROT_READ : PROT_NONE;
+}
+
 void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t perm)
 {
     if (!len) return;
@@ -18,6 +23,10 @@ void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t
     uint64_t last = ((uint64_t)addr + len - 1) >> MEM_PAGE_SHIFT;
     if (last >= MEM_PAGES) last = MEM_PAGES - 1;
     memset(in->perm + first, perm, last - first + 1);
+    /* SECURITY: compiled code relies on the hardware enforcing the same table. */
+    if (in->hw_perms && mprotect(in->mem + (first << MEM_PAGE_SHIFT), (last - first + 1) << MEM_PAGE_SHIFT,
+                                 prot_of(perm)) != 0)
+        CPVM_BUG("mprotect of guest pages failed");
 }
 
 /* Gives the host fresh zero pages for [addr, addr + len). */
@@ -36,27 +45,33 @@ static void load_standard(struct cpvm_instance *in)
     const struct cpvm_module *m = in->mod;
     const struct cpvm_memory_map *map = &m->map;
     const struct cpvm_program *p = m->prog;
-    memset(in->perm, 0, MEM_PAGES);
     in->heap_size = 0;
     in->rw_size = map->rw_data_size;
-    mem_set_perm(in, map->ro_data_address, map->ro_data_size, PERM_R);
+    /* ro data is written while still writable, then locked */
+    mem_set_perm(in, map->ro_data_address, map->ro_data_size, PERM_R | PERM_W);
     mem_set_perm(in, map->rw_data_address, map->rw_data_size, PERM_R | PERM_W);
     mem_set_perm(in, map->stack_address_low, map->stack_size, PERM_R | PERM_W);
     mem_set_perm(in, map->aux_data_address, map->aux_data_size, PERM_R);
     if (p->ro_data_len) memcpy(in->mem + map->ro_data_address, p->ro_data, p->ro_data_len);
     if (p->rw_data_len) memcpy(in->mem + map->rw_data_address, p->rw_data, p->rw_data_len);
+    mem_set_perm(in, map->ro_data_address, map->ro_data_size, PERM_R);
 }
+
+#define RESERVATION (MEM_PRE + WINDOW + MEM_POST)
 
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
 {
-    void *mem = mmap(NULL, WINDOW, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (mem == MAP_FAILED) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot reserve the 4 GiB guest window");
+    uint8_t *res = mmap(NULL, RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot reserve the 4 GiB guest window");
     void *perm = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (perm == MAP_FAILED) {
-        munmap(mem, WINDOW);
-        return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot allocate the page table");
+    bool ok = perm != MAP_FAILED && mprotect(res + MEM_PRE - 0x1000, 0x1000, PROT_READ | PROT_WRITE) == 0 &&
+              (in->hw_perms || mprotect(res + MEM_PRE, WINDOW, PROT_READ | PROT_WRITE) == 0);
+    if (!ok) {
+        munmap(res, RESERVATION);
+        if (perm != MAP_FAILED) munmap(perm, MEM_PAGES);
+        return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot set up the guest window");
     }
-    in->mem = mem;
+    in->mem = res + MEM_PRE;
     in->perm = perm;
     if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
     return CPVM_OK;
@@ -64,7 +79,7 @@ cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
 
 void mem_free(struct cpvm_instance *in)
 {
-    if (in->mem) munmap(in->mem, WINDOW);
+    if (in->mem) munmap(in->mem - MEM_PRE, RESERVATION);
     if (in->perm) munmap(in->perm, MEM_PAGES);
     in->mem = in->perm = NULL;
 }
@@ -73,8 +88,9 @@ cpvm_status mem_reset(struct cpvm_instance *in)
 {
     /* Dropping every page is cheaper to get right than tracking dirty ones. */
     if (madvise(in->mem, WINDOW, MADV_DONTNEED) != 0) return CPVM_E_NO_MEMORY;
+    memset(in->perm, 0, MEM_PAGES);
+    if (in->hw_perms && mprotect(in->mem, WINDOW, PROT_NONE) != 0) return CPVM_E_NO_MEMORY;
     if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
-    else memset(in->perm, 0, MEM_PAGES);
     return CPVM_OK;
 }
 
@@ -186,7 +202,24 @@ cpvm_status cpvm_instance_read_memory(const cpvm_instance *in, uint32_t address,
 cpvm_status cpvm_instance_write_memory(cpvm_instance *in, uint32_t address, const void *data, size_t len)
 {
     if (!host_range_ok(in, address, len)) return CPVM_E_BAD_ADDRESS;
-    if (len) memcpy(in->mem + address, data, len);
+    if (!len) return CPVM_OK;
+    if (!in->hw_perms) {
+        memcpy(in->mem + address, data, len);
+        return CPVM_OK;
+    }
+    /* The host may write read-only pages: open each briefly, page by page. */
+    const uint8_t *src = data;
+    uint64_t at = address, end = (uint64_t)address + len;
+    while (at < end) {
+        uint64_t page = at >> MEM_PAGE_SHIFT, stop = (page + 1) << MEM_PAGE_SHIFT;
+        size_t n = (size_t)((stop < end ? stop : end) - at);
+        uint8_t perm = in->perm[page];
+        if (!(perm & PERM_W)) mem_set_perm(in, (uint32_t)at, 1, PERM_R | PERM_W);
+        memcpy(in->mem + at, src, n);
+        if (!(perm & PERM_W)) mem_set_perm(in, (uint32_t)at, 1, perm);
+        src += n;
+        at += n;
+    }
     return CPVM_OK;
 }
 
@@ -196,7 +229,8 @@ static cpvm_status dynamic_range(const cpvm_instance *in, uint32_t address, uint
     if (in->mod->cfg.memory_model != CPVM_MEMORY_DYNAMIC) return CPVM_E_UNSUPPORTED;
     uint64_t psz = in->mod->page_size;
     uint64_t s = address & ~(psz - 1), e = round_up((uint64_t)address + len, psz);
-    if (s < VM_PAGE_MAX || e > WINDOW) return CPVM_E_BAD_ADDRESS;
+    /* The lowest and the highest 64 KiB are never guest memory (execution.md §3.1). */
+    if (s < VM_PAGE_MAX || e > WINDOW - VM_PAGE_MAX) return CPVM_E_BAD_ADDRESS;
     *start = (uint32_t)s;
     *size = e - s;
     return CPVM_OK;

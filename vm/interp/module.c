@@ -4,6 +4,7 @@
 
 #include "../common/bits.h"
 #include "../common/limits.h"
+#include "../jit/jit.h"
 #include "interp.h"
 
 void cpvm_module_config_default(struct cpvm_module_config *c)
@@ -21,7 +22,7 @@ cpvm_status cpvm_module_new(const cpvm_program *p, const struct cpvm_module_conf
         cpvm_module_config_default(&def);
         cfg = &def;
     }
-    if (cfg->backend != CPVM_BACKEND_INTERPRETER)
+    if (cfg->backend != CPVM_BACKEND_INTERPRETER && cfg->backend != CPVM_BACKEND_COMPILER)
         return cpvm_fail(err, CPVM_E_UNSUPPORTED, 0, "unknown backend %d", (int)cfg->backend);
     if (cfg->memory_model != CPVM_MEMORY_STANDARD && cfg->memory_model != CPVM_MEMORY_DYNAMIC)
         return cpvm_fail(err, CPVM_E_INVALID_ARGUMENT, 0, "unknown memory model %d", (int)cfg->memory_model);
@@ -38,6 +39,11 @@ cpvm_status cpvm_module_new(const cpvm_program *p, const struct cpvm_module_conf
     if (!s) s = gas_model_init(&m->gas, &cfg->cost_model, err);
     /* blob-format.md §5: the reference validates JamV1 code at load time. */
     if (!s && p->isa == CPVM_ISA_JAM_V1) s = dec_validate_jam(p, err);
+    const char *missing;
+    if (!s && cfg->backend == CPVM_BACKEND_COMPILER) {
+        if (jit_cpu_supported(&missing)) s = jit_compile(m, &m->jit, err);
+        else m->backend_note = missing; /* the interpreter runs it instead */
+    }
     if (s) {
         cpvm_module_free(m);
         return s;
@@ -49,6 +55,7 @@ cpvm_status cpvm_module_new(const cpvm_program *p, const struct cpvm_module_conf
 void cpvm_module_free(cpvm_module *m)
 {
     if (!m) return;
+    jit_code_free(m->jit);
     gas_model_free(&m->gas);
     free(m);
 }
@@ -56,12 +63,19 @@ void cpvm_module_free(cpvm_module *m)
 const cpvm_program *cpvm_module_program(const cpvm_module *m) { return m->prog; }
 const struct cpvm_memory_map *cpvm_module_memory_map(const cpvm_module *m) { return &m->map; }
 
+cpvm_backend cpvm_module_backend(const cpvm_module *m, const char **why)
+{
+    if (why) *why = m->backend_note ? m->backend_note : NULL;
+    return m->jit ? CPVM_BACKEND_COMPILER : CPVM_BACKEND_INTERPRETER;
+}
+
 cpvm_status cpvm_instance_new(const cpvm_module *m, cpvm_instance **out, struct cpvm_error *err)
 {
     *out = NULL;
     struct cpvm_instance *in = calloc(1, sizeof *in);
     if (!in) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory");
     in->mod = m;
+    in->hw_perms = m->jit != NULL;
     /* One slot per code offset plus the end: calloc leaves untouched pages unbacked. */
     in->block_of = calloc((size_t)m->prog->code_len + 1, sizeof *in->block_of);
     cpvm_status s = in->block_of ? mem_init(in, err) : cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory");
@@ -118,6 +132,7 @@ bool cpvm_instance_next_pc(const cpvm_instance *in, uint32_t *pc)
     case NEXT_NONE: return false;
     case NEXT_ENTRY: *pc = in->next_pc; return true;
     case NEXT_OP: *pc = in->ops[in->next_op].pc; return true;
+    case NEXT_NATIVE: *pc = in->next_pc; return true;
     }
     return false;
 }
@@ -128,7 +143,10 @@ void cpvm_instance_set_step_limit(cpvm_instance *in, uint64_t limit)
     in->steps_left = limit;
 }
 
-cpvm_status cpvm_instance_run(cpvm_instance *in, struct cpvm_interrupt *out) { return interp_run(in, out); }
+cpvm_status cpvm_instance_run(cpvm_instance *in, struct cpvm_interrupt *out)
+{
+    return in->mod->jit ? jit_run(in, out) : interp_run(in, out);
+}
 
 uint64_t cpvm_instance_insn_count(const cpvm_instance *in) { return in->insn_count; }
 

@@ -187,6 +187,9 @@ static void run_case(struct case_def *c, cpvm_backend backend)
         return;
     }
     if (s) fail_msg("%s: %s: module: %s", c->file, c->name, e.detail);
+    const char *why = NULL;
+    if (cpvm_module_backend(m, &why) != backend)
+        fail_msg("%s: %s: backend %d not in use (%s)", c->file, c->name, backend, why ? why : "?");
     cpvm_instance *in;
     assert_int_equal(cpvm_instance_new(m, &in, &e), CPVM_OK);
     uint32_t entry = 0;
@@ -270,7 +273,7 @@ static void run_case(struct case_def *c, cpvm_backend backend)
     free(blob);
 }
 
-static const cpvm_backend backends[] = {CPVM_BACKEND_INTERPRETER};
+static const cpvm_backend backends[] = {CPVM_BACKEND_INTERPRETER, CPVM_BACKEND_COMPILER};
 
 static int run_file(const char *path)
 {

@@ -1,0 +1,830 @@
+/* Guest code -> x86-64, in one pass over the code in pc order (recompiler.md §1).
+ *
+ * Layout: [entry + exit stubs][blocks in pc order][cold stubs][jump table].
+ * A block is [step check]? [gas stub]? instructions (dec_block_next, the walk the
+ * interpreter uses, so both charge the same blocks the same cost). Registers live
+ * in host registers (jit_host_reg); rcx is scratch, r15 the window base. */
+#include <cpuid.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../common/bits.h"
+#include "../common/limits.h"
+#include "jit.h"
+
+const enum x64_reg jit_host_reg[CPVM_REG_COUNT] = {
+    /* ra   sp   t0   t1   t2   s0  s1  a0   a1   a2   a3   a4   a5 */
+    RBX, RSI, R13, RBP, R12, R8, R9, RDI, RAX, RDX, R14, R10, R11,
+};
+
+/* Worst case native bytes for one guest instruction (div/rem with its branches,
+ * step check and dec included); also the hard cap per guest byte. */
+#define MAX_NATIVE_PER_INSN 256u
+
+#define CTX(field) x64_mem_bd(R15, (int32_t)offsetof(struct jit_ctx, field) - JIT_CTX_OFFSET)
+#define CTX_REG(i) x64_mem_bd(R15, (int32_t)(offsetof(struct jit_ctx, regs) + 8 * (i)) - JIT_CTX_OFFSET)
+#define GUEST_MEM x64_mem_bis(R15, RCX, 1, 0)
+
+enum cold_kind { COLD_OOG, COLD_STEP };
+struct cold {
+    uint8_t kind;
+    uint32_t label, pc, resume;
+    uint64_t cost;
+};
+
+struct cc {
+    struct x64_asm a;
+    const struct cpvm_module *m;
+    const struct cpvm_program *p;
+    bool is64, metered, stepping;
+    uint32_t *pc_label; /* pc -> head label + 1 */
+    uint32_t exit_label[JIT_EXIT_BUG + 1];
+    struct cold *cold;
+    size_t ncold, cold_cap;
+    struct jit_pcmap *insns;
+    size_t ninsns, insn_cap;
+    struct jit_block *blocks;
+    size_t nblocks, block_cap;
+    bool oom;
+};
+
+#define O x64_cur(&c->a)
+#define E(expr) x64_advance(&c->a, (expr))
+#define HR(r) jit_host_reg[(r)]
+
+static void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        void *nv = realloc(*v, nc * elem);
+        if (!nv) {
+            *oom = true;
+            return NULL;
+        }
+        *v = nv;
+        *cap = nc;
+    }
+    return (char *)*v + (*n)++ * elem;
+}
+
+static uint32_t head_label(struct cc *c, uint32_t pc)
+{
+    if (!c->pc_label[pc]) c->pc_label[pc] = x64_label_new(&c->a) + 1;
+    return c->pc_label[pc] - 1;
+}
+
+/* --- small emitters -------------------------------------------------------- */
+
+static void mov64(struct cc *c, enum x64_reg dst, enum x64_reg src)
+{
+    if (dst != src) E(x64_mov_rr(O, 8, dst, src));
+}
+
+static void load_imm(struct cc *c, enum x64_reg r, uint64_t v)
+{
+    if (v == 0) E(x64_alu_rr(O, X64_XOR, 4, r, r));
+    else E(x64_mov_ri(O, 8, r, (int64_t)v));
+}
+
+static void set_pc(struct cc *c, uint32_t pc) { E(x64_store_imm(O, 4, CTX(pc), (int32_t)pc)); }
+
+static void trap(struct cc *c, uint32_t pc)
+{
+    set_pc(c, pc);
+    x64_jmp_label(&c->a, c->exit_label[JIT_EXIT_PANIC]);
+}
+
+/* Leaves native code for the host, which resumes right after this sequence. */
+static void exit_resumable(struct cc *c, enum jit_exit why, uint32_t pc, bool with_arg, uint32_t arg)
+{
+    set_pc(c, pc);
+    if (with_arg) E(x64_store_imm(O, 4, CTX(arg), (int32_t)arg));
+    uint32_t resume = x64_label_new(&c->a);
+    x64_lea_label(&c->a, RCX, resume);
+    x64_jmp_label(&c->a, c->exit_label[why]);
+    x64_label_bind(&c->a, resume);
+}
+
+/* ecx = lo32(base + X(off)), or lo32(X(off)) without a base: the only way a
+ * guest address is formed. SECURITY: 32-bit results, so [r15 + rcx] stays in the window. */
+static void guest_addr(struct cc *c, int base, int32_t off)
+{
+    if (base < 0) E(x64_mov_ri(O, 4, RCX, (uint32_t)off));
+    else if (off == 0) E(x64_mov_rr(O, 4, RCX, HR(base)));
+    else E(x64_lea(O, 4, RCX, x64_mem_bd(HR(base), off)));
+}
+
+static void cold(struct cc *c, enum cold_kind kind, uint32_t label, uint32_t pc, uint32_t resume, uint64_t cost)
+{
+    struct cold *k = push_vec((void **)&c->cold, &c->ncold, &c->cold_cap, sizeof *k, &c->oom);
+    if (k) *k = (struct cold){.kind = (uint8_t)kind, .label = label, .pc = pc, .resume = resume, .cost = cost};
+}
+
+static void step_check(struct cc *c, uint32_t pc)
+{
+    uint32_t check = x64_label_new(&c->a), out = x64_label_new(&c->a);
+    x64_label_bind(&c->a, check);
+    E(x64_alu_mi(O, X64_CMP, 8, CTX(steps), 0));
+    x64_jcc_label(&c->a, X64_E, out);
+    cold(c, COLD_STEP, out, pc, check, 0);
+}
+
+static void step_count(struct cc *c) { E(x64_alu_mi(O, X64_SUB, 8, CTX(steps), 1)); }
+
+/* gas -= cost (u32, in imm32 pieces); the caller branches on the sign. */
+static void gas_sub(struct cc *c, enum x64_alu op, uint64_t cost)
+{
+    while (cost > INT32_MAX) {
+        E(x64_alu_mi(O, op, 8, CTX(gas), INT32_MAX));
+        cost -= INT32_MAX;
+    }
+    if (cost || op == X64_SUB) E(x64_alu_mi(O, op, 8, CTX(gas), (int32_t)cost));
+}
+
+/* A block head: [step check] [gas stub]. `head` is bound here. */
+static void block_head(struct cc *c, uint32_t pc, uint32_t head, uint32_t cost)
+{
+    x64_label_bind(&c->a, head);
+    if (c->stepping) step_check(c, pc);
+    if (c->metered) {
+        /* gas.md §2: the whole block before its first instruction; gas - cost < 0 stops
+         * with the gas restored (the cold stub) and resumes here to charge again. */
+        gas_sub(c, X64_SUB, cost);
+        uint32_t oog = x64_label_new(&c->a);
+        x64_jcc_label(&c->a, X64_S, oog);
+        cold(c, COLD_OOG, oog, pc, head, cost);
+    }
+}
+
+/* The lone implicit trap entered at `pc` (a gap, or the end in GP v0.4 mode). */
+static void invalid_block(struct cc *c, uint32_t pc)
+{
+    const struct gas_model *gm = &c->m->gas;
+    block_head(c, pc, x64_label_new(&c->a), gas_block_cost(gm, pc, gas_insn_cost(gm, OP_invalid)));
+    trap(c, pc);
+}
+
+/* --- instruction selection ------------------------------------------------------ */
+
+enum binop { BIN_ADD, BIN_SUB, BIN_AND, BIN_OR, BIN_XOR, BIN_MUL };
+
+static void binop_rr(struct cc *c, enum binop op, x64_width w, enum x64_reg dst, enum x64_reg src)
+{
+    static const enum x64_alu alu[] = {X64_ADD, X64_SUB, X64_AND, X64_OR, X64_XOR};
+    if (op == BIN_MUL) E(x64_imul_rr(O, w, dst, src));
+    else E(x64_alu_rr(O, alu[op], w, dst, src));
+}
+
+/* D = A op B, 64-bit. */
+static void rrr64(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+{
+    bool commutes = op != BIN_SUB;
+    if (d == a) {
+        binop_rr(c, op, 8, d, b);
+    } else if (d != b) {
+        mov64(c, d, a);
+        binop_rr(c, op, 8, d, b);
+    } else if (commutes) {
+        binop_rr(c, op, 8, d, a);
+    } else {
+        mov64(c, RCX, a);
+        binop_rr(c, op, 8, RCX, b);
+        mov64(c, d, RCX);
+    }
+}
+
+/* D = sx32(A op B). */
+static void rrr32(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+{
+    E(x64_mov_rr(O, 4, RCX, a));
+    binop_rr(c, op, 4, RCX, b);
+    E(x64_movsx(O, 4, d, RCX));
+}
+
+/* D = A shift B (count masked by the hardware as the ISA requires). */
+static void shift_rr(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+{
+    mov64(c, RCX, b);
+    if (w == 8) {
+        mov64(c, d, a);
+        E(x64_shift_cl(O, op, 8, d));
+    } else {
+        E(x64_mov_rr(O, 4, d, a));
+        E(x64_shift_cl(O, op, 4, d));
+        E(x64_movsx(O, 4, d, d));
+    }
+}
+
+/* D = imm shift B (the *_alt forms). */
+static void shift_alt(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg d, uint64_t imm, enum x64_reg b)
+{
+    mov64(c, RCX, b);
+    load_imm(c, d, imm);
+    E(x64_shift_cl(O, op, w, d));
+    if (w == 4) E(x64_movsx(O, 4, d, d));
+}
+
+static void shift_ri(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg d, enum x64_reg a, uint64_t count)
+{
+    if (w == 8) {
+        mov64(c, d, a);
+        E(x64_shift_i(O, op, 8, d, (uint8_t)(count & 63)));
+    } else {
+        E(x64_mov_rr(O, 4, d, a));
+        E(x64_shift_i(O, op, 4, d, (uint8_t)(count & 31)));
+        E(x64_movsx(O, 4, d, d));
+    }
+}
+
+static void set_cc(struct cc *c, enum x64_cc cc, enum x64_reg d)
+{
+    E(x64_setcc(O, cc, RCX));
+    E(x64_movzx(O, 1, d, RCX));
+}
+
+static void cmp_set_rr(struct cc *c, enum x64_cc cc, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+{
+    E(x64_alu_rr(O, X64_CMP, 8, a, b));
+    set_cc(c, cc, d);
+}
+
+static void cmp_set_ri(struct cc *c, enum x64_cc cc, enum x64_reg d, enum x64_reg a, int32_t imm)
+{
+    E(x64_alu_ri(O, X64_CMP, 8, a, imm));
+    set_cc(c, cc, d);
+}
+
+static void minmax(struct cc *c, enum x64_cc take_b, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+{
+    mov64(c, RCX, a);
+    E(x64_alu_rr(O, X64_CMP, 8, RCX, b));
+    E(x64_cmov(O, take_b, 8, RCX, b));
+    mov64(c, d, RCX);
+}
+
+/* D = A / B or A % B with the ISA's edge cases (isa.md §7.1), never faulting. */
+static void divrem(struct cc *c, bool is_signed, bool rem, x64_width w, enum x64_reg d, enum x64_reg a,
+                   enum x64_reg b)
+{
+    uint32_t zero = x64_label_new(&c->a), done = x64_label_new(&c->a);
+    uint32_t minus1 = is_signed ? x64_label_new(&c->a) : 0;
+    mov64(c, RCX, b);
+    E(x64_test_rr(O, w, RCX, RCX));
+    x64_jcc_label(&c->a, X64_E, zero);
+    if (is_signed) {
+        E(x64_alu_ri(O, X64_CMP, w, RCX, -1));
+        x64_jcc_label(&c->a, X64_E, minus1);
+    }
+    E(x64_push(O, RAX));
+    E(x64_push(O, RDX));
+    E(x64_mov_rr(O, w, RAX, a)); /* a is intact: only pushed so far */
+    if (is_signed) E(x64_cqo(O, w));
+    else E(x64_alu_rr(O, X64_XOR, 4, RDX, RDX));
+    E(x64_unary(O, is_signed ? X64_IDIV : X64_DIV, w, RCX));
+    E(x64_mov_rr(O, 8, RCX, rem ? RDX : RAX));
+    E(x64_pop(O, RDX));
+    E(x64_pop(O, RAX));
+    if (w == 4) E(x64_movsx(O, 4, d, RCX));
+    else mov64(c, d, RCX);
+    x64_jmp_label(&c->a, done);
+    /* by zero: quotient all ones, remainder the dividend */
+    x64_label_bind(&c->a, zero);
+    if (!rem) load_imm(c, d, UINT64_MAX);
+    else if (w == 4) E(x64_movsx(O, 4, d, a));
+    else mov64(c, d, a);
+    if (is_signed) {
+        /* by -1: quotient -A (wrapping, so MIN / -1 = MIN), remainder 0 */
+        x64_jmp_label(&c->a, done);
+        x64_label_bind(&c->a, minus1);
+        if (rem) {
+            load_imm(c, d, 0);
+        } else {
+            E(x64_mov_rr(O, w, RCX, a));
+            E(x64_unary(O, X64_NEG, w, RCX));
+            if (w == 4) E(x64_movsx(O, 4, d, RCX));
+            else mov64(c, d, RCX);
+        }
+    }
+    x64_label_bind(&c->a, done);
+}
+
+/* D = high 64 bits of A * B (64-bit programs). */
+static void mulh64(struct cc *c, enum op op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+{
+    mov64(c, RCX, b);
+    E(x64_push(O, RAX));
+    E(x64_push(O, RDX));
+    mov64(c, RAX, a);
+    E(x64_unary(O, op == OP_mul_upper_signed_signed ? X64_IMUL1 : X64_MUL, 8, RCX));
+    if (op == OP_mul_upper_signed_unsigned) {
+        /* unsigned product high half, minus B when A is negative */
+        if (a == RAX) E(x64_load(O, 8, RAX, x64_mem_bd(RSP, 8)));
+        else if (a == RDX) E(x64_load(O, 8, RAX, x64_mem_bd(RSP, 0)));
+        else mov64(c, RAX, a);
+        E(x64_shift_i(O, X64_SAR, 8, RAX, 63));
+        E(x64_alu_rr(O, X64_AND, 8, RAX, RCX));
+        E(x64_alu_rr(O, X64_SUB, 8, RDX, RAX));
+    }
+    mov64(c, RCX, RDX);
+    E(x64_pop(O, RDX));
+    E(x64_pop(O, RAX));
+    mov64(c, d, RCX);
+}
+
+/* Latest32 (isa.md §8): the high half of the 64-bit product of 32-bit operands. */
+static void mulh32(struct cc *c, enum op op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+{
+    bool a_signed = op != OP_mul_upper_unsigned_unsigned, b_signed = op == OP_mul_upper_signed_signed;
+    if (a_signed) E(x64_movsx(O, 4, RCX, a));
+    else E(x64_mov_rr(O, 4, RCX, a));
+    E(x64_push(O, RAX));
+    if (b_signed) E(x64_movsx(O, 4, RAX, b));
+    else E(x64_mov_rr(O, 4, RAX, b));
+    E(x64_imul_rr(O, 8, RCX, RAX));
+    E(x64_pop(O, RAX));
+    E(x64_shift_i(O, a_signed ? X64_SAR : X64_SHR, 8, RCX, 32));
+    E(x64_movsx(O, 4, d, RCX));
+}
+
+static void load(struct cc *c, enum op op, enum x64_reg d)
+{
+    struct x64_mem m = GUEST_MEM;
+    switch (op) {
+    case OP_load_u8: case OP_load_indirect_u8: E(x64_movzx_m(O, 1, d, m)); break;
+    case OP_load_i8: case OP_load_indirect_i8: E(x64_movsx_m(O, 1, d, m)); break;
+    case OP_load_u16: case OP_load_indirect_u16: E(x64_movzx_m(O, 2, d, m)); break;
+    case OP_load_i16: case OP_load_indirect_i16: E(x64_movsx_m(O, 2, d, m)); break;
+    case OP_load_u32: case OP_load_indirect_u32: E(x64_load(O, 4, d, m)); break;
+    case OP_load_i32: case OP_load_indirect_i32: E(x64_movsx_m(O, 4, d, m)); break;
+    default: E(x64_load(O, 8, d, m)); break;
+    }
+}
+
+/* Conditional branch: both successors must be valid block starts (isa.md §10.4). */
+static void branch(struct cc *c, const struct dec_insn *in, enum x64_cc cc, bool with_imm)
+{
+    const struct cpvm_program *p = c->p;
+    if (!dec_valid_target(p, in->target) || !dec_valid_target(p, in->pc + in->len)) {
+        trap(c, in->pc);
+        return;
+    }
+    if (with_imm) E(x64_alu_ri(O, X64_CMP, 8, HR(in->a), in->i1));
+    else E(x64_alu_rr(O, X64_CMP, 8, HR(in->a), HR(in->b)));
+    x64_jcc_label(&c->a, cc, head_label(c, in->target));
+    /* The fall-through block is emitted next: nothing more to do. */
+}
+
+/* Dynamic jump through the jump table (isa.md §10.5); ecx holds the address. */
+static void dynamic_jump(struct cc *c, uint32_t table)
+{
+    uint32_t len = program_jump_table_len(c->p);
+    E(x64_alu_ri(O, X64_CMP, 4, RCX, (int32_t)VM_ADDR_RETURN_TO_HOST));
+    x64_jcc_label(&c->a, X64_E, c->exit_label[JIT_EXIT_HALT]);
+    /* index = address / 2 - 1; rotating puts an odd address's low bit on top, and
+     * 0 wraps to 0xffffffff, so one unsigned compare rejects all three cases. */
+    E(x64_shift_i(O, X64_ROR, 4, RCX, 1));
+    E(x64_alu_ri(O, X64_SUB, 4, RCX, 1));
+    E(x64_alu_ri(O, X64_CMP, 4, RCX, (int32_t)len));
+    x64_jcc_label(&c->a, X64_AE, c->exit_label[JIT_EXIT_PANIC]);
+    /* SECURITY: targets come from the compiler-written table only. */
+    E(x64_push(O, RAX));
+    x64_lea_label(&c->a, RAX, table);
+    E(x64_movsx_m(O, 4, RCX, x64_mem_bis(RAX, RCX, 4, 0)));
+    E(x64_alu_rr(O, X64_ADD, 8, RCX, RAX));
+    E(x64_pop(O, RAX));
+    E(x64_jmp_r(O, RCX));
+}
+
+static void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
+{
+    enum x64_reg A = HR(in->a), B = HR(in->b), D = HR(in->d);
+    uint64_t X = sext32((uint32_t)in->i1);
+    const struct cpvm_program *p = c->p;
+    enum op op = (enum op)in->op;
+    switch (op) {
+    case OP_trap:
+    case OP_invalid:
+        trap(c, in->pc);
+        break;
+    case OP_fallthrough: {
+        uint32_t f = in->pc + in->len;
+        if (f >= p->code_len && c->m->cfg.compat == CPVM_COMPAT_POLKAVM_035) trap(c, in->pc); /* isa.md §10.6 */
+        else if (f >= p->code_len || !dec_bit(p, f)) invalid_block(c, f);
+        /* else the block at f is emitted next */
+        break;
+    }
+    case OP_unlikely:
+        break;
+    case OP_memset:
+        exit_resumable(c, JIT_EXIT_MEMSET, in->pc, false, 0);
+        break;
+    case OP_ecalli:
+        exit_resumable(c, JIT_EXIT_ECALLI, in->pc, true, (uint32_t)in->i1);
+        break;
+    case OP_sbrk:
+        exit_resumable(c, JIT_EXIT_SBRK, in->pc, true, (uint32_t)in->a | (uint32_t)in->b << 8);
+        break;
+    case OP_load_imm64:
+        load_imm(c, A, in->imm64);
+        break;
+    case OP_load_imm:
+        load_imm(c, A, X);
+        break;
+    case OP_move_reg:
+        mov64(c, A, B);
+        break;
+
+    case OP_store_imm_u8: case OP_store_imm_u16: case OP_store_imm_u32: case OP_store_imm_u64:
+        guest_addr(c, -1, in->i1);
+        E(x64_store_imm(O, isa_access_width(op), GUEST_MEM, in->i2));
+        break;
+    case OP_store_u8: case OP_store_u16: case OP_store_u32: case OP_store_u64:
+        guest_addr(c, -1, in->i1);
+        E(x64_store(O, isa_access_width(op), GUEST_MEM, A));
+        break;
+    case OP_store_imm_indirect_u8: case OP_store_imm_indirect_u16:
+    case OP_store_imm_indirect_u32: case OP_store_imm_indirect_u64:
+        guest_addr(c, in->a, in->i1);
+        E(x64_store_imm(O, isa_access_width(op), GUEST_MEM, in->i2));
+        break;
+    case OP_store_indirect_u8: case OP_store_indirect_u16: case OP_store_indirect_u32: case OP_store_indirect_u64:
+        guest_addr(c, in->b, in->i1);
+        E(x64_store(O, isa_access_width(op), GUEST_MEM, A));
+        break;
+    case OP_load_u8: case OP_load_i8: case OP_load_u16: case OP_load_i16:
+    case OP_load_u32: case OP_load_i32: case OP_load_u64:
+        guest_addr(c, -1, in->i1);
+        load(c, op, A);
+        break;
+    case OP_load_indirect_u8: case OP_load_indirect_i8: case OP_load_indirect_u16: case OP_load_indirect_i16:
+    case OP_load_indirect_u32: case OP_load_indirect_i32: case OP_load_indirect_u64:
+        guest_addr(c, in->b, in->i1);
+        load(c, op, A);
+        break;
+
+    case OP_jump:
+        if (dec_valid_target(p, in->target)) x64_jmp_label(&c->a, head_label(c, in->target));
+        else trap(c, in->pc);
+        break;
+    case OP_load_imm_and_jump:
+        load_imm(c, A, X);
+        if (dec_valid_target(p, in->target)) x64_jmp_label(&c->a, head_label(c, in->target));
+        else trap(c, in->pc);
+        break;
+    case OP_jump_indirect:
+        set_pc(c, in->pc);
+        guest_addr(c, in->a, in->i1);
+        dynamic_jump(c, table);
+        break;
+    case OP_load_imm_and_jump_indirect:
+        set_pc(c, in->pc);
+        guest_addr(c, in->b, in->i2); /* the base before the write (isa.md §7.1) */
+        load_imm(c, A, X);
+        dynamic_jump(c, table);
+        break;
+
+    case OP_branch_eq_imm: branch(c, in, X64_E, true); break;
+    case OP_branch_not_eq_imm: branch(c, in, X64_NE, true); break;
+    case OP_branch_less_unsigned_imm: branch(c, in, X64_B, true); break;
+    case OP_branch_less_or_equal_unsigned_imm: branch(c, in, X64_BE, true); break;
+    case OP_branch_greater_or_equal_unsigned_imm: branch(c, in, X64_AE, true); break;
+    case OP_branch_greater_unsigned_imm: branch(c, in, X64_A, true); break;
+    case OP_branch_less_signed_imm: branch(c, in, X64_L, true); break;
+    case OP_branch_less_or_equal_signed_imm: branch(c, in, X64_LE, true); break;
+    case OP_branch_greater_or_equal_signed_imm: branch(c, in, X64_GE, true); break;
+    case OP_branch_greater_signed_imm: branch(c, in, X64_G, true); break;
+    case OP_branch_eq: branch(c, in, X64_E, false); break;
+    case OP_branch_not_eq: branch(c, in, X64_NE, false); break;
+    case OP_branch_less_unsigned: branch(c, in, X64_B, false); break;
+    case OP_branch_less_signed: branch(c, in, X64_L, false); break;
+    case OP_branch_greater_or_equal_unsigned: branch(c, in, X64_AE, false); break;
+    case OP_branch_greater_or_equal_signed: branch(c, in, X64_GE, false); break;
+
+    case OP_count_set_bits_64: E(x64_bitcount(O, X64_POPCNT, 8, A, B)); break;
+    case OP_count_set_bits_32: E(x64_bitcount(O, X64_POPCNT, 4, A, B)); break;
+    case OP_count_leading_zero_bits_64: E(x64_bitcount(O, X64_LZCNT, 8, A, B)); break;
+    case OP_count_leading_zero_bits_32: E(x64_bitcount(O, X64_LZCNT, 4, A, B)); break;
+    case OP_count_trailing_zero_bits_64: E(x64_bitcount(O, X64_TZCNT, 8, A, B)); break;
+    case OP_count_trailing_zero_bits_32: E(x64_bitcount(O, X64_TZCNT, 4, A, B)); break;
+    case OP_sign_extend_8: E(x64_movsx(O, 1, A, B)); break;
+    case OP_sign_extend_16: E(x64_movsx(O, 2, A, B)); break;
+    case OP_zero_extend_16: E(x64_movzx(O, 2, A, B)); break;
+    case OP_reverse_byte:
+        if (c->is64) {
+            mov64(c, A, B);
+            E(x64_bswap(O, 8, A));
+        } else {
+            E(x64_mov_rr(O, 4, A, B));
+            E(x64_bswap(O, 4, A));
+            E(x64_movsx(O, 4, A, A));
+        }
+        break;
+
+    case OP_add_imm_32:
+        E(x64_lea(O, 4, RCX, x64_mem_bd(B, in->i1)));
+        E(x64_movsx(O, 4, A, RCX));
+        break;
+    case OP_add_imm_64:
+        if (A == B) E(x64_alu_ri(O, X64_ADD, 8, A, in->i1));
+        else E(x64_lea(O, 8, A, x64_mem_bd(B, in->i1)));
+        break;
+    case OP_and_imm: mov64(c, A, B); E(x64_alu_ri(O, X64_AND, 8, A, in->i1)); break;
+    case OP_xor_imm: mov64(c, A, B); E(x64_alu_ri(O, X64_XOR, 8, A, in->i1)); break;
+    case OP_or_imm: mov64(c, A, B); E(x64_alu_ri(O, X64_OR, 8, A, in->i1)); break;
+    case OP_mul_imm_32:
+        E(x64_imul_rri(O, 4, RCX, B, in->i1));
+        E(x64_movsx(O, 4, A, RCX));
+        break;
+    case OP_mul_imm_64: E(x64_imul_rri(O, 8, A, B, in->i1)); break;
+    case OP_set_less_than_unsigned_imm: cmp_set_ri(c, X64_B, A, B, in->i1); break;
+    case OP_set_less_than_signed_imm: cmp_set_ri(c, X64_L, A, B, in->i1); break;
+    case OP_set_greater_than_unsigned_imm: cmp_set_ri(c, X64_A, A, B, in->i1); break;
+    case OP_set_greater_than_signed_imm: cmp_set_ri(c, X64_G, A, B, in->i1); break;
+    case OP_shift_logical_left_imm_32: shift_ri(c, X64_SHL, 4, A, B, X); break;
+    case OP_shift_logical_right_imm_32: shift_ri(c, X64_SHR, 4, A, B, X); break;
+    case OP_shift_arithmetic_right_imm_32: shift_ri(c, X64_SAR, 4, A, B, X); break;
+    case OP_rotate_right_imm_32: shift_ri(c, X64_ROR, 4, A, B, X); break;
+    case OP_shift_logical_left_imm_64: shift_ri(c, X64_SHL, 8, A, B, X); break;
+    case OP_shift_logical_right_imm_64: shift_ri(c, X64_SHR, 8, A, B, X); break;
+    case OP_shift_arithmetic_right_imm_64: shift_ri(c, X64_SAR, 8, A, B, X); break;
+    case OP_rotate_right_imm_64: shift_ri(c, X64_ROR, 8, A, B, X); break;
+    case OP_shift_logical_left_imm_alt_32: shift_alt(c, X64_SHL, 4, A, X, B); break;
+    case OP_shift_logical_right_imm_alt_32: shift_alt(c, X64_SHR, 4, A, X, B); break;
+    case OP_shift_arithmetic_right_imm_alt_32: shift_alt(c, X64_SAR, 4, A, X, B); break;
+    case OP_rotate_right_imm_alt_32: shift_alt(c, X64_ROR, 4, A, X, B); break;
+    case OP_shift_logical_left_imm_alt_64: shift_alt(c, X64_SHL, 8, A, X, B); break;
+    case OP_shift_logical_right_imm_alt_64: shift_alt(c, X64_SHR, 8, A, X, B); break;
+    case OP_shift_arithmetic_right_imm_alt_64: shift_alt(c, X64_SAR, 8, A, X, B); break;
+    case OP_rotate_right_imm_alt_64: shift_alt(c, X64_ROR, 8, A, X, B); break;
+    case OP_negate_and_add_imm_32:
+        E(x64_mov_ri(O, 4, RCX, (uint32_t)in->i1));
+        E(x64_alu_rr(O, X64_SUB, 4, RCX, B));
+        E(x64_movsx(O, 4, A, RCX));
+        break;
+    case OP_negate_and_add_imm_64:
+        load_imm(c, RCX, X);
+        E(x64_alu_rr(O, X64_SUB, 8, RCX, B));
+        mov64(c, A, RCX);
+        break;
+    case OP_cmov_if_zero_imm:
+    case OP_cmov_if_not_zero_imm:
+        load_imm(c, RCX, X);
+        E(x64_test_rr(O, 8, B, B));
+        E(x64_cmov(O, op == OP_cmov_if_zero_imm ? X64_E : X64_NE, 8, A, RCX));
+        break;
+
+    case OP_add_32: rrr32(c, BIN_ADD, D, A, B); break;
+    case OP_sub_32: rrr32(c, BIN_SUB, D, A, B); break;
+    case OP_mul_32: rrr32(c, BIN_MUL, D, A, B); break;
+    case OP_add_64: rrr64(c, BIN_ADD, D, A, B); break;
+    case OP_sub_64: rrr64(c, BIN_SUB, D, A, B); break;
+    case OP_mul_64: rrr64(c, BIN_MUL, D, A, B); break;
+    case OP_and: rrr64(c, BIN_AND, D, A, B); break;
+    case OP_xor: rrr64(c, BIN_XOR, D, A, B); break;
+    case OP_or: rrr64(c, BIN_OR, D, A, B); break;
+    case OP_div_unsigned_32: divrem(c, false, false, 4, D, A, B); break;
+    case OP_div_signed_32: divrem(c, true, false, 4, D, A, B); break;
+    case OP_rem_unsigned_32: divrem(c, false, true, 4, D, A, B); break;
+    case OP_rem_signed_32: divrem(c, true, true, 4, D, A, B); break;
+    case OP_div_unsigned_64: divrem(c, false, false, 8, D, A, B); break;
+    case OP_div_signed_64: divrem(c, true, false, 8, D, A, B); break;
+    case OP_rem_unsigned_64: divrem(c, false, true, 8, D, A, B); break;
+    case OP_rem_signed_64: divrem(c, true, true, 8, D, A, B); break;
+    case OP_shift_logical_left_32: shift_rr(c, X64_SHL, 4, D, A, B); break;
+    case OP_shift_logical_right_32: shift_rr(c, X64_SHR, 4, D, A, B); break;
+    case OP_shift_arithmetic_right_32: shift_rr(c, X64_SAR, 4, D, A, B); break;
+    case OP_rotate_left_32: shift_rr(c, X64_ROL, 4, D, A, B); break;
+    case OP_rotate_right_32: shift_rr(c, X64_ROR, 4, D, A, B); break;
+    case OP_shift_logical_left_64: shift_rr(c, X64_SHL, 8, D, A, B); break;
+    case OP_shift_logical_right_64: shift_rr(c, X64_SHR, 8, D, A, B); break;
+    case OP_shift_arithmetic_right_64: shift_rr(c, X64_SAR, 8, D, A, B); break;
+    case OP_rotate_left_64: shift_rr(c, X64_ROL, 8, D, A, B); break;
+    case OP_rotate_right_64: shift_rr(c, X64_ROR, 8, D, A, B); break;
+    case OP_mul_upper_signed_signed:
+    case OP_mul_upper_unsigned_unsigned:
+    case OP_mul_upper_signed_unsigned:
+        if (c->is64) mulh64(c, op, D, A, B);
+        else mulh32(c, op, D, A, B);
+        break;
+    case OP_set_less_than_unsigned: cmp_set_rr(c, X64_B, D, A, B); break;
+    case OP_set_less_than_signed: cmp_set_rr(c, X64_L, D, A, B); break;
+    case OP_cmov_if_zero: E(x64_test_rr(O, 8, B, B)); E(x64_cmov(O, X64_E, 8, D, A)); break;
+    case OP_cmov_if_not_zero: E(x64_test_rr(O, 8, B, B)); E(x64_cmov(O, X64_NE, 8, D, A)); break;
+    case OP_and_inverted:
+    case OP_or_inverted:
+        mov64(c, RCX, B);
+        E(x64_unary(O, X64_NOT, 8, RCX));
+        E(x64_alu_rr(O, op == OP_and_inverted ? X64_AND : X64_OR, 8, RCX, A));
+        mov64(c, D, RCX);
+        break;
+    case OP_xnor:
+        mov64(c, RCX, A);
+        E(x64_alu_rr(O, X64_XOR, 8, RCX, B));
+        E(x64_unary(O, X64_NOT, 8, RCX));
+        mov64(c, D, RCX);
+        break;
+    case OP_maximum: minmax(c, X64_L, D, A, B); break;
+    case OP_maximum_unsigned: minmax(c, X64_B, D, A, B); break;
+    case OP_minimum: minmax(c, X64_G, D, A, B); break;
+    case OP_minimum_unsigned: minmax(c, X64_A, D, A, B); break;
+    }
+}
+
+/* --- the whole program ------------------------------------------------------------ */
+
+static void emit_stubs(struct cc *c, uint32_t *entry, uint32_t *restore)
+{
+    static const enum x64_reg saved[] = {RBX, RBP, R12, R13, R14, R15};
+    *entry = (uint32_t)c->a.len;
+    for (unsigned i = 0; i < 6; i++) E(x64_push(O, saved[i]));
+    E(x64_mov_rr(O, 8, R15, RDI));
+    E(x64_store(O, 8, CTX(host_rsp), RSP));
+    E(x64_mov_rr(O, 8, RCX, RSI));
+    for (unsigned i = 0; i < CPVM_REG_COUNT; i++) E(x64_load(O, 8, HR(i), CTX_REG(i)));
+    E(x64_jmp_r(O, RCX));
+
+    uint32_t common = x64_label_new(&c->a);
+    for (unsigned why = JIT_EXIT_HALT; why <= JIT_EXIT_SBRK; why++) {
+        c->exit_label[why] = x64_label_new(&c->a);
+        x64_label_bind(&c->a, c->exit_label[why]);
+        E(x64_store_imm(O, 4, CTX(exit), (int32_t)why));
+        x64_jmp_label(&c->a, common);
+    }
+    x64_label_bind(&c->a, common);
+    E(x64_store(O, 8, CTX(resume), RCX));
+    for (unsigned i = 0; i < CPVM_REG_COUNT; i++) E(x64_store(O, 8, CTX_REG(i), HR(i)));
+    *restore = (uint32_t)c->a.len;
+    E(x64_load(O, 8, RSP, CTX(host_rsp)));
+    for (unsigned i = 6; i-- > 0;) E(x64_pop(O, saved[i]));
+    E(x64_ret(O));
+}
+
+static void emit_cold(struct cc *c)
+{
+    for (size_t i = 0; i < c->ncold && !c->a.failed; i++) {
+        const struct cold *k = &c->cold[i];
+        x64_asm_reserve(&c->a, 64);
+        x64_label_bind(&c->a, k->label);
+        if (k->kind == COLD_OOG) gas_sub(c, X64_ADD, k->cost);
+        set_pc(c, k->pc);
+        x64_lea_label(&c->a, RCX, k->resume);
+        x64_jmp_label(&c->a, c->exit_label[k->kind == COLD_OOG ? JIT_EXIT_OOG : JIT_EXIT_STEP]);
+    }
+}
+
+/* Next instruction start after `pc` (code_len if none). */
+static uint32_t next_start(const struct cpvm_program *p, uint32_t pc)
+{
+    uint32_t k = pc + 1;
+    while (k < p->code_len) {
+        if ((k & 7) == 0 && p->bitmask[k >> 3] == 0) {
+            k += 8;
+            continue;
+        }
+        if (dec_bit(p, k)) return k;
+        k++;
+    }
+    return p->code_len;
+}
+
+static void emit_program(struct cc *c, uint32_t table)
+{
+    const struct cpvm_program *p = c->p;
+    const struct gas_model *gm = &c->m->gas;
+    uint32_t forced = UINT32_MAX; /* the block after a fallthrough runs even off the look-back rule */
+    uint32_t pc = dec_bit(p, 0) ? 0 : next_start(p, 0);
+    while (pc < p->code_len && !c->a.failed && !c->oom) {
+        if (!dec_is_block_start(p, pc) && pc != forced) {
+            pc = next_start(p, pc); /* unreachable: no entry and no jump can land here */
+            continue;
+        }
+        /* cost first: the stub is emitted before the instructions it pays for */
+        uint64_t sum = 0;
+        struct dec_block_iter it = dec_block_begin(p, pc);
+        struct dec_insn in;
+        while (dec_block_next(&it, &in)) sum += gas_insn_cost(gm, (enum op)in.op);
+        uint32_t cost = gas_block_cost(gm, pc, sum);
+        struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
+        if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+        *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};
+        block_head(c, pc, head_label(c, pc), cost);
+        bool first = true;
+        uint32_t last = pc;
+        it = dec_block_begin(p, pc);
+        while (dec_block_next(&it, &in)) {
+            if (!x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+            size_t before = c->a.len;
+            if (in.op != OP_invalid || dec_bit(p, in.pc)) {
+                struct jit_pcmap *m = push_vec((void **)&c->insns, &c->ninsns, &c->insn_cap, sizeof *m, &c->oom);
+                if (!m) break;
+                *m = (struct jit_pcmap){.pc = in.pc, .native = (uint32_t)c->a.len};
+                last = in.pc;
+            }
+            if (c->stepping) {
+                if (!first) step_check(c, in.pc);
+                step_count(c);
+            }
+            emit_insn(c, &in, table);
+            if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
+            if (in.op == OP_fallthrough) forced = in.pc + in.len;
+            first = false;
+        }
+        pc = next_start(p, last);
+    }
+}
+
+bool jit_cpu_supported(const char **missing)
+{
+    unsigned a, b, c, d;
+    *missing = NULL;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_POPCNT)) *missing = "POPCNT";
+    else if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & bit_BMI)) *missing = "BMI1 (TZCNT)";
+    else if (!__get_cpuid(0x80000001, &a, &b, &c, &d) || !(c & bit_LZCNT)) *missing = "LZCNT";
+    return *missing == NULL;
+}
+
+cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, struct cpvm_error *err)
+{
+    *out = NULL;
+    const struct cpvm_program *p = m->prog;
+    struct cc c = {.m = m, .p = p, .is64 = m->is64, .metered = m->cfg.gas_metering,
+                   .stepping = m->cfg.step_tracing};
+    uint32_t jt_len = program_jump_table_len(p);
+    /* Hard cap: stubs, then at most MAX_NATIVE_PER_INSN per guest byte (every
+     * instruction is at least one byte) and 4 per jump table entry. */
+    size_t limit = 4096 + (size_t)p->code_len * (MAX_NATIVE_PER_INSN + 64) + (size_t)jt_len * 4 + 64;
+    x64_asm_init(&c.a, limit);
+    c.pc_label = calloc((size_t)p->code_len + 1, sizeof *c.pc_label);
+    struct jit_code *jc = calloc(1, sizeof *jc);
+    cpvm_status s = CPVM_OK;
+    if (!c.pc_label || !jc || !x64_asm_reserve(&c.a, 1024)) {
+        s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory compiling");
+        goto done;
+    }
+    emit_stubs(&c, &jc->entry_off, &jc->restore_off);
+    uint32_t table = x64_label_new(&c.a);
+    emit_program(&c, table);
+    emit_cold(&c);
+    /* the jump table: int32 offsets from its start to each entry's block head */
+    x64_asm_reserve(&c.a, 8 + (size_t)jt_len * 4);
+    while (c.a.len % 4) x64_advance(&c.a, x64_int3(x64_cur(&c.a)));
+    x64_label_bind(&c.a, table);
+    uint32_t table_off = (uint32_t)c.a.len;
+    for (uint32_t i = 0; i < jt_len && !c.a.failed; i++) {
+        uint32_t t = 0;
+        cpvm_program_jump_table_entry(p, i, &t);
+        uint32_t label = dec_valid_target(p, t) ? head_label(&c, t) : c.exit_label[JIT_EXIT_PANIC];
+        x64_fixup_table(&c.a, (uint32_t)c.a.len, label, table_off);
+        x64_advance(&c.a, 4);
+    }
+    if (c.oom || !x64_asm_finish(&c.a)) {
+        s = cpvm_fail(err, c.a.len + 4096 > limit ? CPVM_E_LIMIT : CPVM_E_NO_MEMORY, 0,
+                      "native code generation failed (%zu bytes emitted)", c.a.len);
+        goto done;
+    }
+    jc->len = c.a.len;
+    jc->map_size = (c.a.len + 4095) & ~(size_t)4095;
+    void *code = mmap(NULL, jc->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (code == MAP_FAILED) {
+        s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map %zu bytes of native code", jc->map_size);
+        goto done;
+    }
+    memcpy(code, c.a.buf, c.a.len);
+    /* SECURITY: W^X — the code is never writable and executable at once. */
+    if (mprotect(code, jc->map_size, PROT_READ | PROT_EXEC) != 0) {
+        munmap(code, jc->map_size);
+        s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot make native code executable");
+        goto done;
+    }
+    jc->code = code;
+    jc->insns = c.insns;
+    jc->ninsns = c.ninsns;
+    jc->blocks = c.blocks;
+    jc->nblocks = c.nblocks;
+    c.insns = NULL;
+    c.blocks = NULL;
+    *out = jc;
+    jc = NULL;
+done:
+    jit_code_free(jc);
+    x64_asm_free(&c.a);
+    free(c.pc_label);
+    free(c.cold);
+    free(c.insns);
+    free(c.blocks);
+    return s;
+}
+
+void jit_code_free(struct jit_code *jc)
+{
+    if (!jc) return;
+    if (jc->code) munmap(jc->code, jc->map_size);
+    free(jc->insns);
+    free(jc->blocks);
+    free(jc);
+}
+
+_Static_assert(offsetof(struct jit_ctx, regs) == 0, "context layout");
+_Static_assert(sizeof(struct jit_ctx) <= JIT_CTX_OFFSET, "context fits below the window");

@@ -1,0 +1,252 @@
+/* Running compiled code in this process: entering and leaving it, doing the
+ * instructions native code hands back (memset, sbrk), and turning hardware
+ * faults inside the guest window into guest results (recompiler.md §6-§7). */
+#define _GNU_SOURCE /* REG_* in ucontext */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include "../common/bits.h"
+#include "jit.h"
+
+typedef void (*jit_entry_fn)(uint8_t *window, uintptr_t target);
+
+struct jit_active {
+    const struct jit_code *jc;
+    struct jit_ctx *ctx;
+};
+
+static __thread struct jit_active *volatile active;
+static struct sigaction previous[32];
+static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
+
+static const int greg_of_host[16] = {
+    REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+    REG_R8,  REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
+};
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+    const struct sigaction *p = &previous[sig];
+    if (p->sa_flags & SA_SIGINFO) {
+        if (p->sa_sigaction) p->sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (p->sa_handler == SIG_IGN) return;
+    if (p->sa_handler == SIG_DFL) {
+        /* Returning re-executes the faulting instruction, now with the default action. */
+        signal(sig, SIG_DFL);
+        return;
+    }
+    p->sa_handler(sig);
+}
+
+/* A fault in generated code: save the guest state, leave through the restore path. */
+static void on_signal(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    greg_t *g = uc->uc_mcontext.gregs;
+    struct jit_active *a = active;
+    uintptr_t rip = (uintptr_t)g[REG_RIP];
+    if (!a || rip < (uintptr_t)a->jc->code || rip >= (uintptr_t)a->jc->code + a->jc->len) {
+        chain(sig, si, ucv);
+        return;
+    }
+    struct jit_ctx *ctx = a->ctx;
+    for (unsigned i = 0; i < CPVM_REG_COUNT; i++) ctx->regs[i] = (uint64_t)g[greg_of_host[jit_host_reg[i]]];
+    ctx->exit = JIT_EXIT_FAULT;
+    ctx->fault_signal = (uint32_t)sig;
+    ctx->fault_rip = rip - (uintptr_t)a->jc->code;
+    ctx->fault_addr = (uintptr_t)si->si_addr;
+    g[REG_RIP] = (greg_t)(uintptr_t)(a->jc->code + a->jc->restore_off);
+}
+
+static void install_handlers(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_signal;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, &previous[sigs[i]]);
+    }
+}
+
+uint32_t jit_block_native(const struct jit_code *jc, uint32_t pc, uint32_t *cost)
+{
+    size_t lo = 0, hi = jc->nblocks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (jc->blocks[mid].pc < pc) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == jc->nblocks || jc->blocks[lo].pc != pc) return UINT32_MAX;
+    *cost = jc->blocks[lo].cost;
+    return jc->blocks[lo].native;
+}
+
+uint32_t jit_insn_native(const struct jit_code *jc, uint32_t pc)
+{
+    size_t lo = 0, hi = jc->ninsns;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (jc->insns[mid].pc < pc) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < jc->ninsns && jc->insns[lo].pc == pc ? jc->insns[lo].native : UINT32_MAX;
+}
+
+/* The guest instruction whose native code contains `off`. */
+static bool pc_of_native(const struct jit_code *jc, uint64_t off, uint32_t *pc)
+{
+    size_t lo = 0, hi = jc->ninsns;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (jc->insns[mid].native <= off) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0) return false;
+    *pc = jc->insns[lo - 1].pc;
+    return true;
+}
+
+/* A hardware fault at guest instruction `pc`: recompute its access from the saved
+ * registers and classify it exactly as the interpreter does (mem_fault), so both
+ * backends report the same page and the same trap/fault choice. */
+static bool classify_fault(struct cpvm_instance *in, uint32_t pc, struct cpvm_interrupt *out)
+{
+    struct dec_insn d;
+    if (pc >= in->mod->prog->code_len) return false;
+    dec_decode(in->mod->prog, pc, &d);
+    unsigned flags = isa_flags((enum op)d.op), width = isa_access_width((enum op)d.op);
+    if (d.op == OP_invalid || !(flags & (LOAD | STORE)) || !width) return false;
+    uint64_t x = sext32((uint32_t)d.i1), base = 0;
+    switch ((enum isa_class)isa_rows[d.op].cls) {
+    case CLS_R_I: case CLS_I_I: base = 0; break;
+    case CLS_RR_I: base = in->regs[d.b]; break;
+    case CLS_R_I_I: base = in->regs[d.a]; break;
+    default: return false;
+    }
+    uint32_t addr = lo32(base + x);
+    bool write = (flags & STORE) != 0;
+    if (mem_ok(in, addr, width, write ? PERM_W : PERM_R)) return false; /* hardware and table disagree */
+    mem_fault(in, addr, width, write, out);
+    out->pc = pc;
+    return true;
+}
+
+static void stop(struct cpvm_instance *in, struct cpvm_interrupt *out, cpvm_exit exit, uint32_t pc,
+                 bool resumable, uint32_t resume_native)
+{
+    out->exit = exit;
+    out->pc = pc;
+    in->next = resumable ? NEXT_NATIVE : NEXT_NONE;
+    in->next_native = resume_native;
+    in->next_pc = pc;
+}
+
+cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
+{
+    const struct cpvm_module *m = in->mod;
+    const struct jit_code *jc = m->jit;
+    const struct cpvm_program *p = m->prog;
+    memset(out, 0, sizeof *out);
+    if (in->next == NEXT_NONE) return CPVM_E_NO_PC;
+    if (m->cfg.gas_metering && in->gas < 0) {
+        out->exit = CPVM_EXIT_OUT_OF_GAS;
+        out->pc = in->next_pc;
+        return CPVM_OK;
+    }
+    uint32_t target;
+    if (in->next == NEXT_ENTRY) {
+        uint32_t pc = in->next_pc, start, cost = 0;
+        uint32_t head = dec_block_start(p, pc, &start) ? jit_block_native(jc, start, &cost) : UINT32_MAX;
+        uint32_t at = head == UINT32_MAX || start == pc ? head : jit_insn_native(jc, pc);
+        if (at == UINT32_MAX) { /* not inside any block: trap, the next pc stays */
+            out->exit = CPVM_EXIT_PANIC;
+            out->pc = pc;
+            return CPVM_OK;
+        }
+        if (start != pc) { /* mid-block entry pays for the whole block (gas.md §2) */
+            if (m->cfg.gas_metering) {
+                if ((int64_t)cost > in->gas) {
+                    out->exit = CPVM_EXIT_OUT_OF_GAS;
+                    out->pc = pc;
+                    return CPVM_OK;
+                }
+                in->gas -= cost;
+            }
+        }
+        target = at;
+    } else {
+        target = in->next_native;
+    }
+
+    pthread_once(&handlers_once, install_handlers);
+    struct jit_ctx *ctx = (struct jit_ctx *)(in->mem - JIT_CTX_OFFSET);
+    jit_entry_fn entry = (jit_entry_fn)(void *)(jc->code + jc->entry_off);
+    struct jit_active act = {.jc = jc, .ctx = ctx};
+    for (;;) {
+        memcpy(ctx->regs, in->regs, sizeof ctx->regs);
+        ctx->gas = in->gas;
+        ctx->steps = in->step_on ? in->steps_left : UINT64_MAX;
+        ctx->exit = JIT_EXIT_NONE;
+        ctx->canary = JIT_CANARY;
+        active = &act;
+        entry(in->mem, (uintptr_t)(jc->code + target));
+        active = NULL;
+        memcpy(in->regs, ctx->regs, sizeof ctx->regs);
+        in->gas = ctx->gas;
+        if (in->step_on) in->steps_left = ctx->steps;
+        /* SECURITY: host-owned context fields are checked, never trusted. */
+        if (ctx->canary != JIT_CANARY || ctx->exit > JIT_EXIT_BUG) {
+            in->next = NEXT_NONE;
+            return CPVM_E_UNSUPPORTED;
+        }
+        uint32_t pc = ctx->pc;
+        uint64_t resume = ctx->resume - (uintptr_t)jc->code; /* meaningful for resumable exits only */
+        switch ((enum jit_exit)ctx->exit) {
+        case JIT_EXIT_HALT: stop(in, out, CPVM_EXIT_HALT, pc, false, 0); return CPVM_OK;
+        case JIT_EXIT_PANIC: stop(in, out, CPVM_EXIT_PANIC, pc, false, 0); return CPVM_OK;
+        case JIT_EXIT_ECALLI:
+            out->hostcall = ctx->arg;
+            stop(in, out, CPVM_EXIT_ECALLI, pc, true, (uint32_t)resume);
+            return CPVM_OK;
+        case JIT_EXIT_OOG: stop(in, out, CPVM_EXIT_OUT_OF_GAS, pc, true, (uint32_t)resume); return CPVM_OK;
+        case JIT_EXIT_STEP: stop(in, out, CPVM_EXIT_STEP, pc, true, (uint32_t)resume); return CPVM_OK;
+        case JIT_EXIT_SBRK:
+            in->regs[ctx->arg & 0xff] = mem_sbrk(in, in->regs[(ctx->arg >> 8) & 0xff]);
+            target = (uint32_t)resume;
+            continue;
+        case JIT_EXIT_MEMSET:
+            if (mem_memset(in, out)) { /* out of gas and page faults retry the memset */
+                cpvm_exit e = out->exit;
+                stop(in, out, e, pc, e != CPVM_EXIT_PANIC, jit_insn_native(jc, pc));
+                return CPVM_OK;
+            }
+            target = (uint32_t)resume;
+            continue;
+        case JIT_EXIT_FAULT: {
+            uint32_t fpc;
+            if ((ctx->fault_signal == SIGSEGV || ctx->fault_signal == SIGBUS) &&
+                pc_of_native(jc, ctx->fault_rip, &fpc) && classify_fault(in, fpc, out)) {
+                cpvm_exit e = out->exit;
+                uint32_t fa = out->fault_address;
+                stop(in, out, e, fpc, e == CPVM_EXIT_PAGE_FAULT, jit_insn_native(jc, fpc));
+                out->fault_address = fa;
+                return CPVM_OK;
+            }
+            in->next = NEXT_NONE; /* a fault that is not a guest access: a host error */
+            return CPVM_E_UNSUPPORTED;
+        }
+        case JIT_EXIT_NONE:
+        case JIT_EXIT_BUG:
+            in->next = NEXT_NONE;
+            return CPVM_E_UNSUPPORTED;
+        }
+    }
+}

@@ -1,0 +1,110 @@
+#include "x64_asm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void x64_asm_init(struct x64_asm *a, size_t limit)
+{
+    memset(a, 0, sizeof *a);
+    a->limit = limit;
+}
+
+void x64_asm_free(struct x64_asm *a)
+{
+    free(a->buf);
+    free(a->labels);
+    free(a->fixups);
+    memset(a, 0, sizeof *a);
+}
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap) return true;
+    size_t c = *cap ? *cap : first;
+    while (c < need) c *= 2;
+    void *np = realloc(*p, c * elem);
+    if (!np) return false;
+    *p = np;
+    *cap = c;
+    return true;
+}
+
+bool x64_asm_reserve(struct x64_asm *a, size_t n)
+{
+    if (a->failed) return false;
+    if (a->len + n > a->limit || !grow((void **)&a->buf, &a->cap, a->len + n, 1, 4096)) {
+        a->failed = true;
+        return false;
+    }
+    return true;
+}
+
+uint32_t x64_label_new(struct x64_asm *a)
+{
+    if (a->failed || a->nlabels >= UINT32_MAX - 1 ||
+        !grow((void **)&a->labels, &a->label_cap, a->nlabels + 1, sizeof *a->labels, 256)) {
+        a->failed = true;
+        return 0;
+    }
+    a->labels[a->nlabels] = X64_UNBOUND;
+    return (uint32_t)a->nlabels++;
+}
+
+void x64_label_bind(struct x64_asm *a, uint32_t label)
+{
+    if (a->failed) return;
+    a->labels[label] = (uint32_t)a->len;
+}
+
+static void add_fixup(struct x64_asm *a, struct x64_fixup f)
+{
+    if (a->failed) return;
+    if (!grow((void **)&a->fixups, &a->fixup_cap, a->nfixups + 1, sizeof *a->fixups, 256)) {
+        a->failed = true;
+        return;
+    }
+    a->fixups[a->nfixups++] = f;
+}
+
+void x64_fixup_rel32(struct x64_asm *a, uint32_t label)
+{
+    add_fixup(a, (struct x64_fixup){.at = (uint32_t)a->len - 4, .label = label, .kind = FIX_REL32});
+}
+
+void x64_fixup_table(struct x64_asm *a, uint32_t at, uint32_t label, uint32_t base)
+{
+    add_fixup(a, (struct x64_fixup){.at = at, .label = label, .base = base, .kind = FIX_TABLE});
+}
+
+void x64_jmp_label(struct x64_asm *a, uint32_t label)
+{
+    x64_advance(a, x64_jmp_rel32(x64_cur(a), 0));
+    x64_fixup_rel32(a, label);
+}
+
+void x64_jcc_label(struct x64_asm *a, enum x64_cc cc, uint32_t label)
+{
+    x64_advance(a, x64_jcc_rel32(x64_cur(a), cc, 0));
+    x64_fixup_rel32(a, label);
+}
+
+void x64_lea_label(struct x64_asm *a, enum x64_reg dst, uint32_t label)
+{
+    x64_advance(a, x64_lea(x64_cur(a), 8, dst, x64_mem_rip(0)));
+    x64_fixup_rel32(a, label);
+}
+
+bool x64_asm_finish(struct x64_asm *a)
+{
+    if (a->failed) return false;
+    for (size_t i = 0; i < a->nfixups; i++) {
+        const struct x64_fixup *f = &a->fixups[i];
+        uint32_t target = a->labels[f->label];
+        if (target == X64_UNBOUND) return false;
+        int64_t v = f->kind == FIX_REL32 ? (int64_t)target - ((int64_t)f->at + 4) : (int64_t)target - f->base;
+        if (v < INT32_MIN || v > INT32_MAX) return false;
+        int32_t v32 = (int32_t)v;
+        memcpy(a->buf + f->at, &v32, 4);
+    }
+    return true;
+}

@@ -17,7 +17,7 @@ for preset in release asan; do
   cmake --preset "$preset" -DCPVM_CONFORMANCE_DIR="$CPVM_CONFORMANCE_DIR" >/dev/null
   cmake --build --preset "$preset" -j "$jobs"
   echo "=== $preset: test"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allow_user_segv_handler=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset "$preset" -j "$jobs"
 done
 echo "=== all tests passed (release + asan)"

@@ -507,3 +507,8 @@ cJSON *cli_json_raw_i64(int64_t v)
     snprintf(buf, sizeof buf, "%" PRId64, v);
     return cJSON_CreateRaw(buf);
 }
+
+/* The compiler backend handles guest faults with its own SIGSEGV handler; under
+ * ASan (the sanitizer build of this tool) that needs allow_user_segv_handler. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allow_user_segv_handler=1"; }

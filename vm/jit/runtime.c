@@ -13,6 +13,15 @@
 
 typedef void (*jit_entry_fn)(uint8_t *window, uintptr_t target);
 
+/* Generated code carries no UBSan function-type signature in front of it. */
+#if defined(__clang__)
+__attribute__((no_sanitize("function")))
+#endif
+static void enter(jit_entry_fn entry, uint8_t *window, uintptr_t target)
+{
+    entry(window, target);
+}
+
 struct jit_active {
     const struct jit_code *jc;
     struct jit_ctx *ctx;
@@ -197,7 +206,7 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         ctx->exit = JIT_EXIT_NONE;
         ctx->canary = JIT_CANARY;
         active = &act;
-        entry(in->mem, (uintptr_t)(jc->code + target));
+        enter(entry, in->mem, (uintptr_t)(jc->code + target));
         active = NULL;
         memcpy(in->regs, ctx->regs, sizeof ctx->regs);
         in->gas = ctx->gas;

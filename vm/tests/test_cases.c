@@ -162,6 +162,7 @@ static char *trim(char *s)
 /* Runs one case on one backend; fails the test with the first mismatch. */
 static void run_case(struct case_def *c, cpvm_backend backend)
 {
+    if (getenv("CPVM_TRACE_CASES")) fprintf(stderr, "case %s: %s (backend %d)\n", c->file, c->name, backend);
     uint8_t *blob;
     size_t len;
     struct cpvm_error e = {0};

@@ -109,3 +109,8 @@ void tu_free_list(char **list)
     for (char **p = list; *p; p++) free(*p);
     free(list);
 }
+
+/* The in-process compiler backend turns guest faults into results with its own
+ * SIGSEGV handler; under ASan that needs allow_user_segv_handler. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allow_user_segv_handler=1"; }

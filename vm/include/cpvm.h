@@ -211,7 +211,12 @@ struct cpvm_module_config {
     cpvm_compat compat;
     uint32_t page_size;          /* 0 = 4096; power of two in [4 KiB, 64 KiB] */
     uint32_t aux_data_size;      /* standard memory: read-only region at the top */
-    bool gas_metering;           /* synchronous, charged per basic block on entry */
+    bool gas_metering;           /* charged per basic block on entry */
+    /* Asynchronous metering: blocks are charged without a check; gas is checked
+     * only on backward jumps and branches taken, dynamic jumps, and when the guest
+     * stops. Running out is final (never resumable, gas left negative): cheaper, and
+     * a program overruns its gas by at most one pass over straight-line code. */
+    bool gas_async;
     struct cpvm_cost_model cost_model;
     bool step_tracing;           /* allow cpvm_instance_set_step_limit() */
 };

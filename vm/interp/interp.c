@@ -62,6 +62,8 @@ static int interp_memset(struct cpvm_instance *in, uint32_t op_index, struct cpv
 #undef LOOP_NAME
 #undef LOOP_STEPPING
 
+static bool is_head(uint8_t kind) { return kind == IOP_gas || kind == IOP_gas_async; }
+
 /* Host-set entry (isa.md §10.7, execution.md §8.4). Returns 0 with *start set,
  * 1 when the run already ended with *out filled, or a status > 0. */
 static int enter_at(struct cpvm_instance *in, uint32_t pc, uint32_t *start, struct cpvm_interrupt *out)
@@ -80,8 +82,8 @@ static int enter_at(struct cpvm_instance *in, uint32_t pc, uint32_t *start, stru
         return 0;
     }
     uint32_t k = head + 1;
-    while (k < in->nops && in->ops[k].kind != IOP_gas && in->ops[k].pc != pc) k++;
-    if (k >= in->nops || in->ops[k].kind == IOP_gas) {
+    while (k < in->nops && !is_head(in->ops[k].kind) && in->ops[k].pc != pc) k++;
+    if (k >= in->nops || is_head(in->ops[k].kind)) {
         out->exit = CPVM_EXIT_PANIC; /* the block walk never reaches pc */
         out->pc = pc;
         return 1;

@@ -29,6 +29,7 @@ enum iop_kind {
 #undef ISA
     IOP_invalid,           /* trap at this pc: unknown opcode, implicit trap */
     IOP_gas,               /* block head: charge imm, count x instructions */
+    IOP_gas_async,         /* the same without the check (gas_async) */
     IOP_trap_at,           /* jump/branch whose target is invalid: trap at pc */
     IOP_load_imm_trap,     /* load_imm_and_jump to an invalid target */
     IOP_mul_upper_ss_32,   /* Latest32 variants (isa.md §8) */
@@ -46,7 +47,7 @@ _Static_assert((int)IOP_invalid == (int)OP_invalid, "op kinds mirror enum op");
  * guest pcs stay in `tpc`/`fpc`. */
 struct iop {
     uint8_t kind;
-    uint8_t a, b, d;
+    uint8_t a, b, d;       /* jumps use d as "check gas first" (async metering) */
     uint32_t pc;
     uint64_t imm;      /* X(i) / X(i1) / imm64 / gas cost / store address */
     uint32_t t, f;     /* target / fall-through op index */

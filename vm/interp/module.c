@@ -145,7 +145,15 @@ void cpvm_instance_set_step_limit(cpvm_instance *in, uint64_t limit)
 
 cpvm_status cpvm_instance_run(cpvm_instance *in, struct cpvm_interrupt *out)
 {
-    return in->mod->jit ? jit_run(in, out) : interp_run(in, out);
+    cpvm_status s = in->mod->jit ? jit_run(in, out) : interp_run(in, out);
+    const struct cpvm_module_config *cfg = &in->mod->cfg;
+    if (!s && cfg->gas_metering && cfg->gas_async && (in->gas < 0 || out->exit == CPVM_EXIT_OUT_OF_GAS)) {
+        /* gas.md §1: any stop with negative gas is out of gas; async ones are final (F2). */
+        out->exit = CPVM_EXIT_OUT_OF_GAS;
+        out->hostcall = out->fault_address = 0;
+        in->next = NEXT_NONE;
+    }
+    return s;
 }
 
 uint64_t cpvm_instance_insn_count(const cpvm_instance *in) { return in->insn_count; }

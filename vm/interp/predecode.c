@@ -65,6 +65,12 @@ static void translate(struct cpvm_instance *in, const struct dec_insn *d)
     op->a = d->a;
     op->b = d->b;
     op->d = d->d;
+    if (in->mod->cfg.gas_metering && in->mod->cfg.gas_async && (isa_flags(opc) & TERM) && opc != OP_fallthrough &&
+        kind != IOP_trap_at) {
+        /* async metering checks before backward and dynamic transfers only */
+        bool dynamic = opc == OP_jump_indirect || opc == OP_load_imm_and_jump_indirect;
+        op->d = dynamic || d->target <= d->pc;
+    }
     op->tpc = d->target;
     op->x = d->pc + d->len; /* fall-through pc, replaced below where x means more */
     switch ((enum isa_class)isa_rows[opc].cls) {
@@ -94,7 +100,7 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
     cpvm_status s = reserve(in, 1);
     if (s) return s;
     uint32_t head = in->nops;
-    emit(in, IOP_gas, start);
+    emit(in, in->mod->cfg.gas_async ? IOP_gas_async : IOP_gas, start);
     uint64_t cost = 0;
     uint32_t count = 0;
     struct dec_block_iter it = dec_block_begin(p, start);

@@ -27,7 +27,12 @@ const enum x64_reg jit_host_reg[CPVM_REG_COUNT] = {
 #define CTX_REG(i) x64_mem_bd(R15, (int32_t)(offsetof(struct jit_ctx, regs) + 8 * (i)) - JIT_CTX_OFFSET)
 #define GUEST_MEM x64_mem_bis(R15, RCX, 1, 0)
 
-enum cold_kind { COLD_OOG, COLD_STEP };
+enum cold_kind {
+    COLD_OOG,          /* block cost > gas: restore, stop, resume at the head */
+    COLD_STEP,         /* step limit reached */
+    COLD_ASYNC_OOG,    /* async metering found gas < 0: stop for good */
+    COLD_ASYNC_BRANCH, /* a backward branch taken: check gas, then go */
+};
 struct cold {
     uint8_t kind;
     uint32_t label, pc, resume;
@@ -38,7 +43,7 @@ struct cc {
     struct x64_asm a;
     const struct cpvm_module *m;
     const struct cpvm_program *p;
-    bool is64, metered, stepping;
+    bool is64, metered, stepping, async;
     uint32_t *pc_label; /* pc -> head label + 1 */
     uint32_t exit_label[JIT_EXIT_BUG + 1];
     struct cold *cold;
@@ -133,6 +138,21 @@ static void step_check(struct cc *c, uint32_t pc)
 
 static void step_count(struct cc *c) { E(x64_alu_mi(O, X64_SUB, 8, CTX(steps), 1)); }
 
+/* Async metering (cpvm.h gas_async): stop for good if gas went negative. */
+static void async_check(struct cc *c, uint32_t pc)
+{
+    uint32_t out = x64_label_new(&c->a);
+    E(x64_alu_mi(O, X64_CMP, 8, CTX(gas), 0));
+    x64_jcc_label(&c->a, X64_L, out);
+    cold(c, COLD_ASYNC_OOG, out, pc, 0, 0);
+}
+
+/* Whether a static transfer from `pc` to `target` checks gas first (async only). */
+static bool checks_async(const struct cc *c, uint32_t pc, uint32_t target)
+{
+    return c->metered && c->async && target <= pc;
+}
+
 /* gas -= cost (u32, in imm32 pieces); the caller branches on the sign. */
 static void gas_sub(struct cc *c, enum x64_alu op, uint64_t cost)
 {
@@ -148,7 +168,9 @@ static void block_head(struct cc *c, uint32_t pc, uint32_t head, uint32_t cost)
 {
     x64_label_bind(&c->a, head);
     if (c->stepping) step_check(c, pc);
-    if (c->metered) {
+    if (c->metered && c->async) {
+        gas_sub(c, X64_SUB, cost);
+    } else if (c->metered) {
         /* gas.md §2: the whole block before its first instruction; gas - cost < 0 stops
          * with the gas restored (the cold stub) and resumes here to charge again. */
         gas_sub(c, X64_SUB, cost);
@@ -372,14 +394,21 @@ static void branch(struct cc *c, const struct dec_insn *in, enum x64_cc cc, bool
     }
     if (with_imm) E(x64_alu_ri(O, X64_CMP, 8, HR(in->a), in->i1));
     else E(x64_alu_rr(O, X64_CMP, 8, HR(in->a), HR(in->b)));
+    if (checks_async(c, in->pc, in->target)) {
+        uint32_t stub = x64_label_new(&c->a);
+        x64_jcc_label(&c->a, cc, stub);
+        cold(c, COLD_ASYNC_BRANCH, stub, in->pc, head_label(c, in->target), 0);
+        return;
+    }
     x64_jcc_label(&c->a, cc, head_label(c, in->target));
     /* The fall-through block is emitted next: nothing more to do. */
 }
 
 /* Dynamic jump through the jump table (isa.md §10.5); ecx holds the address. */
-static void dynamic_jump(struct cc *c, uint32_t table)
+static void dynamic_jump(struct cc *c, uint32_t table, uint32_t pc)
 {
     uint32_t len = program_jump_table_len(c->p);
+    if (c->metered && c->async) async_check(c, pc);
     E(x64_alu_ri(O, X64_CMP, 4, RCX, (int32_t)VM_ADDR_RETURN_TO_HOST));
     x64_jcc_label(&c->a, X64_E, c->exit_label[JIT_EXIT_HALT]);
     /* index = address / 2 - 1; rotating puts an odd address's low bit on top, and
@@ -465,24 +494,25 @@ static void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
         break;
 
     case OP_jump:
-        if (dec_valid_target(p, in->target)) x64_jmp_label(&c->a, head_label(c, in->target));
-        else trap(c, in->pc);
-        break;
     case OP_load_imm_and_jump:
-        load_imm(c, A, X);
-        if (dec_valid_target(p, in->target)) x64_jmp_label(&c->a, head_label(c, in->target));
-        else trap(c, in->pc);
+        if (op == OP_load_imm_and_jump) load_imm(c, A, X);
+        if (!dec_valid_target(p, in->target)) {
+            trap(c, in->pc);
+            break;
+        }
+        if (checks_async(c, in->pc, in->target)) async_check(c, in->pc);
+        x64_jmp_label(&c->a, head_label(c, in->target));
         break;
     case OP_jump_indirect:
         set_pc(c, in->pc);
         guest_addr(c, in->a, in->i1);
-        dynamic_jump(c, table);
+        dynamic_jump(c, table, in->pc);
         break;
     case OP_load_imm_and_jump_indirect:
         set_pc(c, in->pc);
         guest_addr(c, in->b, in->i2); /* the base before the write (isa.md §7.1) */
         load_imm(c, A, X);
-        dynamic_jump(c, table);
+        dynamic_jump(c, table, in->pc);
         break;
 
     case OP_branch_eq_imm: branch(c, in, X64_E, true); break;
@@ -667,10 +697,29 @@ static void emit_cold(struct cc *c)
         const struct cold *k = &c->cold[i];
         x64_asm_reserve(&c->a, 64);
         x64_label_bind(&c->a, k->label);
-        if (k->kind == COLD_OOG) gas_sub(c, X64_ADD, k->cost);
-        set_pc(c, k->pc);
-        x64_lea_label(&c->a, RCX, k->resume);
-        x64_jmp_label(&c->a, c->exit_label[k->kind == COLD_OOG ? JIT_EXIT_OOG : JIT_EXIT_STEP]);
+        switch ((enum cold_kind)k->kind) {
+        case COLD_OOG:
+        case COLD_STEP:
+            if (k->kind == COLD_OOG) gas_sub(c, X64_ADD, k->cost);
+            set_pc(c, k->pc);
+            x64_lea_label(&c->a, RCX, k->resume);
+            x64_jmp_label(&c->a, c->exit_label[k->kind == COLD_OOG ? JIT_EXIT_OOG : JIT_EXIT_STEP]);
+            break;
+        case COLD_ASYNC_OOG:
+            set_pc(c, k->pc);
+            x64_jmp_label(&c->a, c->exit_label[JIT_EXIT_OOG]); /* final: the host never resumes it */
+            break;
+        case COLD_ASYNC_BRANCH: {
+            uint32_t out = x64_label_new(&c->a);
+            E(x64_alu_mi(O, X64_CMP, 8, CTX(gas), 0));
+            x64_jcc_label(&c->a, X64_L, out);
+            x64_jmp_label(&c->a, k->resume);
+            x64_label_bind(&c->a, out);
+            set_pc(c, k->pc);
+            x64_jmp_label(&c->a, c->exit_label[JIT_EXIT_OOG]);
+            break;
+        }
+        }
     }
 }
 
@@ -749,7 +798,7 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
 {
     *out = NULL;
     const struct cpvm_program *p = m->prog;
-    struct cc c = {.m = m, .p = p, .is64 = m->is64, .metered = m->cfg.gas_metering,
+    struct cc c = {.m = m, .p = p, .is64 = m->is64, .metered = m->cfg.gas_metering, .async = m->cfg.gas_async,
                    .stepping = m->cfg.step_tracing};
     uint32_t jt_len = program_jump_table_len(p);
     /* Hard cap: stubs, then at most MAX_NATIVE_PER_INSN per guest byte (every

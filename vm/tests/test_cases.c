@@ -5,7 +5,7 @@
  *   -- asm
  *   <assembly text, isa.md §11>
  *   -- setup                          (optional, one directive a line)
- *   isa latest32 | memory dynamic | compat gp04 | gas N | no-gas | entry NAME|PC
+ *   isa latest32 | memory dynamic | compat gp04 | gas N | no-gas | async-gas | entry NAME|PC
  *   raw-regs | reg NAME = V | map ADDR LEN rw|ro | write ADDR = HEX | aux N
  *   steps N | ecalli-ret N = V | stop-on-ecalli | page N
  *   -- expect
@@ -34,7 +34,7 @@ struct case_def {
     cpvm_isa isa;
     cpvm_memory_model memory;
     cpvm_compat compat;
-    bool metered, raw_regs, stop_on_ecalli;
+    bool metered, async_gas, raw_regs, stop_on_ecalli;
     int64_t gas;
     char entry[64];
     uint32_t page, aux;
@@ -91,6 +91,7 @@ static void setup_line(struct case_def *c, char *l)
     else if (!strcmp(l, "compat gp04")) c->compat = CPVM_COMPAT_GP_V04;
     else if (!strncmp(l, "gas ", 4)) c->gas = (int64_t)num(l + 4, c);
     else if (!strcmp(l, "no-gas")) c->metered = false;
+    else if (!strcmp(l, "async-gas")) c->async_gas = true;
     else if (!strncmp(l, "entry ", 6)) snprintf(c->entry, sizeof c->entry, "%s", l + 6);
     else if (!strcmp(l, "raw-regs")) c->raw_regs = true;
     else if (!strcmp(l, "stop-on-ecalli")) c->stop_on_ecalli = true;
@@ -176,6 +177,7 @@ static void run_case(struct case_def *c, cpvm_backend backend)
     cfg.memory_model = c->memory;
     cfg.compat = c->compat;
     cfg.gas_metering = c->metered;
+    cfg.gas_async = c->async_gas;
     cfg.step_tracing = c->steps != 0;
     cfg.aux_data_size = c->aux;
     if (c->page) cfg.page_size = c->page;

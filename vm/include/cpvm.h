@@ -307,6 +307,11 @@ cpvm_status cpvm_instance_map_pages(cpvm_instance *instance, uint32_t address, u
 cpvm_status cpvm_instance_unmap_pages(cpvm_instance *instance, uint32_t address, uint32_t len);
 cpvm_status cpvm_instance_protect_pages(cpvm_instance *instance, uint32_t address, uint32_t len, bool writable);
 
+/* For fuzzers and tests: whether everything around the guest window that the
+ * guest must never touch is as the host left it (canary pages beside the window,
+ * host-owned context fields). */
+bool cpvm_instance_integrity_ok(const cpvm_instance *instance);
+
 /* Standard memory: current heap size (sbrk). */
 uint32_t cpvm_instance_heap_size(const cpvm_instance *instance);
 

@@ -59,8 +59,10 @@ _Static_assert(sizeof(struct iop) == 32, "ops stay two per cache line");
 enum perm { PERM_R = 1, PERM_W = 2 };
 #define MEM_PAGE_SHIFT 12u
 #define MEM_PAGES (1u << (32 - MEM_PAGE_SHIFT))
-#define MEM_PRE 0x10000u  /* below the window: guard, and the context page at -0x1000 */
-#define MEM_POST 0x10000u /* above it: a guard for accesses running past 2^32 */
+#define MEM_PRE 0x10000u  /* below the window: guard, a canary page at -0x2000, the context at -0x1000 */
+#define MEM_POST 0x10000u /* above it: a guard for accesses running past 2^32, a canary page at +0x8000 */
+#define MEM_CANARY_BELOW 0x2000u
+#define MEM_CANARY_ABOVE 0x8000u
 
 enum next_kind { NEXT_NONE, NEXT_OP, NEXT_ENTRY, NEXT_NATIVE };
 
@@ -95,6 +97,8 @@ struct cpvm_instance {
 /* memory.c */
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err);
 void mem_free(struct cpvm_instance *in);
+/* Whether the canary pages beside the window still hold their pattern. */
+bool mem_canaries_intact(const struct cpvm_instance *in);
 cpvm_status mem_reset(struct cpvm_instance *in);
 void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t perm);
 

@@ -59,12 +59,27 @@ static void load_standard(struct cpvm_instance *in)
 
 #define RESERVATION (MEM_PRE + WINDOW + MEM_POST)
 
+/* The pattern of the canary pages next to the window: a write that escapes the
+ * window without faulting would most likely land in one of them. */
+static uint8_t canary_byte(unsigned i) { return (uint8_t)(0xa5 ^ (i * 0x9d)); }
+
+bool mem_canaries_intact(const struct cpvm_instance *in)
+{
+    for (unsigned i = 0; i < 0x1000; i++)
+        if (in->mem[-(int64_t)MEM_CANARY_BELOW + i] != canary_byte(i) ||
+            in->mem[WINDOW + MEM_CANARY_ABOVE + i] != canary_byte(i))
+            return false;
+    return true;
+}
+
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
 {
     uint8_t *res = mmap(NULL, RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot reserve the 4 GiB guest window");
     void *perm = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     bool ok = perm != MAP_FAILED && mprotect(res + MEM_PRE - 0x1000, 0x1000, PROT_READ | PROT_WRITE) == 0 &&
+              mprotect(res + MEM_PRE - MEM_CANARY_BELOW, 0x1000, PROT_READ | PROT_WRITE) == 0 &&
+              mprotect(res + MEM_PRE + WINDOW + MEM_CANARY_ABOVE, 0x1000, PROT_READ | PROT_WRITE) == 0 &&
               (in->hw_perms || mprotect(res + MEM_PRE, WINDOW, PROT_READ | PROT_WRITE) == 0);
     if (!ok) {
         munmap(res, RESERVATION);
@@ -73,6 +88,10 @@ cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
     }
     in->mem = res + MEM_PRE;
     in->perm = perm;
+    for (unsigned i = 0; i < 0x1000; i++) {
+        in->mem[-(int64_t)MEM_CANARY_BELOW + i] = canary_byte(i);
+        in->mem[WINDOW + MEM_CANARY_ABOVE + i] = canary_byte(i);
+    }
     if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
     return CPVM_OK;
 }

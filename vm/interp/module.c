@@ -158,6 +158,12 @@ cpvm_status cpvm_instance_run(cpvm_instance *in, struct cpvm_interrupt *out)
 
 uint64_t cpvm_instance_insn_count(const cpvm_instance *in) { return in->insn_count; }
 
+bool cpvm_instance_integrity_ok(const cpvm_instance *in)
+{
+    const struct jit_ctx *ctx = (const struct jit_ctx *)(in->mem - JIT_CTX_OFFSET);
+    return mem_canaries_intact(in) && (!in->mod->jit || ctx->canary == JIT_CANARY);
+}
+
 const char *cpvm_exit_name(cpvm_exit exit)
 {
     static const char *const names[] = {"halt", "panic", "ecalli", "page-fault", "out-of-gas", "steps"};

@@ -225,10 +225,7 @@ static void run_case(struct case_def *c, cpvm_backend backend)
             if (c->rets[i].n == out.hostcall) cpvm_instance_set_reg(in, CPVM_REG_A0, c->rets[i].v);
     }
 
-#define CHECK(cond, ...)                                                              \
-    do {                                                                              \
-        if (!(cond)) fail_msg("%s: %s (backend %d): " __VA_ARGS__);                   \
-    } while (0)
+    if (!cpvm_instance_integrity_ok(in)) fail_msg("%s: %s (backend %d): integrity check failed", c->file, c->name, backend);
     const char *got = cpvm_exit_name(out.exit);
     if (c->status && strcmp(got, c->status))
         fail_msg("%s: %s (backend %d): status %s, expected %s (pc %u)", c->file, c->name, backend, got, c->status,
@@ -269,7 +266,6 @@ static void run_case(struct case_def *c, cpvm_backend backend)
                 fail_msg("%s: %s (backend %d): byte 0x%x = 0x%02x, expected 0x%02x", c->file, c->name, backend,
                          c->mem[i].addr + (uint32_t)k, buf[k], c->mem[i].bytes[k]);
     }
-#undef CHECK
     cpvm_instance_free(in);
     cpvm_module_free(m);
     cpvm_program_free(p);

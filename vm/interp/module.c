@@ -83,6 +83,8 @@ cpvm_status cpvm_instance_new(const cpvm_module *m, cpvm_instance **out, struct 
         cpvm_instance_free(in);
         return s;
     }
+    /* Host-owned, checked after every native run and by cpvm_instance_integrity_ok. */
+    ((struct jit_ctx *)(in->mem - JIT_CTX_OFFSET))->canary = JIT_CANARY;
     *out = in;
     return CPVM_OK;
 }

@@ -204,7 +204,6 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         ctx->gas = in->gas;
         ctx->steps = in->step_on ? in->steps_left : UINT64_MAX;
         ctx->exit = JIT_EXIT_NONE;
-        ctx->canary = JIT_CANARY;
         active = &act;
         enter(entry, in->mem, (uintptr_t)(jc->code + target));
         active = NULL;

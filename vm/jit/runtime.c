@@ -29,7 +29,7 @@ struct jit_active {
 
 static __thread struct jit_active *volatile active;
 static struct sigaction previous[32];
-static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t handlers_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const int greg_of_host[16] = {
     REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
@@ -72,16 +72,20 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
     g[REG_RIP] = (greg_t)(uintptr_t)(a->jc->code + a->jc->restore_off);
 }
 
+static const int handled_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+
 static void install_handlers(void)
 {
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
-    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
-        struct sigaction sa;
+    for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++) {
+        int sig = handled_signals[i];
+        struct sigaction sa, cur;
+        if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_signal)
+            continue;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = on_signal;
         sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
         sigemptyset(&sa.sa_mask);
-        sigaction(sigs[i], &sa, &previous[sigs[i]]);
+        sigaction(sig, &sa, &previous[sig]);
     }
 }
 
@@ -195,7 +199,11 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         target = in->next_native;
     }
 
-    pthread_once(&handlers_once, install_handlers);
+    /* Our handler must be the first in line whenever native code runs; a host
+     * that installed its own since (test frameworks do) is chained behind it. */
+    pthread_mutex_lock(&handlers_lock);
+    install_handlers();
+    pthread_mutex_unlock(&handlers_lock);
     struct jit_ctx *ctx = (struct jit_ctx *)(in->mem - JIT_CTX_OFFSET);
     jit_entry_fn entry = (jit_entry_fn)(void *)(jc->code + jc->entry_off);
     struct jit_active act = {.jc = jc, .ctx = ctx};

@@ -188,6 +188,7 @@ static bool load(struct tv *t, const cJSON *root, cpvm_isa isa, cpvm_compat comp
     cfg.step_tracing = false;
     memset(&err, 0, sizeof err);
     st = cpvm_module_new(t->prog, &cfg, &t->mod, &err);
+    if (st == CPVM_OK && t->mod) cli_note_backend(CMD, t->mod, g_backend);
     if (st != CPVM_OK || !t->mod) {
         t->mod = NULL;
         format_error(&err, ebuf, sizeof ebuf);

@@ -304,7 +304,19 @@ cpvm_module *cli_make_module(const char *cmd, const char *path, const cpvm_progr
         cli_print_error(cmd, path, &err);
         return NULL;
     }
+    cli_note_backend(cmd, m, backend);
     return m;
+}
+
+void cli_note_backend(const char *cmd, const cpvm_module *m, cpvm_backend requested)
+{
+    static bool said;
+    const char *why = NULL;
+    if (cpvm_module_backend(m, &why) != requested && !said) {
+        fprintf(stderr, "cpvm %s: the compiler backend is unavailable (%s); using the interpreter\n", cmd,
+                why ? why : "unknown reason");
+        said = true;
+    }
 }
 
 void cli_escape_bytes(const uint8_t *bytes, size_t len, char *buf, size_t cap)

@@ -54,6 +54,9 @@ cpvm_module *cli_make_module(const char *cmd, const char *path, const cpvm_progr
                              cpvm_backend backend, cpvm_memory_model memory, cpvm_compat compat,
                              bool step_tracing);
 
+/* Says once on stderr when the module fell back from the backend asked for. */
+void cli_note_backend(const char *cmd, const cpvm_module *m, cpvm_backend requested);
+
 /* "interpreter" or "compiler" (also "jit"); prints the error itself. */
 bool cli_parse_backend(const char *cmd, const char *name, cpvm_backend *out);
 

@@ -4,7 +4,19 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config clang-19 lld-19 libclang-rt-19-dev llvm-19
-          libcjson-dev libcmocka-dev libseccomp-dev python3)
+          libcjson-dev libcmocka-dev libseccomp-dev libzydis-dev python3)
+# Optional groups, named as arguments: `ci/deps.sh fuzz` for campaigns and triage
+# (afl++ pulls in clang-14, so the plain test run does without it), `ci/deps.sh
+# docker` for ci/docker-check.sh.
+declare -A groups=([fuzz]="afl++ gdb zip" [docker]="podman debootstrap zip")
+for group in "$@"; do
+  if [[ -z ${groups[$group]+set} ]]; then
+    echo "ci/deps.sh: unknown group '$group' (known: ${!groups[*]})" >&2
+    exit 2
+  fi
+  read -ra extra <<<"${groups[$group]}"
+  packages+=("${extra[@]}")
+done
 
 missing=()
 for p in "${packages[@]}"; do

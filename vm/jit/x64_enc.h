@@ -12,7 +12,8 @@ enum x64_reg {
     X64_NOREG = -1,
 };
 
-/* Operand size in bytes: 1, 2, 4 or 8. */
+/* Operand size in bytes: 1, 2, 4 or 8, as far as each form has it (x64_forms.def);
+ * a width the form lacks aborts (CPVM_BUG). */
 typedef unsigned x64_width;
 
 /* [base + index*scale + disp]; base X64_NOREG = absolute disp32; rip = [rip + disp]

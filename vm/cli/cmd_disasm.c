@@ -175,32 +175,6 @@ static void print_range(const struct native_out *o, size_t from, size_t to)
     }
 }
 
-/* Where the cold stubs start: the lowest target of a conditional jump in a block
- * head (gas and step checks branch there, compile.c) past the last instruction.
- * `end` (no cold stubs) when there is none. */
-static size_t cold_start(const struct native_out *o, size_t last_insn, size_t end)
-{
-    const struct jit_code *jc = o->jc;
-    size_t best = end, k = 0;
-    for (size_t i = 0; i < jc->nblocks; i++) {
-        size_t at = jc->blocks[i].native, head_end = end;
-        while (k < jc->ninsns && jc->insns[k].native < at) k++;
-        if (k < jc->ninsns) head_end = jc->insns[k].native;
-        if (i + 1 < jc->nblocks && jc->blocks[i + 1].native < head_end) head_end = jc->blocks[i + 1].native;
-        while (at < head_end) {
-            ZydisDecodedInstruction in;
-            ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-            uint64_t t;
-            if (!decode_at(o, at, head_end, &in, ops)) break;
-            if (in.meta.category == ZYDIS_CATEGORY_COND_BR &&
-                ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&in, &ops[0], at, &t)) && t > last_insn && t < best)
-                best = (size_t)t;
-            at += in.length;
-        }
-    }
-    return best;
-}
-
 static int disasm_native(const char *path, const cpvm_program *p, bool raw, bool steps)
 {
     /* the module `cpvm run --backend compiler` makes: naive gas metering */
@@ -227,12 +201,11 @@ static int disasm_native(const char *path, const cpvm_program *p, bool raw, bool
     const struct jit_code *jc = m->jit;
     cpvm_isa isa = cpvm_program_isa(p);
     uint32_t jt_len = program_jump_table_len(p);
-    size_t table = jc->len - (size_t)jt_len * 4;
-    size_t first = jc->ninsns ? jc->insns[0].native : table;
+    size_t table = jc->table_off, cold = jc->cold_off;
+    size_t first = jc->ninsns ? jc->insns[0].native : cold;
     if (jc->nblocks && jc->blocks[0].native < first) first = jc->blocks[0].native;
     o.first = first;
-    o.table = o.cold = table;
-    size_t cold = cold_start(&o, jc->ninsns ? jc->insns[jc->ninsns - 1].native : first, table);
+    o.table = table;
     o.cold = cold;
 
     printf("// %s, %zu bytes of x86-64: %zu guest instructions in %zu blocks, gas metering%s\n", cpvm_isa_name(isa),

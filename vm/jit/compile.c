@@ -815,12 +815,13 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
     emit_stubs(&c, &jc->entry_off, &jc->restore_off);
     uint32_t table = x64_label_new(&c.a);
     emit_program(&c, table);
+    jc->cold_off = (uint32_t)c.a.len;
     emit_cold(&c);
     /* the jump table: int32 offsets from its start to each entry's block head */
     x64_asm_reserve(&c.a, 8 + (size_t)jt_len * 4);
     while (c.a.len % 4) x64_advance(&c.a, x64_int3(x64_cur(&c.a)));
     x64_label_bind(&c.a, table);
-    uint32_t table_off = (uint32_t)c.a.len;
+    uint32_t table_off = jc->table_off = (uint32_t)c.a.len;
     for (uint32_t i = 0; i < jt_len && !c.a.failed; i++) {
         uint32_t t = 0;
         cpvm_program_jump_table_entry(p, i, &t);

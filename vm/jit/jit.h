@@ -64,6 +64,8 @@ struct jit_code {
     size_t map_size, len;
     uint32_t entry_off;    /* void entry(uint8_t *window, uintptr_t target) */
     uint32_t restore_off;  /* the exit path after registers are saved */
+    uint32_t cold_off;     /* where the out-of-line stubs start (after the last block) */
+    uint32_t table_off;    /* the jump table: int32 offsets from here to block heads */
     struct jit_pcmap *insns;
     size_t ninsns;
     struct jit_block *blocks;

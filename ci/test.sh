@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds the release (gcc) and the
-# sanitizer (clang, ASan + UBSan) configurations, and runs every test in both.
+# sanitizer (clang, ASan + UBSan) configurations and runs every test in both;
+# builds every fuzz target in every mode (replay, libFuzzer, AFL++ with CMPLOG)
+# and runs each libFuzzer target for a bounded time (ci/fuzz-smoke.sh).
+#   CPVM_SMOKE_SECONDS   seconds of fuzzing per target (default 60; 0 skips the smoke run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash ci/deps.sh
+bash ci/deps.sh fuzz
 export CPVM_CONFORMANCE_DIR="${CPVM_CONFORMANCE_DIR:-$(cd .. && pwd)/shared/conformance}"
 if [[ ! -d $CPVM_CONFORMANCE_DIR ]]; then
   echo "ci/test.sh: conformance vectors not found at $CPVM_CONFORMANCE_DIR (set CPVM_CONFORMANCE_DIR)" >&2
@@ -20,4 +23,14 @@ for preset in release asan; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allow_user_segv_handler=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset "$preset" -j "$jobs"
 done
-echo "=== all tests passed (release + asan)"
+
+echo "=== AFL++ targets (persistent mode and CMPLOG)"
+cmake --preset afl-cmplog >/dev/null
+cmake --build --preset afl-cmplog -j "$jobs"
+
+smoke=${CPVM_SMOKE_SECONDS:-60}
+if [[ $smoke != 0 ]]; then
+  echo "=== libFuzzer targets: $smoke s each"
+  bash ci/fuzz-smoke.sh "$smoke"
+fi
+echo "=== all tests passed (release + asan, fuzz targets built in every mode and smoke-fuzzed)"

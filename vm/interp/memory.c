@@ -1,5 +1,6 @@
 /* Guest memory: the 4 GiB window, its page permissions, the standard-mode
  * layout, the host's access API, and sbrk's bookkeeping. */
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -61,15 +62,18 @@ static void load_standard(struct cpvm_instance *in)
 
 /* The pattern of the canary pages next to the window: a write that escapes the
  * window without faulting would most likely land in one of them. */
-static uint8_t canary_byte(unsigned i) { return (uint8_t)(0xa5 ^ (i * 0x9d)); }
+static uint8_t canary_page[0x1000];
+static pthread_once_t canary_once = PTHREAD_ONCE_INIT;
+
+static void canary_init(void)
+{
+    for (unsigned i = 0; i < sizeof canary_page; i++) canary_page[i] = (uint8_t)(0xa5 ^ (i * 0x9d));
+}
 
 bool mem_canaries_intact(const struct cpvm_instance *in)
 {
-    for (unsigned i = 0; i < 0x1000; i++)
-        if (in->mem[-(int64_t)MEM_CANARY_BELOW + i] != canary_byte(i) ||
-            in->mem[WINDOW + MEM_CANARY_ABOVE + i] != canary_byte(i))
-            return false;
-    return true;
+    return memcmp(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page) == 0 &&
+           memcmp(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page) == 0;
 }
 
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
@@ -88,10 +92,9 @@ cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
     }
     in->mem = res + MEM_PRE;
     in->perm = perm;
-    for (unsigned i = 0; i < 0x1000; i++) {
-        in->mem[-(int64_t)MEM_CANARY_BELOW + i] = canary_byte(i);
-        in->mem[WINDOW + MEM_CANARY_ABOVE + i] = canary_byte(i);
-    }
+    pthread_once(&canary_once, canary_init);
+    memcpy(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page);
+    memcpy(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page);
     if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
     return CPVM_OK;
 }

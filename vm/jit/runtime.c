@@ -228,10 +228,16 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         switch ((enum jit_exit)ctx->exit) {
         case JIT_EXIT_HALT: stop(in, out, CPVM_EXIT_HALT, pc, false, 0); return CPVM_OK;
         case JIT_EXIT_PANIC: stop(in, out, CPVM_EXIT_PANIC, pc, false, 0); return CPVM_OK;
-        case JIT_EXIT_ECALLI:
+        case JIT_EXIT_ECALLI: {
+            /* execution.md §4.1: the next pc is the instruction after the ecalli
+             * (next(pc) = pc + len, the implicit trap when nothing follows). */
+            struct dec_insn d;
+            dec_decode(p, pc, &d);
             out->hostcall = ctx->arg;
             stop(in, out, CPVM_EXIT_ECALLI, pc, true, (uint32_t)resume);
+            in->next_pc = pc + d.len;
             return CPVM_OK;
+        }
         case JIT_EXIT_OOG: stop(in, out, CPVM_EXIT_OUT_OF_GAS, pc, true, (uint32_t)resume); return CPVM_OK;
         case JIT_EXIT_STEP: stop(in, out, CPVM_EXIT_STEP, pc, true, (uint32_t)resume); return CPVM_OK;
         case JIT_EXIT_SBRK:

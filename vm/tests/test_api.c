@@ -64,7 +64,10 @@ static void test_resumption(void **state)
         assert_int_equal(cpvm_instance_run(v.in, &out), CPVM_OK); /* retries the charge */
         assert_int_equal(out.exit, CPVM_EXIT_ECALLI);
         assert_int_equal(out.hostcall, 3);
+        assert_int_equal(out.pc, 3);
         assert_int_equal(cpvm_instance_gas(v.in), 6);
+        assert_true(cpvm_instance_next_pc(v.in, &pc));
+        assert_int_equal(pc, 5); /* the instruction after the ecalli (execution.md §4.1) */
         cpvm_instance_set_reg(v.in, CPVM_REG_A0, 21);
         assert_int_equal(cpvm_instance_run(v.in, &out), CPVM_OK);
         assert_int_equal(out.exit, CPVM_EXIT_HALT);

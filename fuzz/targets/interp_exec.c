@@ -1,0 +1,94 @@
+/* Fuzz target interp_exec: a generated valid program runs on the interpreter
+ * under gas and step limits, with host calls and page faults answered
+ * deterministically from the input; the run's invariants are checked, and a
+ * second fresh instance must reproduce it exactly. The setup, the host and
+ * the run loop are the shared harness (fuzz/harness/exec.h).
+ *
+ * Input framing:
+ *   byte 0   run configuration
+ *     bit 0     dynamic memory: the host maps the program's ro/rw/stack/aux
+ *               regions itself and answers page faults by mapping pages
+ *     bit 1     compat GP v0.4 instead of PolkaVM 0.35
+ *     bit 2     no gas metering (only when the program has no memset; a step
+ *               budget then bounds the run)
+ *     bit 3     differential: also run a step-tracing instance stopping every
+ *               1, 2, 3 or 17 instructions (bits 4-5) and require the same
+ *               outcome once the step stops are filtered out (metered runs)
+ *     bit 6     the host refills the gas once after out-of-gas
+ *     bit 7     after every other host call the host sets the next pc itself
+ *               (a mid-block re-entry, charged again)
+ *   byte 1   host seed: host call answers (a0, a1; writes into rw data,
+ *            into read-only data with standard memory; unmapping a page with
+ *            dynamic memory) and the page fault policy (map read-write or
+ *            read-only first)
+ *   bytes 2.. generator input (gen.h), ISA and memory layout from the input
+ *
+ * Invariants (abort on violation):
+ *   - module and instance creation succeed (generated JamV1 code validates);
+ *   - every run() returns CPVM_OK (CPVM_E_NO_MEMORY ends the case quietly);
+ *   - the exit kind is one the configuration allows; its pc is <= code length;
+ *     halt/panic leave no next pc, ecalli a later one, page fault / out of gas
+ *     / step the same pc;
+ *   - with metering, gas never grows across run() and never goes negative;
+ *     without it, gas never changes;
+ *   - page faults only with dynamic memory, page-aligned, >= 0x4000, and on a
+ *     page the host has not mapped writable;
+ *   - standard memory: ro data keeps its initial contents (plus the host's
+ *     writes), aux stays zero, the heap stays within max_heap_size, and the
+ *     bytes around the rw/heap and stack ends are unmapped;
+ *   - reset_memory restores the initial memory (standard) or unmaps every
+ *     page (dynamic) and empties the heap;
+ *   - determinism: a second fresh instance gives the same interrupt sequence,
+ *     registers, gas, next pc, heap size and memory (every mapped page);
+ *   - differential (bit 3): the stepping instance agrees once step stops are
+ *     filtered out.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "cpvm.h"
+#include "exec.h"
+
+#define STEP_DIFF_MAX_GAS 20000 /* keeps the one-step-per-run() instance cheap */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct exec_setup su;
+    if (!exec_setup_init(&su, "interp_exec", data, size)) return 0;
+    const struct gen_program *g = &su.g;
+    struct cpvm_module_config mc;
+    exec_module_config(&su, CPVM_BACKEND_INTERPRETER, &mc);
+    struct cpvm_error err;
+    cpvm_module *mod = NULL;
+    cpvm_status s = cpvm_module_new(su.prog, &mc, &mod, &err);
+    if (s == CPVM_E_NO_MEMORY) goto out;
+    if (s) exec_fail(&su, "module creation failed for a generated %s program: %s", cpvm_isa_name(g->isa), err.detail);
+    const struct cpvm_memory_map *mm = cpvm_module_memory_map(mod);
+    if (memcmp(mm, &g->map, sizeof *mm) != 0) exec_fail(&su, "module memory map differs from the generator's");
+
+    struct exec_outcome a, b;
+    exec_run_instance(&su, mod, su.step_limit, true, &a);
+    exec_run_instance(&su, mod, su.step_limit, false, &b);
+    exec_compare(&su, &a, &b, false, "determinism");
+
+    if ((su.cfg & 8) && su.metered && g->gas * (su.refill ? 2 : 1) <= STEP_DIFF_MAX_GAS && a.complete) {
+        static const uint64_t limits[4] = {1, 2, 3, 17};
+        struct cpvm_module_config sc = mc;
+        sc.step_tracing = true;
+        cpvm_module *smod = NULL;
+        if (cpvm_module_new(su.prog, &sc, &smod, &err) == CPVM_OK) {
+            struct exec_outcome c;
+            exec_run_instance(&su, smod, limits[(su.cfg >> 4) & 3], false, &c);
+            if (c.complete) exec_compare(&su, &a, &c, true, "stepping vs fast loop");
+            exec_outcome_free(&c);
+            cpvm_module_free(smod);
+        }
+    }
+    exec_outcome_free(&a);
+    exec_outcome_free(&b);
+    cpvm_module_free(mod);
+out:
+    exec_setup_free(&su);
+    return 0;
+}

@@ -1,0 +1,366 @@
+/* make_seeds: writes the committed seed corpus (corpus/<target>/) from the
+ * conformance vectors' programs, the generator's seeds and hand-made edge
+ * cases. CI does not run it; rerun it after a framing change and commit the
+ * result.
+ *
+ *   make_seeds CONFORMANCE_DIR CORPUS_DIR
+ *
+ * Per conformance program (jam-pvm-v0.4 read as Latest64, polkavm-0.35 as
+ * JamV1, blob-format.md §9):
+ *   blob_parse/conf-<set>-<name>       mode (ISA, run) + the raw program;
+ *                                      every fourth also as a container (.pvm)
+ *   asm_roundtrip/conf-<set>-<name>    raw mode + the raw program
+ *   interp_exec/conf-<set>-<name>      run config + host seed + generator input
+ *                                      resembling the program (gen.h inverse)
+ * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`) and edge-*
+ * files (see the functions below).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "cpvm.h"
+#include "gen.h"
+#include "isa/isa.h"
+#include "program/writer.h"
+
+static const char *corpus;
+static unsigned written;
+
+static void write_seed(const char *target, const char *name, const uint8_t *head, size_t head_len,
+                       const uint8_t *body, size_t body_len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/%s", corpus, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    if ((head_len && fwrite(head, 1, head_len, f) != head_len) || (body_len && fwrite(body, 1, body_len, f) != body_len) ||
+        fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+    written++;
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n + 1);
+    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(b);
+        return NULL;
+    }
+    fclose(f);
+    b[n] = 0;
+    *len = (size_t)n;
+    return b;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A container holding the raw program, exported "main" at `entry`. */
+static uint8_t *container_of(const cpvm_program *p, uint32_t entry, size_t *len)
+{
+    struct cpvm_program_info info;
+    cpvm_program_get_info(p, &info);
+    uint32_t *jt = calloc(info.jump_table_count + 1, sizeof *jt);
+    for (uint32_t i = 0; i < info.jump_table_count; i++) cpvm_program_jump_table_entry(p, i, &jt[i]);
+    static const uint8_t main_name[] = "main";
+    struct writer_symbol exp = {main_name, 4, entry};
+    struct writer_parts parts = {
+        .isa = info.isa,
+        .ro_data_size = 0x1000,
+        .rw_data_size = 0x1000,
+        .stack_size = 0x1000,
+        .exports = &exp,
+        .export_count = 1,
+        .jump_table = jt,
+        .jump_table_count = info.jump_table_count,
+        .jump_table_entry_size = info.jump_table_entry_size,
+        .code = info.code.ptr,
+        .code_len = info.code.len,
+        .bitmask = info.bitmask.ptr,
+    };
+    uint8_t *out = NULL;
+    if (writer_build(&parts, false, &out, len, NULL)) out = NULL;
+    free(jt);
+    return out;
+}
+
+static void conformance_set(const char *dir, const char *set, cpvm_isa isa)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        perror(dir);
+        exit(1);
+    }
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0) continue;
+        names = realloc(names, (n + 1) * sizeof *names);
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_str);
+    static const uint8_t run_cfgs[4] = {0x00, 0x01, 0x08, 0xc0};
+    for (size_t i = 0; i < n; i++) {
+        char path[4096], name[512];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        size_t len;
+        uint8_t *text = read_file(path, &len);
+        cJSON *j = text ? cJSON_Parse((const char *)text) : NULL;
+        const cJSON *prog = j ? cJSON_GetObjectItemCaseSensitive(j, "program") : NULL;
+        const cJSON *pc_item = j ? cJSON_GetObjectItemCaseSensitive(j, "initial-pc") : NULL;
+        if (!cJSON_IsArray(prog)) {
+            fprintf(stderr, "make_seeds: %s: no program\n", path);
+            exit(1);
+        }
+        size_t plen = (size_t)cJSON_GetArraySize(prog);
+        uint8_t *raw = malloc(plen + 1);
+        size_t k = 0;
+        const cJSON *b;
+        cJSON_ArrayForEach(b, prog) raw[k++] = (uint8_t)b->valueint;
+        uint32_t entry = cJSON_IsNumber(pc_item) ? (uint32_t)pc_item->valuedouble : 0;
+        names[i][strlen(names[i]) - 5] = 0;
+        snprintf(name, sizeof name, "conf-%s-%s", set, names[i]);
+
+        uint8_t mode = (uint8_t)(isa | 0x80); /* raw ISA + run */
+        write_seed("blob_parse", name, &mode, 1, raw, plen);
+        uint8_t am = (uint8_t)(1 | isa << 1);
+        write_seed("asm_roundtrip", name, &am, 1, raw, plen);
+
+        cpvm_program *p = NULL;
+        if (cpvm_program_parse_raw(raw, plen, isa, 0, &p, NULL) == CPVM_OK) {
+            if (i % 4 == 0) {
+                size_t clen;
+                uint8_t *c = container_of(p, entry, &clen);
+                if (c) {
+                    char cname[600];
+                    snprintf(cname, sizeof cname, "%s.pvm", name);
+                    write_seed("blob_parse", cname, &mode, 1, c, clen);
+                    uint8_t cm = 0x05;
+                    write_seed("asm_roundtrip", cname, &cm, 1, c, clen);
+                    free(c);
+                }
+            }
+            size_t glen;
+            uint8_t *gin = gen_input_from_program(p, &glen);
+            if (gin) {
+                uint8_t head[2] = {run_cfgs[i % 4], (uint8_t)i};
+                write_seed("interp_exec", name, head, 2, gin, glen);
+                free(gin);
+            }
+            cpvm_program_free(p);
+        }
+        free(raw);
+        cJSON_Delete(j);
+        free(text);
+        free(names[i]);
+    }
+    free(names);
+}
+
+static void generated(void)
+{
+    uint8_t buf[1024];
+    for (unsigned s = 0; s < 24; s++) {
+        char name[64];
+        size_t n = gen_seed_bytes(s, buf, sizeof buf);
+        snprintf(name, sizeof name, "gen-seed-%u", s);
+        uint8_t am = (uint8_t)((s & 1) ? 0x20 : 0x00) | (uint8_t)((s & 2) ? 0x18 : 0);
+        write_seed("asm_roundtrip", name, &am, 1, buf, n);
+        /* run configurations: standard, dynamic, step differential, refill + re-entry, unmetered */
+        static const uint8_t cfgs[6] = {0x00, 0x01, 0x08, 0x38, 0xc1, 0x04};
+        uint8_t head[2] = {cfgs[s % 6], (uint8_t)(s * 37)};
+        write_seed("interp_exec", name, head, 2, buf, n);
+    }
+}
+
+/* ---- hand-made edge cases ------------------------------------------------ */
+
+static uint8_t selector(const char *name)
+{
+    for (unsigned s = 0; s < 256; s++)
+        if (strcmp(gen_selector_name((uint8_t)s), name) == 0) return (uint8_t)s;
+    fprintf(stderr, "make_seeds: no selector %s\n", name);
+    exit(1);
+}
+
+/* A raw program from its parts (code, one start bit per listed offset). */
+static size_t raw_program(uint8_t *out, const uint8_t *jt, uint8_t jt_count, uint8_t entry_size, const uint8_t *code,
+                          uint8_t code_len, const uint8_t *starts, size_t n_starts)
+{
+    size_t k = 0;
+    out[k++] = jt_count;
+    out[k++] = entry_size;
+    out[k++] = code_len;
+    memcpy(out + k, jt, (size_t)jt_count * entry_size);
+    k += (size_t)jt_count * entry_size;
+    memcpy(out + k, code, code_len);
+    k += code_len;
+    uint8_t bm[32] = {0};
+    for (size_t i = 0; i < n_starts; i++) bm[starts[i] >> 3] |= (uint8_t)(1u << (starts[i] & 7));
+    memcpy(out + k, bm, (code_len + 7u) / 8u);
+    return k + (code_len + 7u) / 8u;
+}
+
+static void edge_blob_parse(void)
+{
+    uint8_t out[512], code[128];
+    size_t n;
+    /* every byte as a one-byte instruction, per ISA: unknown opcodes, truncated arguments */
+    for (unsigned isa = 0; isa < CPVM_ISA_COUNT; isa++) {
+        for (unsigned half = 0; half < 2; half++) {
+            uint8_t starts[128];
+            for (unsigned i = 0; i < 128; i++) {
+                code[i] = (uint8_t)(half * 128 + i);
+                starts[i] = (uint8_t)i;
+            }
+            n = raw_program(out, NULL, 0, 0, code, 128, starts, 128);
+            char name[64];
+            snprintf(name, sizeof name, "edge-all-opcodes-%s-%u", cpvm_isa_name((cpvm_isa)isa), half);
+            uint8_t mode = (uint8_t)(0x80 | isa);
+            write_seed("blob_parse", name, &mode, 1, out, n);
+        }
+    }
+    /* isa.md §2 slow-scanner quirk: add_64 at 7, next start at 32, code 38 and 40 bytes */
+    for (unsigned len = 38; len <= 40; len += 2) {
+        memset(code, 0, sizeof code);
+        code[0] = 1; /* fallthrough ... */
+        code[7] = 200;
+        code[8] = 0x87;
+        code[9] = 9;
+        code[32] = 0;
+        uint8_t starts[3] = {0, 7, 32};
+        n = raw_program(out, NULL, 0, 0, code, (uint8_t)len, starts, 3);
+        char name[64];
+        snprintf(name, sizeof name, "edge-slow-scanner-%u", len);
+        uint8_t mode = 0x82;
+        write_seed("blob_parse", name, &mode, 1, out, n);
+    }
+    /* isa.md §10.2 look-back quirk: a jump target at 32 whose predecessor is 25 bytes back */
+    memset(code, 0, sizeof code);
+    code[7] = 40; /* jump */
+    code[8] = 25;
+    code[32] = 0; /* trap */
+    {
+        uint8_t starts[3] = {0, 7, 32}, jt[2] = {32, 7};
+        n = raw_program(out, jt, 2, 1, code, 40, starts, 3);
+        uint8_t mode = 0x82;
+        write_seed("blob_parse", "edge-lookback-window", &mode, 1, out, n);
+    }
+    /* a jump table of entry size 0 with many entries; entries of 4 bytes */
+    {
+        uint8_t raw[] = {0xbf, 0xff, 0x00, 0x01, 0x00, 0x01};
+        uint8_t mode = 0x83;
+        write_seed("blob_parse", "edge-jump-table-size0", &mode, 1, raw, sizeof raw);
+        uint8_t jt[8] = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+        code[0] = 0;
+        uint8_t starts[1] = {0};
+        n = raw_program(out, jt, 2, 4, code, 1, starts, 1);
+        write_seed("blob_parse", "edge-jump-table-size4", &mode, 1, out, n);
+    }
+    /* non-zero bitmask padding; a 5-byte varint code length; empty code */
+    {
+        uint8_t pad[] = {0x00, 0x00, 0x01, 0x00, 0x03};
+        uint8_t v5[] = {0x00, 0x00, 0xf0, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01};
+        uint8_t empty[] = {0x00, 0x00, 0x00};
+        uint8_t mode = 0x82;
+        write_seed("blob_parse", "edge-bitmask-padding", &mode, 1, pad, sizeof pad);
+        write_seed("blob_parse", "edge-varint-5-bytes", &mode, 1, v5, sizeof v5);
+        write_seed("blob_parse", "edge-empty-code", &mode, 1, empty, sizeof empty);
+    }
+    /* register nibbles 13-15, first-immediate length field 7, short load_imm64 */
+    {
+        uint8_t c[] = {190, 0xff, 0xfe, 70, 0x77, 1, 2, 20, 0x07, 1, 2, 0};
+        uint8_t starts[4] = {0, 3, 7, 11};
+        n = raw_program(out, NULL, 0, 0, c, sizeof c, starts, 4);
+        uint8_t mode = 0x82;
+        write_seed("blob_parse", "edge-odd-fields", &mode, 1, out, n);
+    }
+    /* JamV1 code that ends falling through (load-time validation fails) */
+    {
+        uint8_t c[] = {200, 0x87, 9};
+        uint8_t starts[1] = {0};
+        n = raw_program(out, NULL, 0, 0, c, sizeof c, starts, 1);
+        uint8_t mode = 0x83;
+        write_seed("blob_parse", "edge-jam-falls-off-the-end", &mode, 1, out, n);
+    }
+}
+
+static void edge_generator(void)
+{
+    uint8_t b[64];
+    size_t n;
+    /* header: ISA latest64, sizes from class 0 */
+    const uint8_t hdr[6] = {2, 0, 0, 2, 0, 0};
+#define SEED(name, cfg, ...)                                                  \
+    do {                                                                      \
+        const uint8_t body_[] = {__VA_ARGS__};                                \
+        n = 0;                                                                \
+        b[n++] = (cfg);                                                       \
+        b[n++] = 0x5a;                                                        \
+        memcpy(b + n, hdr, sizeof hdr);                                       \
+        n += sizeof hdr;                                                      \
+        memcpy(b + n, body_, sizeof body_);                                   \
+        n += sizeof body_;                                                    \
+        write_seed("interp_exec", name, NULL, 0, b, n);                       \
+    } while (0)
+    uint8_t ms = selector("idiom_memset"), sb = selector("idiom_sbrk"), ec = selector("idiom_ecalli");
+    uint8_t lp = selector("idiom_loop"), sl = selector("idiom_store_load"), call = selector("idiom_call");
+    uint8_t ret = selector("idiom_ret"), dj = selector("idiom_dyn_jump");
+    SEED("edge-memset-2gib", 0x00, ms, 0x3f, 0x00, 0x01);
+    SEED("edge-memset-dynamic-faults", 0x01, ms, 0x3c, 0x00, 0x01);
+    SEED("edge-sbrk-huge-then-store", 0x00, sb, 0x1b, sl, 0x03, 0x07);
+    SEED("edge-ecalli-reenter", 0x80, ec, 0x00, ec, 0x0f, ec, 0x0e);
+    SEED("edge-loop-step-diff-1", 0x08, lp, 0x07, lp, 0x87);
+    SEED("edge-loop-step-diff-17", 0x38, lp, 0x05, sl, 0x40, 0x10);
+    SEED("edge-call-ret", 0x00, call, 0x09, ret, 0x00, dj, 0x00, 0x00);
+    SEED("edge-unmetered", 0x04, lp, 0x07, ec, 0x01);
+    SEED("edge-out-of-gas-refill", 0x40, lp, 0xff, lp, 0xff);
+#undef SEED
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: make_seeds CONFORMANCE_DIR CORPUS_DIR\n");
+        return 2;
+    }
+    corpus = argv[2];
+    char dir[4096];
+    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec"};
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", corpus, targets[i]);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            perror(dir);
+            return 1;
+        }
+    }
+    snprintf(dir, sizeof dir, "%s/jam-pvm-v0.4/programs", argv[1]);
+    conformance_set(dir, "v04", CPVM_ISA_LATEST64);
+    snprintf(dir, sizeof dir, "%s/polkavm-0.35", argv[1]);
+    conformance_set(dir, "pvm035", CPVM_ISA_JAM_V1);
+    generated();
+    edge_blob_parse();
+    edge_generator();
+    printf("make_seeds: %u files written under %s\n", written, corpus);
+    return 0;
+}

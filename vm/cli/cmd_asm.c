@@ -55,15 +55,9 @@ int cmd_asm(int argc, char **argv)
             isa_name = v;
         } else if (missing) {
             return 2;
-        } else if (argv[i][0] == '-' && argv[i][1] != 0) {
-            fprintf(stderr, "cpvm asm: unknown option '%s'\n", argv[i]);
+        } else if (!cli_positional(CMD, argv[i], &path, "input file")) {
             usage(stderr);
             return 2;
-        } else if (path) {
-            fprintf(stderr, "cpvm asm: more than one input file given\n");
-            return 2;
-        } else {
-            path = argv[i];
         }
     }
     if (!path || !out_path) {

@@ -81,15 +81,9 @@ int cmd_bench(int argc, char **argv)
             if (!cli_parse_backend(CMD, v, &backend)) goto out;
         } else if (missing) {
             goto out;
-        } else if (a[0] == '-' && a[1] != 0) {
-            fprintf(stderr, "cpvm bench: unknown option '%s'\n", a);
+        } else if (!cli_positional(CMD, a, &path, "program")) {
             usage(stderr);
             goto out;
-        } else if (path) {
-            fprintf(stderr, "cpvm bench: more than one program given ('%s' and '%s')\n", path, a);
-            goto out;
-        } else {
-            path = a;
         }
 #undef OPT
     }

@@ -292,15 +292,9 @@ int cmd_disasm(int argc, char **argv)
             isa_name = v;
         } else if (missing) {
             return 2;
-        } else if (argv[i][0] == '-' && argv[i][1] != 0) {
-            fprintf(stderr, "cpvm disasm: unknown option '%s'\n", argv[i]);
+        } else if (!cli_positional(CMD, argv[i], &path, "program")) {
             usage(stderr);
             return 2;
-        } else if (path) {
-            fprintf(stderr, "cpvm disasm: more than one program given\n");
-            return 2;
-        } else {
-            path = argv[i];
         }
     }
     if (!path) {

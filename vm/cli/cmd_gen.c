@@ -41,15 +41,9 @@ int cmd_gen(int argc, char **argv)
             max_arg = v;
         } else if (missing) {
             return 2;
-        } else if (argv[i][0] == '-' && argv[i][1] != 0) {
-            fprintf(stderr, "cpvm gen: unknown option '%s'\n", argv[i]);
+        } else if (!cli_positional(CMD, argv[i], &seed_arg, "seed")) {
             usage(stderr);
             return 2;
-        } else if (seed_arg) {
-            fprintf(stderr, "cpvm gen: more than one seed given\n");
-            return 2;
-        } else {
-            seed_arg = argv[i];
         }
     }
     if (!seed_arg) {

@@ -905,15 +905,9 @@ int cmd_repro(int argc, char **argv)
             program_out = v;
         } else if (missing) {
             return 2;
-        } else if (argv[i][0] == '-' && argv[i][1] != 0) {
-            fprintf(stderr, "cpvm repro: unknown option '%s'\n", argv[i]);
+        } else if (!cli_positional(CMD, argv[i], &file, "input")) {
             usage(stderr);
             return 2;
-        } else if (file) {
-            fprintf(stderr, "cpvm repro: more than one input given\n");
-            return 2;
-        } else {
-            file = argv[i];
         }
     }
     if (!file) {

@@ -220,15 +220,9 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
             }
         } else if (missing) {
             return 2;
-        } else if (a[0] == '-' && a[1] != 0) {
-            fprintf(stderr, "cpvm run: unknown option '%s'\n", a);
+        } else if (!cli_positional(CMD, a, &o->path, "program")) {
             usage(stderr);
             return 2;
-        } else if (o->path) {
-            fprintf(stderr, "cpvm run: more than one program given ('%s' and '%s')\n", o->path, a);
-            return 2;
-        } else {
-            o->path = a;
         }
 #undef OPT
     }

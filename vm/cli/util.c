@@ -267,6 +267,20 @@ bool cli_resolve_entry(const char *cmd, const cpvm_program *program, const char 
     return false;
 }
 
+bool cli_positional(const char *cmd, const char *arg, const char **slot, const char *what)
+{
+    if (arg[0] == '-' && arg[1] != 0) {
+        fprintf(stderr, "cpvm %s: unknown option '%s'\n", cmd, arg);
+        return false;
+    }
+    if (*slot) {
+        fprintf(stderr, "cpvm %s: more than one %s given ('%s' and '%s')\n", cmd, what, *slot, arg);
+        return false;
+    }
+    *slot = arg;
+    return true;
+}
+
 bool cli_parse_backend(const char *cmd, const char *name, cpvm_backend *out)
 {
     if (strcmp(name, "interpreter") == 0) *out = CPVM_BACKEND_INTERPRETER;

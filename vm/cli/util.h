@@ -71,6 +71,11 @@ void cli_escape_bytes(const uint8_t *bytes, size_t len, char *buf, size_t cap);
 /* Matches option `name` at argv[*i], given as "NAME VALUE" or "NAME=VALUE".
  * Returns true with *value set (advancing *i past a separate value). When the
  * value is missing, prints an error, sets *missing and returns false. */
+/* The last branch of an option loop, for an argument that is no known option: an
+ * unknown option or a second positional argument is a usage error (said on stderr,
+ * returns false); otherwise *slot takes it. `what` names the positional ("program"). */
+bool cli_positional(const char *cmd, const char *arg, const char **slot, const char *what);
+
 bool cli_option(int argc, char **argv, int *i, const char *name, const char **value, bool *missing,
                 const char *cmd);
 

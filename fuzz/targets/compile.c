@@ -86,6 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cpvm_module_config cfg;
     cpvm_module_config_default(&cfg);
     cfg.backend = CPVM_BACKEND_COMPILER;
+    cfg.sandbox = CPVM_SANDBOX_NONE; /* compiles only: no worker needed */
     cfg.gas_metering = (mode & 8) != 0;
     cfg.gas_async = (mode & 16) != 0;
     cfg.step_tracing = (mode & 32) != 0;

@@ -36,6 +36,9 @@
  * A divergence prints the first differing field, both states, the last
  * stops both agreed on and the program's disassembly, then aborts.
  */
+#ifndef DIFF_SANDBOX /* diff_interp_jit_zygote.c sets CPVM_SANDBOX_ZYGOTE */
+#define DIFF_SANDBOX CPVM_SANDBOX_NONE
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +280,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (d.cost_mode && !(table = cost_table(&d, &mi.cost_model))) goto out;
     mcomp = mi;
     mcomp.backend = CPVM_BACKEND_COMPILER;
+    mcomp.sandbox = DIFF_SANDBOX;
     cpvm_status s = cpvm_module_new(su->prog, &mi, &modi, &err);
     if (s == CPVM_E_NO_MEMORY) goto out;
     if (s) exec_fail(su, "interpreter module creation failed for a generated %s program: %s", cpvm_isa_name(g->isa),

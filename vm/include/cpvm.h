@@ -184,10 +184,23 @@ typedef struct cpvm_module cpvm_module;
 
 typedef enum cpvm_backend {
     CPVM_BACKEND_INTERPRETER = 0,
-    /* x86-64 native code, run in this process (unsandboxed); falls back to the
-     * interpreter on CPUs without LZCNT/BMI1/POPCNT (see cpvm_module_backend). */
+    /* x86-64 native code; falls back to the interpreter on CPUs without
+     * LZCNT/BMI1/POPCNT or where no sandbox can be had (see cpvm_module_backend). */
     CPVM_BACKEND_COMPILER,
 } cpvm_backend;
+
+/* Where compiled code runs (SECURITY.md). */
+typedef enum cpvm_sandbox {
+    /* The zygote sandbox for the compiler backend. */
+    CPVM_SANDBOX_DEFAULT = 0,
+    /* A worker process in fresh namespaces under a kill-by-default seccomp filter;
+     * this process never executes guest code. */
+    CPVM_SANDBOX_ZYGOTE,
+    /* UNSANDBOXED: native code runs in this process (fuzzing speed). Only the
+     * compiler's own confinement of guest addresses stands between a guest and
+     * the host. */
+    CPVM_SANDBOX_NONE,
+} cpvm_sandbox;
 
 typedef enum cpvm_memory_model {
     /* Regions from the program's memory map; bad accesses trap (execution.md §3.2). */
@@ -219,6 +232,7 @@ struct cpvm_module_config {
     bool gas_async;
     struct cpvm_cost_model cost_model;
     bool step_tracing;           /* allow cpvm_instance_set_step_limit() */
+    cpvm_sandbox sandbox;        /* compiler backend only */
 };
 
 /* Zero-initialised config = interpreter, standard memory, 0.35 semantics, no gas. */
@@ -237,6 +251,30 @@ cpvm_backend cpvm_module_backend(const cpvm_module *module, const char **why);
 /* Standard memory: the program's layout. Dynamic memory: the layout the program's
  * sizes would have (handy for mapping its data), with aux as configured. */
 const struct cpvm_memory_map *cpvm_module_memory_map(const cpvm_module *module);
+/* ZYGOTE when compiled code runs in sandbox workers, else NONE (interpreter included). */
+cpvm_sandbox cpvm_module_sandbox(const cpvm_module *module);
+
+/* ------------------------------------------------------------------------ */
+/* The zygote sandbox's worker pool (process-wide)                         */
+
+/* Whether sandbox workers can be created on this machine (user namespaces,
+ * seccomp, memfd exec); *why (if non-NULL) says why not. */
+bool cpvm_sandbox_available(const char **why);
+/* At most `max_idle` idle workers are kept for reuse (default 4); 0 = none. */
+void cpvm_sandbox_set_pool_size(unsigned max_idle);
+/* Starts idle workers ahead of time (up to the pool size). */
+cpvm_status cpvm_sandbox_prewarm(unsigned count, struct cpvm_error *err);
+
+struct cpvm_sandbox_stats {
+    uint32_t workers_idle, workers_busy, max_idle;
+    uint64_t spawned, reused, destroyed;
+    /* Memory held by workers: "shared" is committed memfd pages (guest memory,
+     * context, control block, native code), "private" the worker processes' own
+     * pages (zygote data, stacks, page-table-free figure from smaps_rollup). */
+    uint64_t idle_shared_bytes, idle_private_bytes;
+    uint64_t busy_shared_bytes, busy_private_bytes;
+};
+void cpvm_sandbox_stats(struct cpvm_sandbox_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* Instances                                                                */
@@ -290,6 +328,13 @@ void cpvm_instance_set_step_limit(cpvm_instance *instance, uint64_t limit);
 
 /* Runs until the guest stops. Host errors: CPVM_E_NO_PC without a next pc. */
 cpvm_status cpvm_instance_run(cpvm_instance *instance, struct cpvm_interrupt *out);
+
+/* Zygote sandbox only: every later run() returns within about `nanoseconds` of
+ * wall-clock time (0 = no limit); past it the worker is killed and run() fails
+ * with CPVM_E_DEADLINE. A worker that dies fails run() with CPVM_E_SANDBOX.
+ * Either way the instance is unusable afterwards. CPVM_E_UNSUPPORTED elsewhere
+ * (bound the interpreter and the in-process compiler with gas). */
+cpvm_status cpvm_instance_set_deadline(cpvm_instance *instance, uint64_t nanoseconds);
 
 /* Number of guest instructions executed so far (for benchmarks). */
 uint64_t cpvm_instance_insn_count(const cpvm_instance *instance);

@@ -10,6 +10,7 @@
 #include "../gas/gas.h"
 
 struct jit_code;
+struct sbx_worker;
 
 struct cpvm_module {
     const struct cpvm_program *prog;
@@ -20,6 +21,8 @@ struct cpvm_module {
     struct gas_model gas;
     uint32_t page_size;
     bool is64;
+    bool sandboxed;            /* compiled code runs in zygote workers */
+    uint64_t owner_id;         /* names this module's code inside workers */
 };
 
 /* Op kinds: one per instruction (same order as enum op) plus pseudo ops. */
@@ -89,10 +92,24 @@ struct cpvm_instance {
 
     enum next_kind next;
     uint32_t next_op, next_pc, next_native;
+
+    /* Zygote sandbox: the worker this instance runs in (its memory view is
+     * `mem`), the pages whose permissions changed since the worker last saw
+     * them, the deadline of a run, and the error that ended the instance. */
+    struct sbx_worker *worker;
+    uint32_t dirty_lo, dirty_hi; /* page numbers; lo > hi = nothing to sync */
+    uint64_t deadline_ns;
+    cpvm_status dead;
     bool step_on;
     uint64_t steps_left;
     uint64_t insn_count;
 };
+
+/* The mmap protection a permission byte stands for. */
+static inline int mem_prot(uint8_t perm)
+{
+    return perm & PERM_W ? 3 /* PROT_READ | PROT_WRITE */ : perm & PERM_R ? 1 /* PROT_READ */ : 0;
+}
 
 /* memory.c */
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err);

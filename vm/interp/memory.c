@@ -6,16 +6,15 @@
 
 #include "../common/bits.h"
 #include "../common/limits.h"
+#include "../sandbox/sandbox.h"
 #include "interp.h"
 
 #define WINDOW (1ull << 32)
 
+static bool mem_discard(struct cpvm_instance *in, uint64_t start, uint64_t len);
+
 static uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-static int prot_of(uint8_t perm)
-{
-    return perm & PERM_W ? PROT_READ | PROT_WRITE : perm & PERM_R ? PROT_READ : PROT_NONE;
-}
 
 void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t perm)
 {
@@ -24,9 +23,14 @@ void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t
     uint64_t last = ((uint64_t)addr + len - 1) >> MEM_PAGE_SHIFT;
     if (last >= MEM_PAGES) last = MEM_PAGES - 1;
     memset(in->perm + first, perm, last - first + 1);
+    if (in->worker) { /* the worker applies it before it next runs */
+        if (in->dirty_lo > in->dirty_hi) in->dirty_lo = (uint32_t)first, in->dirty_hi = (uint32_t)last;
+        if (first < in->dirty_lo) in->dirty_lo = (uint32_t)first;
+        if (last > in->dirty_hi) in->dirty_hi = (uint32_t)last;
+    }
     /* SECURITY: compiled code relies on the hardware enforcing the same table. */
     if (in->hw_perms && mprotect(in->mem + (first << MEM_PAGE_SHIFT), (last - first + 1) << MEM_PAGE_SHIFT,
-                                 prot_of(perm)) != 0)
+                                 mem_prot(perm)) != 0)
         CPVM_BUG("mprotect of guest pages failed");
 }
 
@@ -38,7 +42,14 @@ static void zero_range(struct cpvm_instance *in, uint32_t addr, uint64_t len)
     uint64_t end = round_up((uint64_t)addr + len, 0x1000);
     if (end > WINDOW) end = WINDOW;
     /* SECURITY: only ever inside the window we mapped. */
-    if (madvise(in->mem + start, end - start, MADV_DONTNEED) != 0) memset(in->mem + start, 0, end - start);
+    if (!mem_discard(in, start, end - start)) memset(in->mem + start, 0, end - start);
+}
+
+/* Zero pages: a private mapping drops them; a worker's shared memfd view must
+ * punch them out of the file, or the worker would keep seeing the old data. */
+static bool mem_discard(struct cpvm_instance *in, uint64_t start, uint64_t len)
+{
+    return madvise(in->mem + start, len, in->worker ? MADV_REMOVE : MADV_DONTNEED) == 0;
 }
 
 static void load_standard(struct cpvm_instance *in)
@@ -78,6 +89,18 @@ bool mem_canaries_intact(const struct cpvm_instance *in)
 
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
 {
+    if (in->worker) { /* the host's view of the worker's memory: all read-write here */
+        void *perm = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (perm == MAP_FAILED) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map the permission table");
+        in->mem = sbx_window(in->worker);
+        in->perm = perm;
+        in->dirty_lo = 0, in->dirty_hi = MEM_PAGES - 1; /* a fresh worker view is all PROT_NONE */
+        pthread_once(&canary_once, canary_init);
+        memcpy(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page);
+        memcpy(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page);
+        if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
+        return CPVM_OK;
+    }
     uint8_t *res = mmap(NULL, RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot reserve the 4 GiB guest window");
     void *perm = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -101,7 +124,12 @@ cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
 
 void mem_free(struct cpvm_instance *in)
 {
-    if (in->mem) munmap(in->mem - MEM_PRE, RESERVATION);
+    if (in->worker) { /* scrubbed and pooled, or destroyed */
+        sbx_release(in->worker);
+        in->worker = NULL;
+    } else if (in->mem) {
+        munmap(in->mem - MEM_PRE, RESERVATION);
+    }
     if (in->perm) munmap(in->perm, MEM_PAGES);
     in->mem = in->perm = NULL;
 }
@@ -109,8 +137,9 @@ void mem_free(struct cpvm_instance *in)
 cpvm_status mem_reset(struct cpvm_instance *in)
 {
     /* Dropping every page is cheaper to get right than tracking dirty ones. */
-    if (madvise(in->mem, WINDOW, MADV_DONTNEED) != 0) return CPVM_E_NO_MEMORY;
+    if (!mem_discard(in, 0, WINDOW)) return CPVM_E_NO_MEMORY;
     memset(in->perm, 0, MEM_PAGES);
+    if (in->worker) in->dirty_lo = 0, in->dirty_hi = MEM_PAGES - 1;
     if (in->hw_perms && mprotect(in->mem, WINDOW, PROT_NONE) != 0) return CPVM_E_NO_MEMORY;
     if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
     return CPVM_OK;

@@ -5,6 +5,7 @@
 #include "../common/bits.h"
 #include "../common/limits.h"
 #include "../jit/jit.h"
+#include "../sandbox/sandbox.h"
 #include "interp.h"
 
 void cpvm_module_config_default(struct cpvm_module_config *c)
@@ -40,9 +41,17 @@ cpvm_status cpvm_module_new(const cpvm_program *p, const struct cpvm_module_conf
     /* blob-format.md §5: the reference validates JamV1 code at load time. */
     if (!s && p->isa == CPVM_ISA_JAM_V1) s = dec_validate_jam(p, err);
     const char *missing;
+    if (!s && (unsigned)cfg->sandbox > CPVM_SANDBOX_NONE)
+        s = cpvm_fail(err, CPVM_E_INVALID_ARGUMENT, 0, "unknown sandbox %d", (int)cfg->sandbox);
     if (!s && cfg->backend == CPVM_BACKEND_COMPILER) {
-        if (jit_cpu_supported(&missing)) s = jit_compile(m, &m->jit, err);
-        else m->backend_note = missing; /* the interpreter runs it instead */
+        /* SECURITY: never a silent downgrade to unsandboxed native code: without
+         * a sandbox the interpreter runs it, and cpvm_module_backend says why. */
+        m->sandboxed = cfg->sandbox != CPVM_SANDBOX_NONE;
+        if (!jit_cpu_supported(&missing)) m->backend_note = missing;
+        else if (m->sandboxed && !sbx_available(&missing)) m->backend_note = missing;
+        else s = jit_compile(m, &m->jit, err);
+        if (!m->jit) m->sandboxed = false;
+        m->owner_id = sbx_new_owner_id();
     }
     if (s) {
         cpvm_module_free(m);
@@ -75,10 +84,20 @@ cpvm_status cpvm_instance_new(const cpvm_module *m, cpvm_instance **out, struct 
     struct cpvm_instance *in = calloc(1, sizeof *in);
     if (!in) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory");
     in->mod = m;
-    in->hw_perms = m->jit != NULL;
+    in->hw_perms = m->jit != NULL && !m->sandboxed;
     /* One slot per code offset plus the end: calloc leaves untouched pages unbacked. */
     in->block_of = calloc((size_t)m->prog->code_len + 1, sizeof *in->block_of);
-    cpvm_status s = in->block_of ? mem_init(in, err) : cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory");
+    cpvm_status s = in->block_of ? CPVM_OK : cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory");
+    if (!s && m->sandboxed) {
+        char why[200];
+        if (sbx_acquire(m->owner_id, &in->worker, why, sizeof why))
+            s = cpvm_fail(err, CPVM_E_SANDBOX, 0, "%s", why);
+        else if (in->worker->code_owner != m->owner_id &&
+                 sbx_worker_load_code(in->worker, m->owner_id, m->jit->code, m->jit->len))
+            s = cpvm_fail(err, CPVM_E_LIMIT, 0, "%zu bytes of native code exceed a worker's code window",
+                          m->jit->len);
+    }
+    if (!s) s = mem_init(in, err);
     if (s) {
         cpvm_instance_free(in);
         return s;
@@ -145,8 +164,24 @@ void cpvm_instance_set_step_limit(cpvm_instance *in, uint64_t limit)
     in->steps_left = limit;
 }
 
+cpvm_sandbox cpvm_module_sandbox(const cpvm_module *m)
+{
+    return m->sandboxed ? CPVM_SANDBOX_ZYGOTE : CPVM_SANDBOX_NONE;
+}
+
+cpvm_status cpvm_instance_set_deadline(cpvm_instance *in, uint64_t nanoseconds)
+{
+    if (!in->worker) return CPVM_E_UNSUPPORTED;
+    in->deadline_ns = nanoseconds;
+    return CPVM_OK;
+}
+
 cpvm_status cpvm_instance_run(cpvm_instance *in, struct cpvm_interrupt *out)
 {
+    if (in->dead) {
+        memset(out, 0, sizeof *out);
+        return in->dead;
+    }
     cpvm_status s = in->mod->jit ? jit_run(in, out) : interp_run(in, out);
     const struct cpvm_module_config *cfg = &in->mod->cfg;
     if (!s && cfg->gas_metering && cfg->gas_async && (in->gas < 0 || out->exit == CPVM_EXIT_OUT_OF_GAS)) {
@@ -163,7 +198,7 @@ uint64_t cpvm_instance_insn_count(const cpvm_instance *in) { return in->insn_cou
 bool cpvm_instance_integrity_ok(const cpvm_instance *in)
 {
     const struct jit_ctx *ctx = (const struct jit_ctx *)(in->mem - JIT_CTX_OFFSET);
-    return mem_canaries_intact(in) && (!in->mod->jit || ctx->canary == JIT_CANARY);
+    return !in->dead && mem_canaries_intact(in) && (!in->mod->jit || ctx->canary == JIT_CANARY);
 }
 
 const char *cpvm_exit_name(cpvm_exit exit)

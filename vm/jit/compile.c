@@ -842,8 +842,9 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
         goto done;
     }
     memcpy(code, c.a.buf, c.a.len);
-    /* SECURITY: W^X — the code is never writable and executable at once. */
-    if (mprotect(code, jc->map_size, PROT_READ | PROT_EXEC) != 0) {
+    /* SECURITY: W^X — the code is never writable and executable at once; code
+     * for sandbox workers is never executable in this process at all. */
+    if (mprotect(code, jc->map_size, m->sandboxed ? PROT_READ : PROT_READ | PROT_EXEC) != 0) {
         munmap(code, jc->map_size);
         s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot make native code executable");
         goto done;

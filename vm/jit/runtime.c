@@ -9,6 +9,7 @@
 #include <ucontext.h>
 
 #include "../common/bits.h"
+#include "../sandbox/sandbox.h"
 #include "jit.h"
 
 typedef void (*jit_entry_fn)(uint8_t *window, uintptr_t target);
@@ -199,33 +200,50 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         target = in->next_native;
     }
 
-    /* Our handler must be the first in line whenever native code runs; a host
-     * that installed its own since (test frameworks do) is chained behind it. */
-    pthread_mutex_lock(&handlers_lock);
-    install_handlers();
-    pthread_mutex_unlock(&handlers_lock);
+    /* In-process: our handler must be the first in line whenever native code
+     * runs; a host that installed its own since (test frameworks do) is chained
+     * behind it. A sandboxed instance runs its code in the worker instead. */
+    if (!in->worker) {
+        pthread_mutex_lock(&handlers_lock);
+        install_handlers();
+        pthread_mutex_unlock(&handlers_lock);
+    }
     struct jit_ctx *ctx = (struct jit_ctx *)(in->mem - JIT_CTX_OFFSET);
+    uintptr_t base = in->worker ? (uintptr_t)SBX_CODE : (uintptr_t)jc->code;
     jit_entry_fn entry = (jit_entry_fn)(void *)(jc->code + jc->entry_off);
     struct jit_active act = {.jc = jc, .ctx = ctx};
     for (;;) {
         memcpy(ctx->regs, in->regs, sizeof ctx->regs);
         ctx->gas = in->gas;
-        ctx->steps = in->step_on ? in->steps_left : UINT64_MAX;
+        uint64_t steps = in->step_on ? in->steps_left : UINT64_MAX;
+        ctx->steps = steps;
         ctx->exit = JIT_EXIT_NONE;
-        active = &act;
-        enter(entry, in->mem, (uintptr_t)(jc->code + target));
-        active = NULL;
-        memcpy(in->regs, ctx->regs, sizeof ctx->regs);
-        in->gas = ctx->gas;
-        if (in->step_on) in->steps_left = ctx->steps;
-        /* SECURITY: host-owned context fields are checked, never trusted. */
-        if (ctx->canary != JIT_CANARY || ctx->exit > JIT_EXIT_BUG) {
-            in->next = NEXT_NONE;
-            return CPVM_E_UNSUPPORTED;
+        if (in->worker) {
+            cpvm_status s = sbx_enter(in, jc, target);
+            if (s) return s;
+        } else {
+            active = &act;
+            enter(entry, in->mem, base + target);
+            active = NULL;
         }
-        uint32_t pc = ctx->pc;
-        uint64_t resume = ctx->resume - (uintptr_t)jc->code; /* meaningful for resumable exits only */
-        switch ((enum jit_exit)ctx->exit) {
+        /* SECURITY: the context is the worker's word (or, in-process, the word
+         * of code that may have been subverted): everything the host acts on is
+         * checked, and a sandboxed instance that lies is ended with its worker. */
+        int64_t gas = ctx->gas;
+        uint64_t steps_after = ctx->steps;
+        uint32_t why = ctx->exit, pc = ctx->pc, arg = ctx->arg;
+        uint64_t resume = ctx->resume - base; /* meaningful for resumable exits only */
+        bool resumable = why == JIT_EXIT_ECALLI || (why == JIT_EXIT_OOG && !m->cfg.gas_async) || why == JIT_EXIT_STEP ||
+                         why == JIT_EXIT_MEMSET || why == JIT_EXIT_SBRK;
+        bool sane = ctx->canary == JIT_CANARY && why <= JIT_EXIT_BUG && gas <= in->gas &&
+                    pc <= p->code_len && (!resumable || resume < jc->len) &&
+                    (why != JIT_EXIT_SBRK || ((arg & 0xff) < CPVM_REG_COUNT && (arg >> 8 & 0xff) < CPVM_REG_COUNT)) &&
+                    (why != JIT_EXIT_ECALLI || pc < p->code_len);
+        if (!sane) return in->worker ? sbx_fail(in, CPVM_E_SANDBOX) : (in->next = NEXT_NONE, CPVM_E_UNSUPPORTED);
+        memcpy(in->regs, ctx->regs, sizeof ctx->regs);
+        in->gas = gas;
+        if (in->step_on) in->steps_left = steps_after;
+        switch ((enum jit_exit)why) {
         case JIT_EXIT_HALT: stop(in, out, CPVM_EXIT_HALT, pc, false, 0); return CPVM_OK;
         case JIT_EXIT_PANIC: stop(in, out, CPVM_EXIT_PANIC, pc, false, 0); return CPVM_OK;
         case JIT_EXIT_ECALLI: {
@@ -233,7 +251,7 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
              * (next(pc) = pc + len, the implicit trap when nothing follows). */
             struct dec_insn d;
             dec_decode(p, pc, &d);
-            out->hostcall = ctx->arg;
+            out->hostcall = arg;
             stop(in, out, CPVM_EXIT_ECALLI, pc, true, (uint32_t)resume);
             in->next_pc = pc + d.len;
             return CPVM_OK;
@@ -241,7 +259,7 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         case JIT_EXIT_OOG: stop(in, out, CPVM_EXIT_OUT_OF_GAS, pc, true, (uint32_t)resume); return CPVM_OK;
         case JIT_EXIT_STEP: stop(in, out, CPVM_EXIT_STEP, pc, true, (uint32_t)resume); return CPVM_OK;
         case JIT_EXIT_SBRK:
-            in->regs[ctx->arg & 0xff] = mem_sbrk(in, in->regs[(ctx->arg >> 8) & 0xff]);
+            in->regs[arg & 0xff] = mem_sbrk(in, in->regs[(arg >> 8) & 0xff]);
             target = (uint32_t)resume;
             continue;
         case JIT_EXIT_MEMSET:

@@ -1,0 +1,111 @@
+/* What the host and the zygote agree on: the worker's fixed address-space
+ * layout and the control block they share. Included by the freestanding zygote,
+ * so only <stdint.h> and plain definitions here.
+ *
+ * Worker address space (everything else is unmapped by the zygote at start):
+ *
+ *   SBX_ZYGOTE_BASE   the zygote image: text r-x, rodata r--, data+bss rw- (its
+ *                     stack and signal stack live in its bss)
+ *   SBX_MEM_MAP       one MAP_SHARED view of this worker's memory memfd:
+ *                       window - 0x10000 .. window - 0x8000   guard (---)
+ *                       window - 0x8000                       control block (rw-)
+ *                       window - 0x2000                       canary page (rw-)
+ *                       window - 0x1000                       JIT context (rw-)
+ *                       window .. window + 4 GiB              guest memory (per page)
+ *                       window + 4 GiB .. + 64 KiB            guard, canary at +0x8000
+ *   SBX_CODE          the native code memfd, PROT_EXEC only, MAP_SHARED of a memfd
+ *                     sealed against writable mappings; the host writes it
+ *                     through its own mapping while the worker is idle.
+ *
+ * The window is 4 GiB aligned, so the seccomp rule for mprotect can pin the
+ * address to it with one masked compare; with the length capped at 4 GiB an
+ * mprotect reaches at most window + 8 GiB, and nothing is mapped there. */
+#ifndef CPVM_SANDBOX_LAYOUT_H
+#define CPVM_SANDBOX_LAYOUT_H
+
+#include <stdint.h>
+
+#define SBX_ZYGOTE_BASE 0x10000000ull
+#define SBX_WINDOW 0x1000000000ull /* 64 GiB */
+#define SBX_WINDOW_PRE 0x10000ull
+#define SBX_WINDOW_POST 0x10000ull
+#define SBX_MEM_MAP (SBX_WINDOW - SBX_WINDOW_PRE)
+#define SBX_MEM_SIZE (SBX_WINDOW_PRE + 0x100000000ull + SBX_WINDOW_POST)
+#define SBX_MPROTECT_REACH 0x200000000ull /* window .. window + 8 GiB: all an allowed mprotect can touch */
+#define SBX_CODE (SBX_WINDOW + 0x400000000ull) /* window + 16 GiB */
+#define SBX_CODE_CAP 0x10000000ull             /* 256 MiB of native code per module */
+
+#define SBX_CTRL_OFFSET 0x8000u /* below the window */
+#define SBX_CTRL_SIZE 0x4000u
+#define SBX_CTX_OFFSET 0x1000u    /* the JIT context, as in the in-process mode */
+#define SBX_CANARY_OFFSET 0x2000u /* canary pages, as in the in-process mode */
+#define SBX_CANARY_ABOVE 0x8000u
+
+/* Worker file descriptors at exec time; the zygote closes both after mapping. */
+#define SBX_FD_MEM 3
+#define SBX_FD_CODE 4
+#define SBX_FD_EXE 5 /* close-on-exec: gone once the zygote runs */
+
+/* ctrl.state, the futex word: the host posts a command by storing BUSY, the
+ * worker answers by storing IDLE. Everything else in the block is written by
+ * one side while the other waits. */
+enum { SBX_IDLE = 0, SBX_BUSY = 1 };
+
+enum sbx_cmd {
+    SBX_CMD_INIT = 1, /* lock down (namespaces are already set), install the filter */
+    SBX_CMD_RUN,      /* apply `prot`, then call code + entry(window, target) */
+    SBX_CMD_PROTECT,  /* apply `prot` only */
+    SBX_CMD_SCRUB,    /* reuse: wipe the zygote's own stacks, then apply `prot` */
+};
+
+enum sbx_result {
+    SBX_R_NONE = 0,
+    SBX_R_OK,
+    SBX_R_FAILED, /* a setup step failed: message says which */
+};
+
+/* The JIT context fields the zygote's fault handler fills (struct jit_ctx;
+ * checked against it by static asserts on the host side). */
+#define SBX_JIT_EXIT_FAULT 8u
+#define SBX_CTX_REGS 0u
+#define SBX_CTX_EXIT 136u
+#define SBX_CTX_FAULT_SIGNAL 148u
+#define SBX_CTX_FAULT_RIP 152u
+#define SBX_CTX_FAULT_ADDR 160u
+
+#define SBX_MAX_PROT 400
+#define SBX_MAX_FILTER 320
+
+struct sbx_prot {
+    uint64_t addr, len; /* absolute worker addresses inside the window */
+    uint32_t prot, pad;
+};
+
+struct sbx_filter_insn {
+    uint16_t code;
+    uint8_t jt, jf;
+    uint32_t k;
+};
+
+struct sbx_ctrl {
+    uint32_t state;
+    uint32_t cmd;
+    uint32_t result;
+    uint32_t nprot;
+    uint64_t code_len;   /* RUN: valid bytes at SBX_CODE (the fault-handler's range) */
+    uint64_t entry;      /* RUN: offset of the entry stub */
+    uint64_t target;     /* RUN: absolute native address to start at */
+    uint64_t restore;    /* RUN: offset where a faulting instruction continues */
+    uint64_t code_gen;   /* RUN: changes whenever the host rewrote the code */
+    uint8_t regmap[16];  /* INIT: guest register i lives in x86 register regmap[i] */
+    uint32_t filter_len; /* INIT: the seccomp program, built by the host */
+    uint32_t pad;
+    struct sbx_filter_insn filter[SBX_MAX_FILTER];
+    char message[256]; /* FAILED: what went wrong, NUL-terminated */
+    struct sbx_prot prot[SBX_MAX_PROT];
+};
+
+_Static_assert(sizeof(struct sbx_ctrl) <= SBX_CTRL_SIZE, "control block fits its pages");
+_Static_assert(SBX_CTRL_OFFSET - SBX_CTRL_SIZE >= SBX_CANARY_OFFSET, "control block below the canary");
+
+#endif

@@ -42,7 +42,22 @@ uint64_t sbx_new_owner_id(void)
 
 cpvm_status sbx_acquire(uint64_t owner, struct sbx_worker **out, char *why, size_t why_len)
 {
+    /* Idle workers that died meanwhile (killed from outside, or inherited
+     * across a fork: not ours to wait for) are dropped first. */
     pthread_mutex_lock(&pool.lock);
+    struct sbx_worker *dead = NULL;
+    for (struct sbx_worker **p = &pool.idle; *p;) {
+        if (sbx_worker_alive(*p)) {
+            p = &(*p)->next;
+            continue;
+        }
+        struct sbx_worker *d = *p;
+        *p = d->next;
+        d->next = dead;
+        dead = d;
+        pool.nidle--;
+        pool.destroyed++;
+    }
     struct sbx_worker **best = NULL;
     for (struct sbx_worker **p = &pool.idle; *p; p = &(*p)->next)
         if (!best || (*p)->code_owner == owner) {
@@ -59,6 +74,11 @@ cpvm_status sbx_acquire(uint64_t owner, struct sbx_worker **out, char *why, size
         busy_add(w);
     }
     pthread_mutex_unlock(&pool.lock);
+    while (dead) {
+        struct sbx_worker *n = dead->next;
+        sbx_worker_destroy(dead);
+        dead = n;
+    }
     if (w) {
         *out = w;
         return CPVM_OK;
@@ -142,7 +162,7 @@ cpvm_status cpvm_sandbox_prewarm(unsigned count, struct cpvm_error *err)
     for (; have < want; have++) {
         struct sbx_worker *w;
         char why[200];
-        cpvm_status s = sbx_acquire(UINT64_MAX, &w, why, sizeof why);
+        cpvm_status s = sbx_worker_spawn(&w, why, sizeof why);
         if (s) {
             if (err) {
                 err->code = s;
@@ -152,7 +172,7 @@ cpvm_status cpvm_sandbox_prewarm(unsigned count, struct cpvm_error *err)
             return s;
         }
         pthread_mutex_lock(&pool.lock);
-        busy_remove(w);
+        pool.spawned++;
         w->next = pool.idle;
         pool.idle = w;
         pool.nidle++;

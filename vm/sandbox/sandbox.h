@@ -63,6 +63,8 @@ void sbx_worker_memory(const struct sbx_worker *w, uint64_t *shared, uint64_t *p
 void sbx_worker_death(const struct sbx_worker *w, char *buf, size_t len);
 uint64_t sbx_now_ns(void);
 
+/* Whether it still runs (records how it ended otherwise). */
+bool sbx_worker_alive(struct sbx_worker *w);
 /* Kills and reaps the process now (the struct stays until destroyed). */
 void sbx_worker_kill(struct sbx_worker *w);
 

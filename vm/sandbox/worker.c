@@ -62,13 +62,18 @@ static struct {
     pthread_once_t once;
     int exe_fd;   /* sealed memfd holding the zygote */
     int self_fd;  /* pidfd of this process: the child checks it after PDEATHSIG */
+    pid_t self_pid;
     struct sbx_filter_insn filter[SBX_MAX_FILTER];
     uint32_t filter_len;
     char error[160];
     bool probed, available;
     char why[200];
-    pthread_mutex_t probe_lock;
-} g = {.once = PTHREAD_ONCE_INIT, .exe_fd = -1, .self_fd = -1, .probe_lock = PTHREAD_MUTEX_INITIALIZER};
+    pthread_mutex_t probe_lock, self_lock;
+} g = {.once = PTHREAD_ONCE_INIT,
+       .exe_fd = -1,
+       .self_fd = -1,
+       .probe_lock = PTHREAD_MUTEX_INITIALIZER,
+       .self_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void global_init(void)
 {
@@ -90,6 +95,7 @@ static void global_init(void)
     fcntl(self, F_SETFD, FD_CLOEXEC);
     g.exe_fd = fd;
     g.self_fd = self;
+    g.self_pid = getpid();
 }
 
 /* --- the child, between clone3 and exec --------------------------------------- */
@@ -211,7 +217,7 @@ void sbx_worker_destroy(struct sbx_worker *w)
 }
 
 /* Whether the worker still runs; records how it ended otherwise. */
-static bool alive(struct sbx_worker *w)
+bool sbx_worker_alive(struct sbx_worker *w)
 {
     if (w->dead) return false;
     siginfo_t si;
@@ -238,7 +244,7 @@ static void futex_wake(volatile uint32_t *word)
 enum sbx_wait sbx_worker_call(struct sbx_worker *w, enum sbx_cmd cmd, uint64_t deadline_ns)
 {
     volatile struct sbx_ctrl *c = w->ctrl;
-    if (!alive(w)) return SBX_DIED;
+    if (!sbx_worker_alive(w)) return SBX_DIED;
     c->cmd = cmd;
     c->result = SBX_R_NONE;
     __atomic_store_n(&c->state, SBX_BUSY, __ATOMIC_RELEASE);
@@ -248,9 +254,11 @@ enum sbx_wait sbx_worker_call(struct sbx_worker *w, enum sbx_cmd cmd, uint64_t d
         if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SBX_BUSY) goto answered;
         __builtin_ia32_pause();
     }
-    for (;;) {
+    for (unsigned round = 0;; round++) {
         if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SBX_BUSY) goto answered;
-        uint64_t slice = 20000000; /* 20 ms between liveness checks */
+        /* Liveness checks every 1 ms at first (a killed worker is noticed at
+         * once), every 10 ms once the guest has run for a while. */
+        uint64_t slice = round < 100 ? 1000000 : 10000000;
         if (deadline_ns) {
             uint64_t now = sbx_now_ns();
             if (now >= deadline_ns) {
@@ -262,12 +270,12 @@ enum sbx_wait sbx_worker_call(struct sbx_worker *w, enum sbx_cmd cmd, uint64_t d
         struct timespec ts = {(time_t)(slice / 1000000000u), (long)(slice % 1000000000u)};
         syscall(SYS_futex, &c->state, FUTEX_WAIT, SBX_BUSY, &ts, NULL, 0);
         if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SBX_BUSY) goto answered;
-        if (!alive(w)) return SBX_DIED;
+        if (!sbx_worker_alive(w)) return SBX_DIED;
     }
 answered:
     /* SECURITY: the answer is the worker's word; a dead worker's is worth nothing. */
     if (c->result == SBX_R_OK) return SBX_DONE;
-    if (!alive(w)) return SBX_DIED;
+    if (!sbx_worker_alive(w)) return SBX_DIED;
     return SBX_REFUSED;
 }
 
@@ -279,6 +287,19 @@ cpvm_status sbx_worker_spawn(struct sbx_worker **out, char *why, size_t why_len)
         snprintf(why, why_len, "%s", g.error[0] ? g.error : "sandbox initialisation failed");
         return CPVM_E_UNSUPPORTED;
     }
+    /* After a fork the pidfd names the parent: the child needs its own. */
+    pthread_mutex_lock(&g.self_lock);
+    if (g.self_pid != getpid()) {
+        int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        if (self >= 0) {
+            fcntl(self, F_SETFD, FD_CLOEXEC);
+            close(g.self_fd);
+            g.self_fd = self;
+            g.self_pid = getpid();
+        }
+    }
+    int self_fd = g.self_fd;
+    pthread_mutex_unlock(&g.self_lock);
     struct sbx_worker *w = calloc(1, sizeof *w);
     if (!w) return CPVM_E_NO_MEMORY;
     w->pidfd = w->memfd = w->codefd = -1;
@@ -299,7 +320,7 @@ cpvm_status sbx_worker_spawn(struct sbx_worker **out, char *why, size_t why_len)
     c->cmd = SBX_CMD_INIT;
     c->state = SBX_BUSY;
 
-    struct child_args a = {.memfd = w->memfd, .codefd = w->codefd, .exe_fd = g.exe_fd, .self_fd = g.self_fd,
+    struct child_args a = {.memfd = w->memfd, .codefd = w->codefd, .exe_fd = g.exe_fd, .self_fd = self_fd,
                            .ctrl = c};
     snprintf(a.uid_map, sizeof a.uid_map, "0 %u 1\n", (unsigned)geteuid());
     snprintf(a.gid_map, sizeof a.gid_map, "0 %u 1\n", (unsigned)getegid());
@@ -333,7 +354,7 @@ cpvm_status sbx_worker_spawn(struct sbx_worker **out, char *why, size_t why_len)
     for (;;) {
         if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == SBX_IDLE) break;
         uint64_t now = sbx_now_ns();
-        if (!alive(w) || now >= deadline) break;
+        if (!sbx_worker_alive(w) || now >= deadline) break;
         struct timespec ts = {0, 5000000};
         syscall(SYS_futex, &c->state, FUTEX_WAIT, SBX_BUSY, &ts, NULL, 0);
     }
@@ -342,7 +363,7 @@ cpvm_status sbx_worker_spawn(struct sbx_worker **out, char *why, size_t why_len)
         size_t n = 0;
         for (; n < sizeof msg - 1 && c->message[n]; n++) msg[n] = c->message[n];
         msg[n] = 0;
-        alive(w);
+        sbx_worker_alive(w);
         sbx_worker_death(w, death, sizeof death);
         snprintf(why, why_len, "worker start failed: %s (%s)", n ? msg : "no message", death);
         sbx_worker_destroy(w);

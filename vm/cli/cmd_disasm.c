@@ -177,10 +177,20 @@ static void print_range(const struct native_out *o, size_t from, size_t to)
 
 static int disasm_native(const char *path, const cpvm_program *p, bool raw, bool steps)
 {
-    /* the module `cpvm run --backend compiler` makes: naive gas metering */
-    cpvm_module *m = cli_make_module(CMD, path, p, CPVM_BACKEND_COMPILER,
-                                     raw ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD, CPVM_COMPAT_POLKAVM_035, steps);
-    if (!m) return 2;
+    /* The module `cpvm run --backend compiler` makes: naive gas metering. Its code
+     * is only read here, never run, and is the same whichever sandbox would run it:
+     * no zygote worker is needed (nor has to be available). */
+    struct cpvm_module_config cfg;
+    cli_module_config(&cfg, CPVM_BACKEND_COMPILER, CPVM_SANDBOX_NONE, raw ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD,
+                      CPVM_COMPAT_POLKAVM_035, steps);
+    cpvm_module *m = NULL;
+    struct cpvm_error err;
+    memset(&err, 0, sizeof err);
+    if (cpvm_module_new(p, &cfg, &m, &err) != CPVM_OK || !m) {
+        if (!err.code) err.code = CPVM_E_INVALID_ARGUMENT;
+        cli_print_error(CMD, path, &err);
+        return 2;
+    }
     const char *why = NULL;
     if (cpvm_module_backend(m, &why) != CPVM_BACKEND_COMPILER || !m->jit) {
         fprintf(stderr, "cpvm disasm: %s: the compiler is not available here%s%s\n", path, why ? ": " : "",

@@ -13,13 +13,19 @@ static const char *const CMD = "run";
 #define MAX_READ_LEN (16u << 20)      /* one --read */
 #define MAX_READ_TOTAL (256u << 20)   /* all --read together */
 #define MAX_HOSTCALLS_RECORDED (1u << 24)
+#define MAX_DEADLINE_MS (UINT64_MAX / 1000000u)
+#define EXIT_DEADLINE 3
 
 static void usage(FILE *out)
 {
     fputs("usage: cpvm run PROGRAM [options]\n"
           "  --raw                 PROGRAM is a raw Graypaper program (dynamic memory)\n"
           "  --isa NAME            with --raw: latest64 (default), jamv1, latest32, revive_v1\n"
-          "  --backend NAME        interpreter (default) or compiler (x86-64, in-process)\n"
+          "  --backend NAME        interpreter (default) or compiler (x86-64 native code)\n"
+          CLI_SANDBOX_USAGE
+          "  --deadline MS         wall-clock limit of each run in milliseconds (zygote sandbox\n"
+          "                        only; bound the others with --gas); past it the run fails\n"
+          "                        with \"deadline exceeded\" and exit code 3\n"
           "  --gas N               starting gas (default 1000000000; naive cost model)\n"
           "  --entry NAME|PC       export name or pc (default: first export, else 0)\n"
           "  --reg NAME=VALUE      set a register before running (repeatable)\n"
@@ -31,7 +37,8 @@ static void usage(FILE *out)
           "  --steps N             stop after N instructions (status \"steps\")\n"
           "  --read ADDR:LEN       include guest memory in the output (repeatable)\n"
           "  --compat polkavm|gp04 semantics of under-specified corners (default polkavm)\n"
-          "Prints {status, pc, hostcall, page_fault_address, regs, gas, hostcalls, memory}.\n",
+          "Prints {status, pc, hostcall, page_fault_address, regs, gas, hostcalls, memory}.\n"
+          "Exit code 0 when it ran (whatever the guest did), 2 on errors, 3 past --deadline.\n",
           out);
 }
 
@@ -87,9 +94,10 @@ struct run_opts {
     const char *path, *isa_name, *entry;
     bool raw, raw_regs, stop_on_ecalli, have_steps;
     int64_t gas;
-    uint64_t steps;
+    uint64_t steps, deadline_ms; /* deadline_ms 0 = none */
     cpvm_compat compat;
     cpvm_backend backend;
+    cpvm_sandbox sandbox;
     struct kv *regs, *rets;
     size_t nregs, nrets;
     struct write_op *writes;
@@ -144,6 +152,13 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
             o->isa_name = v;
         } else if (OPT("--backend")) {
             if (!cli_parse_backend(CMD, v, &o->backend)) return 2;
+        } else if (OPT("--sandbox")) {
+            if (!cli_parse_sandbox(CMD, v, &o->sandbox)) return 2;
+        } else if (OPT("--deadline")) {
+            if (!cli_parse_u64(v, &o->deadline_ms) || o->deadline_ms == 0 || o->deadline_ms > MAX_DEADLINE_MS) {
+                fprintf(stderr, "cpvm run: --deadline: expected milliseconds (at least 1), got '%s'\n", v);
+                return 2;
+            }
         } else if (OPT("--gas")) {
             if (!cli_parse_i64(v, &o->gas)) {
                 fprintf(stderr, "cpvm run: --gas: bad value '%s'\n", v);
@@ -239,6 +254,12 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         fprintf(stderr, "cpvm run: --map needs dynamic memory (a raw program, --raw)\n");
         return 2;
     }
+    if (o->deadline_ms && (o->backend != CPVM_BACKEND_COMPILER || o->sandbox == CPVM_SANDBOX_NONE)) {
+        fprintf(stderr, "cpvm run: --deadline needs the zygote sandbox (--backend compiler --sandbox zygote); "
+                        "bound the %s with --gas\n",
+                o->backend == CPVM_BACKEND_COMPILER ? "unsandboxed compiler" : "interpreter");
+        return 2;
+    }
     return -1;
 }
 
@@ -328,9 +349,15 @@ int cmd_run(int argc, char **argv)
 
     prog = cli_load_program(CMD, o.path, o.raw, isa);
     if (!prog) goto out;
-    mod = cli_make_module(CMD, o.path, prog, o.backend, o.raw ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD,
-                          o.compat, o.have_steps);
+    mod = cli_make_module(CMD, o.path, prog, o.backend, o.sandbox,
+                          o.raw ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD, o.compat, o.have_steps);
     if (!mod) goto out;
+    if (o.deadline_ms && cpvm_module_sandbox(mod) != CPVM_SANDBOX_ZYGOTE) {
+        /* The compiler fell back to the interpreter (said above). */
+        fprintf(stderr, "cpvm run: --deadline needs the zygote sandbox, which this run would not use; "
+                        "bound it with --gas\n");
+        goto out;
+    }
     struct cpvm_error err;
     memset(&err, 0, sizeof err);
     if (cpvm_instance_new(mod, &inst, &err) != CPVM_OK || !inst) {
@@ -363,11 +390,26 @@ int cmd_run(int argc, char **argv)
     }
     cpvm_instance_set_gas(inst, o.gas);
     if (o.have_steps) cpvm_instance_set_step_limit(inst, o.steps);
+    if (o.deadline_ms) {
+        cpvm_status st = cpvm_instance_set_deadline(inst, o.deadline_ms * 1000000u);
+        if (st != CPVM_OK) {
+            fprintf(stderr, "cpvm run: --deadline: %s\n", cpvm_status_message(st));
+            goto out;
+        }
+    }
 
     struct cpvm_interrupt intr;
     for (;;) {
         memset(&intr, 0, sizeof intr);
         cpvm_status st = cpvm_instance_run(inst, &intr);
+        if (st == CPVM_E_DEADLINE) {
+            fprintf(stderr,
+                    "cpvm run: %s: deadline exceeded: a run took longer than %" PRIu64
+                    " ms; the sandbox worker was killed\n",
+                    o.path, o.deadline_ms);
+            rc = EXIT_DEADLINE;
+            goto out;
+        }
         if (st != CPVM_OK) {
             fprintf(stderr, "cpvm run: %s: run failed: %s\n", o.path, cpvm_status_message(st));
             goto out;

@@ -1,4 +1,4 @@
-/* cpvm test-vectors [--backend interpreter|compiler] [--verbose] PATH...
+/* cpvm test-vectors [--backend interpreter|compiler] [--sandbox zygote|none] [--verbose] PATH...
  *
  * Checks JSON test vectors (execution.md §9): the flat JAM PVM v0.4 format
  * ("initial-regs", "expected-status", ...) and the step-based PolkaVM 0.35
@@ -18,15 +18,17 @@
 
 static const char *const CMD = "test-vectors";
 
-/* The backend every vector runs on (--backend). */
+/* The backend every vector runs on (--backend), and where compiled code runs (--sandbox). */
 static cpvm_backend g_backend = CPVM_BACKEND_INTERPRETER;
+static cpvm_sandbox g_sandbox = CPVM_SANDBOX_DEFAULT;
 
 #define TV_PAGE_SIZE 4096u
 #define TV_MAX_MAPPED (64ull << 20) /* bytes mapped by one vector, all map steps together */
 
 static void usage(FILE *out)
 {
-    fputs("usage: cpvm test-vectors [--backend interpreter|compiler] [--verbose] PATH...\n"
+    fputs("usage: cpvm test-vectors [--backend interpreter|compiler] [--sandbox zygote|none] [--verbose] PATH...\n"
+          CLI_SANDBOX_USAGE
           "  Each PATH is a test vector (.json) or a directory of them (every *.json,\n"
           "  by name; files without a \"program\" are skipped). Supports the JAM PVM v0.4\n"
           "  vectors and the PolkaVM 0.35 spectool vectors. Prints FAIL lines and\n"
@@ -186,9 +188,10 @@ static bool load(struct tv *t, const cJSON *root, cpvm_isa isa, cpvm_compat comp
     cfg.cost_model.count = ncosts;
     cfg.cost_model.missing_cost = 0;
     cfg.step_tracing = false;
+    cfg.sandbox = g_sandbox;
     memset(&err, 0, sizeof err);
     st = cpvm_module_new(t->prog, &cfg, &t->mod, &err);
-    if (st == CPVM_OK && t->mod) cli_note_backend(CMD, t->mod, g_backend);
+    if (st == CPVM_OK && t->mod) cli_note_backend(CMD, t->mod, g_backend, g_sandbox);
     if (st != CPVM_OK || !t->mod) {
         t->mod = NULL;
         format_error(&err, ebuf, sizeof ebuf);
@@ -715,50 +718,58 @@ int cmd_test_vectors(int argc, char **argv)
 {
     struct totals tot = {0, 0, false};
     int npaths = 0;
+    const char **paths = calloc((size_t)argc, sizeof *paths);
+    if (!paths) {
+        fprintf(stderr, "cpvm test-vectors: out of memory\n");
+        return 2;
+    }
+    int rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *v;
         bool missing = false;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
-            return 0;
+            rc = 0;
+            goto out;
         } else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
             tot.verbose = true;
         } else if (cli_option(argc, argv, &i, "--backend", &v, &missing, CMD)) {
-            if (!cli_parse_backend(CMD, v, &g_backend)) return 2;
+            if (!cli_parse_backend(CMD, v, &g_backend)) goto out;
+        } else if (cli_option(argc, argv, &i, "--sandbox", &v, &missing, CMD)) {
+            if (!cli_parse_sandbox(CMD, v, &g_sandbox)) goto out;
         } else if (missing) {
-            return 2;
+            goto out;
         } else if (argv[i][0] == '-' && argv[i][1] != 0) {
             fprintf(stderr, "cpvm test-vectors: unknown option '%s'\n", argv[i]);
             usage(stderr);
-            return 2;
+            goto out;
         } else {
             struct stat st;
             if (stat(argv[i], &st) != 0) {
                 fprintf(stderr, "cpvm test-vectors: %s: %s\n", argv[i], strerror(errno));
-                return 2;
+                goto out;
             }
-            npaths++;
+            paths[npaths++] = argv[i];
         }
     }
     if (npaths == 0) {
         fprintf(stderr, "cpvm test-vectors: no test vector files or directories given\n");
         usage(stderr);
-        return 2;
+        goto out;
     }
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1] != 0) {
-            if (strcmp(argv[i], "--backend") == 0) i++;
-            continue;
-        }
+    for (int i = 0; i < npaths; i++) {
         struct stat st;
-        if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (!check_dir(argv[i], &tot)) return 2;
+        if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (!check_dir(paths[i], &tot)) goto out;
         } else {
-            check_file(argv[i], true, &tot);
+            check_file(paths[i], true, &tot);
         }
     }
     if (tot.passed + tot.failed == 0) fprintf(stderr, "cpvm test-vectors: warning: no test vectors found\n");
     printf("%lu passed, %lu failed\n", tot.passed, tot.failed);
     fflush(stdout);
-    return tot.failed ? 1 : 0;
+    rc = tot.failed ? 1 : 0;
+out:
+    free(paths);
+    return rc;
 }

@@ -9,6 +9,7 @@ int cmd_asm(int argc, char **argv);
 int cmd_disasm(int argc, char **argv);
 int cmd_test_vectors(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_repro(int argc, char **argv);
 

@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"disasm", cmd_disasm, "disassemble a program into text"},
     {"test-vectors", cmd_test_vectors, "check JAM / PolkaVM JSON test vectors"},
     {"bench", cmd_bench, "time a program's execution"},
+    {"audit", cmd_audit, "print the sandbox policy and run the live sandbox audit"},
     {"gen", cmd_gen, "write the fuzzing generator's program for a seed"},
     {"repro", cmd_repro, "rerun a fuzz crash file and report what it was"},
 };

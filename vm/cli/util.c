@@ -292,23 +292,42 @@ bool cli_parse_backend(const char *cmd, const char *name, cpvm_backend *out)
     return true;
 }
 
+bool cli_parse_sandbox(const char *cmd, const char *name, cpvm_sandbox *out)
+{
+    if (strcmp(name, "zygote") == 0) *out = CPVM_SANDBOX_ZYGOTE;
+    else if (strcmp(name, "none") == 0) *out = CPVM_SANDBOX_NONE;
+    else {
+        fprintf(stderr, "cpvm %s: unknown sandbox '%s' (zygote, or none: unsandboxed, fuzzing speed only)\n", cmd,
+                name);
+        return false;
+    }
+    return true;
+}
+
+void cli_module_config(struct cpvm_module_config *cfg, cpvm_backend backend, cpvm_sandbox sandbox,
+                       cpvm_memory_model memory, cpvm_compat compat, bool step_tracing)
+{
+    cpvm_module_config_default(cfg);
+    cfg->backend = backend;
+    cfg->memory_model = memory;
+    cfg->compat = compat;
+    cfg->page_size = 4096;
+    cfg->aux_data_size = 0;
+    cfg->gas_metering = true;
+    cfg->cost_model.kind = CPVM_COST_NAIVE;
+    cfg->cost_model.blocks = NULL;
+    cfg->cost_model.count = 0;
+    cfg->cost_model.missing_cost = 0;
+    cfg->step_tracing = step_tracing;
+    cfg->sandbox = sandbox;
+}
+
 cpvm_module *cli_make_module(const char *cmd, const char *path, const cpvm_program *program,
-                             cpvm_backend backend, cpvm_memory_model memory, cpvm_compat compat,
-                             bool step_tracing)
+                             cpvm_backend backend, cpvm_sandbox sandbox, cpvm_memory_model memory,
+                             cpvm_compat compat, bool step_tracing)
 {
     struct cpvm_module_config cfg;
-    cpvm_module_config_default(&cfg);
-    cfg.backend = backend;
-    cfg.memory_model = memory;
-    cfg.compat = compat;
-    cfg.page_size = 4096;
-    cfg.aux_data_size = 0;
-    cfg.gas_metering = true;
-    cfg.cost_model.kind = CPVM_COST_NAIVE;
-    cfg.cost_model.blocks = NULL;
-    cfg.cost_model.count = 0;
-    cfg.cost_model.missing_cost = 0;
-    cfg.step_tracing = step_tracing;
+    cli_module_config(&cfg, backend, sandbox, memory, compat, step_tracing);
     cpvm_module *m = NULL;
     struct cpvm_error err;
     memset(&err, 0, sizeof err);
@@ -318,19 +337,41 @@ cpvm_module *cli_make_module(const char *cmd, const char *path, const cpvm_progr
         cli_print_error(cmd, path, &err);
         return NULL;
     }
-    cli_note_backend(cmd, m, backend);
+    cli_note_backend(cmd, m, backend, sandbox);
     return m;
 }
 
-void cli_note_backend(const char *cmd, const cpvm_module *m, cpvm_backend requested)
+void cli_note_backend(const char *cmd, const cpvm_module *m, cpvm_backend requested, cpvm_sandbox sandbox)
 {
-    static bool said;
+    static bool said_fallback, said_unsandboxed;
     const char *why = NULL;
-    if (cpvm_module_backend(m, &why) != requested && !said) {
-        fprintf(stderr, "cpvm %s: the compiler backend is unavailable (%s); using the interpreter\n", cmd,
-                why ? why : "unknown reason");
-        said = true;
+    cpvm_backend got = cpvm_module_backend(m, &why);
+    if (requested != CPVM_BACKEND_COMPILER) return;
+    if (got != CPVM_BACKEND_COMPILER) {
+        if (said_fallback) return;
+        said_fallback = true;
+        /* The library gives one reason; name the sandbox when it is the cause. */
+        const char *no_sandbox = NULL;
+        if (sandbox != CPVM_SANDBOX_NONE && why && !cpvm_sandbox_available(&no_sandbox) && no_sandbox &&
+            strcmp(no_sandbox, why) == 0)
+            fprintf(stderr,
+                    "cpvm %s: the compiler backend is unavailable: its code runs in the zygote sandbox, which cannot "
+                    "start here (%s); using the interpreter\n",
+                    cmd, why);
+        else
+            fprintf(stderr, "cpvm %s: the compiler backend is unavailable (%s); using the interpreter\n", cmd,
+                    why ? why : "unknown reason");
+        return;
     }
+    if (cpvm_module_sandbox(m) == CPVM_SANDBOX_ZYGOTE || said_unsandboxed) return;
+    said_unsandboxed = true;
+    if (sandbox == CPVM_SANDBOX_NONE)
+        fprintf(stderr, "cpvm %s: --sandbox none: compiled guest code runs UNSANDBOXED in this process\n", cmd);
+    else
+        fprintf(stderr,
+                "cpvm %s: warning: the zygote sandbox was asked for, but compiled guest code runs UNSANDBOXED in "
+                "this process%s%s\n",
+                cmd, why ? ": " : "", why ? why : "");
 }
 
 void cli_escape_bytes(const uint8_t *bytes, size_t len, char *buf, size_t cap)

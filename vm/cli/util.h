@@ -48,17 +48,34 @@ bool cli_parse_isa(const char *cmd, const char *name, cpvm_isa *isa);
  * the first export, else pc 0. Prints an error and returns false when neither. */
 bool cli_resolve_entry(const char *cmd, const cpvm_program *program, const char *entry, uint32_t *pc);
 
-/* Makes the module `run` and `bench` use: interpreter, naive gas metering,
- * page size 4096. Prints the error and returns NULL on failure. */
-cpvm_module *cli_make_module(const char *cmd, const char *path, const cpvm_program *program,
-                             cpvm_backend backend, cpvm_memory_model memory, cpvm_compat compat,
-                             bool step_tracing);
+/* The module configuration `run` and `bench` use: naive gas metering, page size
+ * 4096, the given backend and (compiler only) sandbox. */
+void cli_module_config(struct cpvm_module_config *cfg, cpvm_backend backend, cpvm_sandbox sandbox,
+                       cpvm_memory_model memory, cpvm_compat compat, bool step_tracing);
 
-/* Says once on stderr when the module fell back from the backend asked for. */
-void cli_note_backend(const char *cmd, const cpvm_module *m, cpvm_backend requested);
+/* Makes that module. Prints the error and returns NULL on failure; says on
+ * stderr when the module differs from what was asked (cli_note_backend). */
+cpvm_module *cli_make_module(const char *cmd, const char *path, const cpvm_program *program,
+                             cpvm_backend backend, cpvm_sandbox sandbox, cpvm_memory_model memory,
+                             cpvm_compat compat, bool step_tracing);
+
+/* Says on stderr (each thing once per process) when the module fell back from
+ * the backend asked for, and why (a missing CPU feature, or the zygote sandbox
+ * being unavailable here), and when compiled code runs unsandboxed in this
+ * process (--sandbox none, or, never expected, a zygote asked for but not had). */
+void cli_note_backend(const char *cmd, const cpvm_module *m, cpvm_backend requested, cpvm_sandbox sandbox);
 
 /* "interpreter" or "compiler" (also "jit"); prints the error itself. */
 bool cli_parse_backend(const char *cmd, const char *name, cpvm_backend *out);
+
+/* --sandbox: "zygote" or "none"; prints the error itself. */
+bool cli_parse_sandbox(const char *cmd, const char *name, cpvm_sandbox *out);
+
+/* The --sandbox lines of every subcommand's usage text. */
+#define CLI_SANDBOX_USAGE                                                                       \
+    "  --sandbox zygote|none where compiled code runs (only with --backend compiler):\n"         \
+    "                        zygote (default): a locked-down worker process (SECURITY.md);\n"    \
+    "                        none: unsandboxed, native code in this process \u2014 fuzzing speed only\n"
 
 /* Prints "cpvm <cmd>: <what>: <code message> at offset N: <detail>" on stderr. */
 void cli_print_error(const char *cmd, const char *what, const struct cpvm_error *err);

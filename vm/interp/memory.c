@@ -94,7 +94,7 @@ cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
         if (perm == MAP_FAILED) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map the permission table");
         in->mem = sbx_window(in->worker);
         in->perm = perm;
-        in->dirty_lo = 0, in->dirty_hi = MEM_PAGES - 1; /* a fresh worker view is all PROT_NONE */
+        in->dirty_lo = 1, in->dirty_hi = 0; /* a fresh or scrubbed worker view is all PROT_NONE */
         pthread_once(&canary_once, canary_init);
         memcpy(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page);
         memcpy(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page);

@@ -2,6 +2,8 @@
  * host changed are handed over first (as runs of equal protection), then the
  * worker is told where to start and the host waits, never longer than the
  * instance's deadline and never on a dead worker. */
+#include <string.h>
+
 #include "../jit/jit.h"
 #include "sandbox.h"
 
@@ -30,9 +32,13 @@ static cpvm_status sync_perms(struct cpvm_instance *in, uint64_t deadline)
     volatile struct sbx_ctrl *c = w->ctrl;
     uint32_t n = 0;
     for (uint32_t p = in->dirty_lo; in->dirty_lo <= in->dirty_hi && p <= in->dirty_hi;) {
-        int prot = mem_prot(in->perm[p]);
+        uint8_t perm = in->perm[p];
+        int prot = mem_prot(perm);
         uint32_t q = p + 1;
-        while (q <= in->dirty_hi && mem_prot(in->perm[q]) == prot) q++;
+        /* Runs are long (a region, or the gap between two): skip them a word at a time. */
+        uint64_t pattern = perm * 0x0101010101010101ull, word;
+        while (q + 8 <= in->dirty_hi + 1 && (memcpy(&word, in->perm + q, 8), word == pattern)) q += 8;
+        while (q <= in->dirty_hi && in->perm[q] == perm) q++;
         if (n == SBX_MAX_PROT) {
             c->nprot = n;
             cpvm_status s = outcome(in, sbx_worker_call(w, SBX_CMD_PROTECT, deadline));

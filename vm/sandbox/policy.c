@@ -59,9 +59,12 @@ cpvm_status sbx_policy_build(struct sbx_filter_insn *out, uint32_t max, uint32_t
         struct scmp_arg_cmp cmp[3];
         for (unsigned k = 0; k < r->nchecks; k++) {
             const struct sbx_check *c = &r->checks[k];
-            cmp[k] = c->op == SBX_EQ       ? SCMP_CMP64(c->arg, SCMP_CMP_EQ, c->value)
-                     : c->op == SBX_LE     ? SCMP_CMP64(c->arg, SCMP_CMP_LE, c->value)
-                                           : SCMP_CMP64(c->arg, SCMP_CMP_MASKED_EQ, c->mask, c->value);
+            cmp[k] = (struct scmp_arg_cmp){
+                .arg = c->arg,
+                .op = c->op == SBX_EQ ? SCMP_CMP_EQ : c->op == SBX_LE ? SCMP_CMP_LE : SCMP_CMP_MASKED_EQ,
+                .datum_a = c->op == SBX_MASKED_EQ ? c->mask : c->value,
+                .datum_b = c->op == SBX_MASKED_EQ ? c->value : 0,
+            };
         }
         rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW, r->nr, r->nchecks, cmp);
     }

@@ -402,8 +402,8 @@ void sbx_worker_memory(const struct sbx_worker *w, uint64_t *shared, uint64_t *p
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
         unsigned long long kb;
-        if (sscanf(line, "Private_Clean: %llu kB", &kb) == 1 || sscanf(line, "Private_Dirty: %llu kB", &kb) == 1)
-            *private_bytes += kb * 1024u;
+        /* Anonymous pages only: memfd pages are already counted as shared. */
+        if (sscanf(line, "Anonymous: %llu kB", &kb) == 1) *private_bytes += kb * 1024u;
     }
     fclose(f);
 }

@@ -162,8 +162,13 @@ static char *trim(char *s)
 }
 
 /* Runs one case on one backend; fails the test with the first mismatch. */
-static void run_case(struct case_def *c, cpvm_backend backend)
+/* Backends as run here: 0 interpreter, 1 compiler in the zygote sandbox, 2 the
+ * compiler unsandboxed (in-process). */
+#define UNSANDBOXED 2
+
+static void run_case(struct case_def *c, int variant)
 {
+    cpvm_backend backend = variant == UNSANDBOXED ? CPVM_BACKEND_COMPILER : (cpvm_backend)variant;
     if (getenv("CPVM_TRACE_CASES")) fprintf(stderr, "case %s: %s (backend %d)\n", c->file, c->name, backend);
     uint8_t *blob;
     size_t len;
@@ -175,6 +180,7 @@ static void run_case(struct case_def *c, cpvm_backend backend)
     struct cpvm_module_config cfg;
     cpvm_module_config_default(&cfg);
     cfg.backend = backend;
+    cfg.sandbox = variant == UNSANDBOXED ? CPVM_SANDBOX_NONE : CPVM_SANDBOX_ZYGOTE;
     cfg.memory_model = c->memory;
     cfg.compat = c->compat;
     cfg.gas_metering = c->metered;
@@ -273,7 +279,7 @@ static void run_case(struct case_def *c, cpvm_backend backend)
     free(blob);
 }
 
-static const cpvm_backend backends[] = {CPVM_BACKEND_INTERPRETER, CPVM_BACKEND_COMPILER};
+static const int backends[] = {CPVM_BACKEND_INTERPRETER, CPVM_BACKEND_COMPILER, UNSANDBOXED};
 
 static int run_file(const char *path)
 {

@@ -273,6 +273,26 @@ static void print_memory_row(const char *label, uint32_t workers, uint64_t share
     putchar('\n');
 }
 
+/* One memory row: a sandboxed instance of `mod` run from `pc` (a0, a1 set) to its
+ * host call, then the pool's busy figures. */
+static bool busy_row(const cpvm_module *mod, uint32_t pc, uint64_t a0, uint64_t a1, const char *label)
+{
+    cpvm_instance *busy = NULL;
+    if (!costs_new(mod, &busy)) return false;
+    cpvm_instance_prepare_call(busy, pc);
+    if (a0) cpvm_instance_set_reg(busy, CPVM_REG_A0, a0);
+    cpvm_instance_set_reg(busy, CPVM_REG_A1, a1);
+    cpvm_instance_set_gas(busy, COSTS_GAS);
+    bool ok = costs_run(busy, CPVM_EXIT_ECALLI, NULL);
+    if (ok) {
+        struct cpvm_sandbox_stats st;
+        cpvm_sandbox_stats(&st);
+        print_memory_row(label, st.workers_busy, st.busy_shared_bytes, st.busy_private_bytes);
+    }
+    cpvm_instance_free(busy);
+    return ok;
+}
+
 static int sandbox_costs(int argc, char **argv)
 {
     uint64_t instances = 200, hostcalls = 100000, workers = 4;
@@ -396,27 +416,10 @@ static int sandbox_costs(int argc, char **argv)
             fprintf(stderr, "cpvm bench: zygote module: %s\n", why[K_ZYGOTE]);
             goto out;
         }
-        if (!costs_new(loop_mod, &busy)) goto out;
-        cpvm_instance_prepare_call(busy, pc_loop);
-        cpvm_instance_set_reg(busy, CPVM_REG_A1, 2);
-        cpvm_instance_set_gas(busy, COSTS_GAS);
-        if (!costs_run(busy, CPVM_EXIT_ECALLI, NULL)) goto out;
-        cpvm_sandbox_stats(&st1);
-        print_memory_row("busy: small program, at a host call", st1.workers_busy, st1.busy_shared_bytes,
-                         st1.busy_private_bytes);
-        cpvm_instance_free(busy);
-        busy = NULL;
-        if (!costs_new(touch_mod, &busy)) goto out;
-        cpvm_instance_prepare_call(busy, pc_touch);
-        cpvm_instance_set_reg(busy, CPVM_REG_A0, cpvm_module_memory_map(touch_mod)->rw_data_address);
-        cpvm_instance_set_reg(busy, CPVM_REG_A1, TOUCH_PAGES);
-        cpvm_instance_set_gas(busy, COSTS_GAS);
-        if (!costs_run(busy, CPVM_EXIT_ECALLI, NULL)) goto out;
-        cpvm_sandbox_stats(&st1);
-        print_memory_row("busy: 1 MiB of guest memory written", st1.workers_busy, st1.busy_shared_bytes,
-                         st1.busy_private_bytes);
-        cpvm_instance_free(busy);
-        busy = NULL;
+        if (!busy_row(loop_mod, pc_loop, 0, 2, "busy: small program, at a host call") ||
+            !busy_row(touch_mod, pc_touch, cpvm_module_memory_map(touch_mod)->rw_data_address, TOUCH_PAGES,
+                      "busy: 1 MiB of guest memory written"))
+            goto out;
     } else {
         for (int k = K_NONE; k < K_COUNT; k++) {
             if (!mods[k]) continue;

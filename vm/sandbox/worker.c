@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../jit/jit.h"
+#include "raw_syscall.h"
 #include "sandbox.h"
 
 extern const unsigned char cpvm_zygote_image[];
@@ -100,19 +101,7 @@ static void global_init(void)
 
 /* --- the child, between clone3 and exec --------------------------------------- */
 
-static long raw6(long n, long a, long b, long c, long d, long e, long f)
-{
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-#define RAW(n, a, b, c, d, e, f) raw6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define RAW(n, a, b, c, d, e, f) raw_syscall6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 struct child_args {
     int memfd, codefd, exe_fd, self_fd;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../layout.h"
+#include "../raw_syscall.h"
 
 enum {
     NR_read = 0, NR_close = 3, NR_mmap = 9, NR_mprotect = 10, NR_munmap = 11, NR_rt_sigaction = 13,
@@ -21,20 +22,8 @@ enum {
     NR_close_range = 436,
 };
 
-static long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
 #define SYS(n, ...) sys_args(n, __VA_ARGS__, 0, 0, 0, 0, 0, 0)
-#define sys_args(n, a, b, c, d, e, f, ...) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define sys_args(n, a, b, c, d, e, f, ...) raw_syscall6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 /* The compiler may emit calls to these even in freestanding code. */
 void *memset(void *d, int c, size_t n);

@@ -87,11 +87,7 @@ int cmd_audit(int argc, char **argv)
         printf("audit: FAIL: no sandbox worker can be created here: %s\n", why);
         return 1;
     }
-    unsigned checks = 0, failed = 0;
-    FILE *log = stdout;
-    failed += audit_process_state(log, &checks);
-    failed += audit_arguments(log, &checks);
-    failed += audit_syscall_sweep(log, &checks);
+    unsigned checks = 0, failed = audit_all(stdout, &checks);
     printf("audit: %s: %u checks, %u failed; allowlist %zu rules, default kill, arch check x86-64 only\n",
            failed ? "FAIL" : "PASS", checks, failed, sbx_nrules);
     return failed ? 1 : 0;

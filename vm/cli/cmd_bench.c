@@ -482,6 +482,8 @@ out:
 
 int cmd_bench(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--sandbox-costs") == 0) return sandbox_costs(argc, argv);
     const char *path = NULL, *isa_name = NULL, *entry = NULL;
     bool raw = false;
     cpvm_backend backend = CPVM_BACKEND_INTERPRETER;
@@ -498,13 +500,6 @@ int cmd_bench(int argc, char **argv)
     if (!reg_idx || !reg_val) {
         fprintf(stderr, "cpvm bench: out of memory\n");
         goto out;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--sandbox-costs") == 0) {
-            free(reg_idx);
-            free(reg_val);
-            return sandbox_costs(argc, argv);
-        }
     }
     for (int i = 1; i < argc; i++) {
         const char *v = NULL, *a = argv[i];

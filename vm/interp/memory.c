@@ -87,6 +87,16 @@ bool mem_canaries_intact(const struct cpvm_instance *in)
            memcmp(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page) == 0;
 }
 
+/* Canaries beside the window, then the program's initial memory. */
+static cpvm_status mem_fill(struct cpvm_instance *in)
+{
+    pthread_once(&canary_once, canary_init);
+    memcpy(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page);
+    memcpy(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page);
+    if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
+    return CPVM_OK;
+}
+
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
 {
     if (in->worker) { /* the host's view of the worker's memory: all read-write here */
@@ -95,11 +105,7 @@ cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
         in->mem = sbx_window(in->worker);
         in->perm = perm;
         in->dirty_lo = 1, in->dirty_hi = 0; /* a fresh or scrubbed worker view is all PROT_NONE */
-        pthread_once(&canary_once, canary_init);
-        memcpy(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page);
-        memcpy(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page);
-        if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
-        return CPVM_OK;
+        return mem_fill(in);
     }
     uint8_t *res = mmap(NULL, RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot reserve the 4 GiB guest window");
@@ -115,11 +121,7 @@ cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
     }
     in->mem = res + MEM_PRE;
     in->perm = perm;
-    pthread_once(&canary_once, canary_init);
-    memcpy(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page);
-    memcpy(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page);
-    if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
-    return CPVM_OK;
+    return mem_fill(in);
 }
 
 void mem_free(struct cpvm_instance *in)

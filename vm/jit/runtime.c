@@ -215,8 +215,7 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
     for (;;) {
         memcpy(ctx->regs, in->regs, sizeof ctx->regs);
         ctx->gas = in->gas;
-        uint64_t steps = in->step_on ? in->steps_left : UINT64_MAX;
-        ctx->steps = steps;
+        ctx->steps = in->step_on ? in->steps_left : UINT64_MAX;
         ctx->exit = JIT_EXIT_NONE;
         if (in->worker) {
             cpvm_status s = sbx_enter(in, jc, target);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../common/error.h"
 #include "sandbox.h"
 
 static struct {
@@ -33,6 +34,13 @@ static void busy_remove(struct sbx_worker *w) /* pool.lock held */
     if (w->busy_next) w->busy_next->busy_prev = w->busy_prev;
     w->busy_next = w->busy_prev = NULL;
     pool.nbusy--;
+}
+
+static void idle_push(struct sbx_worker *w) /* pool.lock held */
+{
+    w->next = pool.idle;
+    pool.idle = w;
+    pool.nidle++;
 }
 
 uint64_t sbx_new_owner_id(void)
@@ -124,9 +132,7 @@ void sbx_release(struct sbx_worker *w)
         return;
     }
     pthread_mutex_lock(&pool.lock);
-    w->next = pool.idle;
-    pool.idle = w;
-    pool.nidle++;
+    idle_push(w);
     pthread_mutex_unlock(&pool.lock);
 }
 
@@ -164,18 +170,11 @@ cpvm_status cpvm_sandbox_prewarm(unsigned count, struct cpvm_error *err)
         char why[200];
         cpvm_status s = sbx_worker_spawn(&w, why, sizeof why);
         if (s) {
-            if (err) {
-                err->code = s;
-                err->offset = 0;
-                snprintf(err->detail, sizeof err->detail, "%.180s", why);
-            }
-            return s;
+            return cpvm_fail(err, s, 0, "%.180s", why);
         }
         pthread_mutex_lock(&pool.lock);
         pool.spawned++;
-        w->next = pool.idle;
-        pool.idle = w;
-        pool.nidle++;
+        idle_push(w);
         pthread_mutex_unlock(&pool.lock);
     }
     return CPVM_OK;

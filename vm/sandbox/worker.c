@@ -174,6 +174,13 @@ static void *map_memfd(const char *name, uint64_t size, int seals, int *fd_out)
     return p;
 }
 
+static void record_exit(struct sbx_worker *w, const siginfo_t *si)
+{
+    w->dead = true;
+    w->exit_code = si->si_code;
+    w->exit_status = si->si_status;
+}
+
 static void kill_and_reap(struct sbx_worker *w)
 {
     if (w->dead || w->pidfd < 0) return;
@@ -181,9 +188,7 @@ static void kill_and_reap(struct sbx_worker *w)
     siginfo_t si;
     memset(&si, 0, sizeof si);
     while (waitid(P_PIDFD, (id_t)w->pidfd, &si, WEXITED | __WALL) != 0 && errno == EINTR) {}
-    w->dead = true;
-    w->exit_code = si.si_code;
-    w->exit_status = si.si_status;
+    record_exit(w, &si);
 }
 
 void sbx_worker_kill(struct sbx_worker *w)
@@ -212,9 +217,7 @@ bool sbx_worker_alive(struct sbx_worker *w)
     siginfo_t si;
     memset(&si, 0, sizeof si);
     if (waitid(P_PIDFD, (id_t)w->pidfd, &si, WEXITED | WNOHANG | __WALL) == 0 && si.si_pid == 0) return true;
-    w->dead = true;
-    w->exit_code = si.si_code;
-    w->exit_status = si.si_status;
+    record_exit(w, &si);
     return false;
 }
 
@@ -230,14 +233,10 @@ static void futex_wake(volatile uint32_t *word)
     syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-enum sbx_wait sbx_worker_call(struct sbx_worker *w, enum sbx_cmd cmd, uint64_t deadline_ns)
+/* Waits for the worker to answer the command in ctrl (the spawn's INIT too). */
+static enum sbx_wait wait_answer(struct sbx_worker *w, uint64_t deadline_ns)
 {
     volatile struct sbx_ctrl *c = w->ctrl;
-    if (!sbx_worker_alive(w)) return SBX_DIED;
-    c->cmd = cmd;
-    c->result = SBX_R_NONE;
-    __atomic_store_n(&c->state, SBX_BUSY, __ATOMIC_RELEASE);
-    futex_wake(&c->state);
     /* Short commands and host calls answer within microseconds: spin first. */
     for (unsigned spin = 0; spin < 4000; spin++) {
         if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SBX_BUSY) goto answered;
@@ -266,6 +265,17 @@ answered:
     if (c->result == SBX_R_OK) return SBX_DONE;
     if (!sbx_worker_alive(w)) return SBX_DIED;
     return SBX_REFUSED;
+}
+
+enum sbx_wait sbx_worker_call(struct sbx_worker *w, enum sbx_cmd cmd, uint64_t deadline_ns)
+{
+    volatile struct sbx_ctrl *c = w->ctrl;
+    if (!sbx_worker_alive(w)) return SBX_DIED;
+    c->cmd = cmd;
+    c->result = SBX_R_NONE;
+    __atomic_store_n(&c->state, SBX_BUSY, __ATOMIC_RELEASE);
+    futex_wake(&c->state);
+    return wait_answer(w, deadline_ns);
 }
 
 cpvm_status sbx_worker_spawn(struct sbx_worker **out, char *why, size_t why_len)
@@ -339,20 +349,11 @@ cpvm_status sbx_worker_spawn(struct sbx_worker **out, char *why, size_t why_len)
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 
     /* The zygote locks itself down and answers the INIT posted above. */
-    uint64_t deadline = sbx_now_ns() + 10000000000ull;
-    for (;;) {
-        if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == SBX_IDLE) break;
-        uint64_t now = sbx_now_ns();
-        if (!sbx_worker_alive(w) || now >= deadline) break;
-        struct timespec ts = {0, 5000000};
-        syscall(SYS_futex, &c->state, FUTEX_WAIT, SBX_BUSY, &ts, NULL, 0);
-    }
-    if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SBX_IDLE || c->result != SBX_R_OK) {
+    if (wait_answer(w, sbx_now_ns() + 10000000000ull) != SBX_DONE) {
         char msg[200], death[80];
         size_t n = 0;
         for (; n < sizeof msg - 1 && c->message[n]; n++) msg[n] = c->message[n];
         msg[n] = 0;
-        sbx_worker_alive(w);
         sbx_worker_death(w, death, sizeof death);
         snprintf(why, why_len, "worker start failed: %s (%s)", n ? msg : "no message", death);
         sbx_worker_destroy(w);

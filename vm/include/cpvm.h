@@ -363,6 +363,14 @@ uint32_t cpvm_instance_heap_size(const cpvm_instance *instance);
 /* Restores memory to the program's initial contents and the heap to empty. */
 cpvm_status cpvm_instance_reset_memory(cpvm_instance *instance);
 
+/* Returns the instance to the state cpvm_instance_new gave it (registers,
+ * gas, no next pc, no step limit or deadline, memory, heap, canaries), in
+ * time proportional to the pages it made accessible since, not to the 4 GiB
+ * window: those pages are zeroed (or given back), the rest of the window, its
+ * guards and a sandboxed instance's worker stay. Fails with the instance's
+ * error if it is dead (a killed worker). Cheaper than free + new. */
+cpvm_status cpvm_instance_reset(cpvm_instance *instance);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,44 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../interp/interp.h"
+#include "../decode/decode.h"
+#include "../machine/machine.h"
 #include "x64_asm.h"
-
-/* Why native code gave control back. */
-enum jit_exit {
-    JIT_EXIT_NONE = 0,
-    JIT_EXIT_HALT,     /* dynamic jump to 0xffff0000; pc = the jump */
-    JIT_EXIT_PANIC,    /* trap, invalid instruction or jump; pc = the instruction */
-    JIT_EXIT_ECALLI,   /* arg = host call number; resume after it */
-    JIT_EXIT_OOG,      /* block cost > gas (gas restored); pc = block start; resume = block head */
-    JIT_EXIT_STEP,     /* step limit reached; resume = the check */
-    JIT_EXIT_MEMSET,   /* the host performs memset, then resumes */
-    JIT_EXIT_SBRK,     /* arg = A | B << 8; the host performs sbrk, then resumes */
-    JIT_EXIT_FAULT,    /* a hardware fault in guest code (from the signal handler) */
-    JIT_EXIT_BUG,      /* a fault that is not a guest memory access: a host error */
-};
-
-/* The context block the native code reads and writes. Field offsets are part
- * of the generated code (CTX_* in compile.c), checked by static asserts. */
-struct jit_ctx {
-    uint64_t regs[CPVM_REG_COUNT];
-    int64_t gas;
-    uint64_t steps;
-    uint64_t host_rsp;   /* host-owned: the stack pointer to return to */
-    uint64_t resume;     /* native address to continue at, or 0 */
-    uint32_t exit;       /* enum jit_exit */
-    uint32_t pc;
-    uint32_t arg;
-    uint32_t fault_signal;
-    uint64_t fault_rip;  /* offset into the code of a faulting instruction */
-    uint64_t fault_addr;
-    uint64_t canary;     /* host-owned: checked after every run */
-};
-
-#define JIT_CTX_OFFSET 0x1000 /* the context is at window - 0x1000 */
-#define JIT_WINDOW_PRE 0x10000
-#define JIT_WINDOW_POST 0x10000
-#define JIT_CANARY 0x6370766d63747821ull
 
 struct jit_pcmap {
     uint32_t pc, native; /* every emitted instruction start, sorted by both */
@@ -83,7 +48,19 @@ bool jit_cpu_supported(const char **missing);
 extern const enum x64_reg jit_host_reg[CPVM_REG_COUNT];
 
 /* runtime.c */
-cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out);
+/* Where compiled code runs: in this process, or elsewhere (the sandbox). */
+struct jit_exec {
+    /* Address the code is mapped at where it runs; 0 = jc->code (this process). */
+    uintptr_t code_base;
+    /* Runs native code from offset `target` until it exits; the outcome is in
+     * the context block. An error ends the run (the instance is dead). */
+    cpvm_status (*enter)(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target);
+    /* The context fails the host's checks: ends the instance, says why. */
+    cpvm_status (*reject)(struct cpvm_instance *in);
+};
+cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const struct jit_exec *x);
+/* The in-process compiler as a backend (machine.h). */
+extern const struct vm_backend jit_backend;
 /* Native offset of a block head / an instruction start, or UINT32_MAX. */
 uint32_t jit_block_native(const struct jit_code *jc, uint32_t pc, uint32_t *cost);
 uint32_t jit_insn_native(const struct jit_code *jc, uint32_t pc);

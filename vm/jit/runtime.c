@@ -9,7 +9,7 @@
 #include <ucontext.h>
 
 #include "../common/bits.h"
-#include "../sandbox/sandbox.h"
+#include "../common/error.h"
 #include "jit.h"
 
 typedef void (*jit_entry_fn)(uint8_t *window, uintptr_t target);
@@ -30,7 +30,6 @@ struct jit_active {
 
 static __thread struct jit_active *volatile active;
 static struct sigaction previous[32];
-static pthread_mutex_t handlers_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const int greg_of_host[16] = {
     REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
@@ -75,19 +74,29 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 
 static const int handled_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
 
+/* Our handler must be first in line whenever native code runs; a host that
+ * installed its own since (test frameworks do, per test) is chained behind
+ * it. Checked when an instance is created (one query), not per run: a run
+ * makes no system call unless the guest faults or changes permissions. */
+static pthread_mutex_t handlers_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void install_handlers(void)
 {
+    pthread_mutex_lock(&handlers_lock);
     for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++) {
         int sig = handled_signals[i];
         struct sigaction sa, cur;
-        if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_signal)
+        if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_signal) {
+            if (i == 0) break; /* installed together: SIGSEGV stands for all */
             continue;
+        }
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = on_signal;
         sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
         sigemptyset(&sa.sa_mask);
         sigaction(sig, &sa, &previous[sig]);
     }
+    pthread_mutex_unlock(&handlers_lock);
 }
 
 uint32_t jit_block_native(const struct jit_code *jc, uint32_t pc, uint32_t *cost)
@@ -163,7 +172,7 @@ static void stop(struct cpvm_instance *in, struct cpvm_interrupt *out, cpvm_exit
     in->next_pc = pc;
 }
 
-cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
+cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const struct jit_exec *x)
 {
     const struct cpvm_module *m = in->mod;
     const struct jit_code *jc = m->jit;
@@ -200,31 +209,15 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         target = in->next_native;
     }
 
-    /* In-process: our handler must be the first in line whenever native code
-     * runs; a host that installed its own since (test frameworks do) is chained
-     * behind it. A sandboxed instance runs its code in the worker instead. */
-    if (!in->worker) {
-        pthread_mutex_lock(&handlers_lock);
-        install_handlers();
-        pthread_mutex_unlock(&handlers_lock);
-    }
     struct jit_ctx *ctx = (struct jit_ctx *)(in->mem - JIT_CTX_OFFSET);
-    uintptr_t base = in->worker ? (uintptr_t)SBX_CODE : (uintptr_t)jc->code;
-    jit_entry_fn entry = (jit_entry_fn)(void *)(jc->code + jc->entry_off);
-    struct jit_active act = {.jc = jc, .ctx = ctx};
+    uintptr_t base = x->code_base ? x->code_base : (uintptr_t)jc->code;
     for (;;) {
         memcpy(ctx->regs, in->regs, sizeof ctx->regs);
         ctx->gas = in->gas;
         ctx->steps = in->step_on ? in->steps_left : UINT64_MAX;
         ctx->exit = JIT_EXIT_NONE;
-        if (in->worker) {
-            cpvm_status s = sbx_enter(in, jc, target);
-            if (s) return s;
-        } else {
-            active = &act;
-            enter(entry, in->mem, base + target);
-            active = NULL;
-        }
+        cpvm_status s = x->enter(in, jc, target);
+        if (s) return s;
         /* SECURITY: the context is the worker's word (or, in-process, the word
          * of code that may have been subverted): everything the host acts on is
          * checked, and a sandboxed instance that lies is ended with its worker. */
@@ -238,7 +231,7 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
                     pc <= p->code_len && (!resumable || resume < jc->len) &&
                     (why != JIT_EXIT_SBRK || ((arg & 0xff) < CPVM_REG_COUNT && (arg >> 8 & 0xff) < CPVM_REG_COUNT)) &&
                     (why != JIT_EXIT_ECALLI || pc < p->code_len);
-        if (!sane) return in->worker ? sbx_fail(in, CPVM_E_SANDBOX) : (in->next = NEXT_NONE, CPVM_E_UNSUPPORTED);
+        if (!sane) return x->reject(in);
         memcpy(in->regs, ctx->regs, sizeof ctx->regs);
         in->gas = gas;
         if (in->step_on) in->steps_left = steps_after;
@@ -289,3 +282,42 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         }
     }
 }
+
+/* --- in this process ------------------------------------------------------------ */
+
+static cpvm_status enter_here(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target)
+{
+    mem_sync(in);
+    struct jit_active act = {.jc = jc, .ctx = (struct jit_ctx *)(in->mem - JIT_CTX_OFFSET)};
+    jit_entry_fn entry = (jit_entry_fn)(void *)(jc->code + jc->entry_off);
+    active = &act;
+    enter(entry, in->mem, (uintptr_t)jc->code + target);
+    active = NULL;
+    return CPVM_OK;
+}
+
+static cpvm_status reject_here(struct cpvm_instance *in)
+{
+    in->next = NEXT_NONE;
+    return CPVM_E_UNSUPPORTED;
+}
+
+static const struct jit_exec here = {.code_base = 0, .enter = enter_here, .reject = reject_here};
+
+static cpvm_status run_here(struct cpvm_instance *in, struct cpvm_interrupt *out) { return jit_run(in, out, &here); }
+
+static cpvm_status prepare_here(struct cpvm_instance *in, struct cpvm_error *err)
+{
+    in->hw_perms = true;
+    install_handlers();
+    return mem_init(in, err);
+}
+
+static cpvm_status reset_here(struct cpvm_instance *in)
+{
+    (void)in;
+    return CPVM_OK;
+}
+
+const struct vm_backend jit_backend = {
+    .name = "compiler", .prepare = prepare_here, .run = run_here, .reset = reset_here, .free = mem_free};

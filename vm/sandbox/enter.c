@@ -1,9 +1,12 @@
-/* Running an instance's compiled code in its worker: page permissions the
- * host changed are handed over first (as runs of equal protection), then the
- * worker is told where to start and the host waits, never longer than the
- * instance's deadline and never on a dead worker. */
+/* The sandboxed compiler as a backend: an instance holds a worker for its
+ * life; its memory is the host's view of the worker's memfd. Before each run
+ * the permission changes since the last one go over (as runs of pages that
+ * differ from what the worker has), then the worker is told where to start
+ * and the host waits, never longer than the instance's deadline and never on
+ * a dead worker. */
 #include <string.h>
 
+#include "../common/error.h"
 #include "../jit/jit.h"
 #include "sandbox.h"
 
@@ -26,42 +29,38 @@ static cpvm_status outcome(struct cpvm_instance *in, enum sbx_wait r)
     return sbx_fail(in, CPVM_E_SANDBOX);
 }
 
-static cpvm_status sync_perms(struct cpvm_instance *in, uint64_t deadline)
+struct prot_batch {
+    struct cpvm_instance *in;
+    uint32_t n;
+    uint64_t deadline;
+};
+
+static cpvm_status add_prot(void *arg, uint32_t page, uint32_t n, int prot)
 {
-    struct sbx_worker *w = in->worker;
+    struct prot_batch *b = arg;
+    struct sbx_worker *w = b->in->worker;
     volatile struct sbx_ctrl *c = w->ctrl;
-    uint32_t n = 0;
-    for (uint32_t p = in->dirty_lo; in->dirty_lo <= in->dirty_hi && p <= in->dirty_hi;) {
-        uint8_t perm = in->perm[p];
-        int prot = mem_prot(perm);
-        uint32_t q = p + 1;
-        /* Runs are long (a region, or the gap between two): skip them a word at a time. */
-        uint64_t pattern = perm * 0x0101010101010101ull, word;
-        while (q + 8 <= in->dirty_hi + 1 && (memcpy(&word, in->perm + q, 8), word == pattern)) q += 8;
-        while (q <= in->dirty_hi && in->perm[q] == perm) q++;
-        if (n == SBX_MAX_PROT) {
-            c->nprot = n;
-            cpvm_status s = outcome(in, sbx_worker_call(w, SBX_CMD_PROTECT, deadline));
-            if (s) return s;
-            n = 0;
-        }
-        c->prot[n++] = (struct sbx_prot){.addr = SBX_WINDOW + ((uint64_t)p << MEM_PAGE_SHIFT),
-                                         .len = (uint64_t)(q - p) << MEM_PAGE_SHIFT,
-                                         .prot = (uint32_t)prot};
-        p = q;
+    if (b->n == SBX_MAX_PROT) { /* a full batch goes over on its own */
+        c->nprot = b->n;
+        cpvm_status s = outcome(b->in, sbx_worker_call(w, SBX_CMD_PROTECT, b->deadline));
+        if (s) return s;
+        b->n = 0;
     }
-    c->nprot = n;
-    in->dirty_lo = 1, in->dirty_hi = 0;
+    c->prot[b->n++] = (struct sbx_prot){.addr = SBX_WINDOW + ((uint64_t)page << MEM_PAGE_SHIFT),
+                                        .len = (uint64_t)n << MEM_PAGE_SHIFT,
+                                        .prot = (uint32_t)prot};
     return CPVM_OK;
 }
 
-cpvm_status sbx_enter(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target)
+static cpvm_status enter(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target)
 {
     struct sbx_worker *w = in->worker;
     uint64_t deadline = in->deadline_ns ? sbx_now_ns() + in->deadline_ns : 0;
-    cpvm_status s = sync_perms(in, deadline);
+    struct prot_batch b = {.in = in, .deadline = deadline};
+    cpvm_status s = mem_sync_runs(in, add_prot, &b);
     if (s) return s;
     volatile struct sbx_ctrl *c = w->ctrl;
+    c->nprot = b.n;
     c->code_len = jc->len;
     c->entry = jc->entry_off;
     c->restore = jc->restore_off;
@@ -70,3 +69,39 @@ cpvm_status sbx_enter(struct cpvm_instance *in, const struct jit_code *jc, uint3
     w->runs++;
     return outcome(in, sbx_worker_call(w, SBX_CMD_RUN, deadline));
 }
+
+static cpvm_status reject(struct cpvm_instance *in) { return sbx_fail(in, CPVM_E_SANDBOX); }
+
+static const struct jit_exec in_worker = {.code_base = SBX_CODE, .enter = enter, .reject = reject};
+
+static cpvm_status run(struct cpvm_instance *in, struct cpvm_interrupt *out) { return jit_run(in, out, &in_worker); }
+
+static cpvm_status prepare(struct cpvm_instance *in, struct cpvm_error *err)
+{
+    const struct cpvm_module *m = in->mod;
+    char why[200];
+    if (sbx_acquire(m->owner_id, &in->worker, why, sizeof why)) return cpvm_fail(err, CPVM_E_SANDBOX, 0, "%s", why);
+    if (in->worker->code_owner != m->owner_id &&
+        sbx_worker_load_code(in->worker, m->owner_id, m->jit->code, m->jit->len))
+        return cpvm_fail(err, CPVM_E_LIMIT, 0, "%zu bytes of native code exceed a worker's code window", m->jit->len);
+    return mem_init_view(in, sbx_window(in->worker), err);
+}
+
+/* The worker keeps its window: the host already wiped the written pages
+ * through its view (hole-punched, so the worker sees zeros) and the changed
+ * permissions go over with the next run. */
+static cpvm_status reset(struct cpvm_instance *in)
+{
+    (void)in;
+    return CPVM_OK;
+}
+
+static void release(struct cpvm_instance *in)
+{
+    mem_free(in);
+    sbx_release(in->worker); /* scrubbed and pooled, or destroyed */
+    in->worker = NULL;
+}
+
+const struct vm_backend sbx_backend = {
+    .name = "compiler (zygote)", .prepare = prepare, .run = run, .reset = reset, .free = release};

@@ -25,21 +25,19 @@
 
 #include <stdint.h>
 
+#include "../machine/layout.h"
+
 #define SBX_ZYGOTE_BASE 0x10000000ull
 #define SBX_WINDOW 0x1000000000ull /* 64 GiB */
-#define SBX_WINDOW_PRE 0x10000ull
-#define SBX_WINDOW_POST 0x10000ull
+#define SBX_WINDOW_PRE ((uint64_t)MEM_PRE) /* the in-process reservation's layout */
 #define SBX_MEM_MAP (SBX_WINDOW - SBX_WINDOW_PRE)
-#define SBX_MEM_SIZE (SBX_WINDOW_PRE + 0x100000000ull + SBX_WINDOW_POST)
+#define SBX_MEM_SIZE ((uint64_t)MEM_RESERVATION)
 #define SBX_MPROTECT_REACH 0x200000000ull /* window .. window + 8 GiB: all an allowed mprotect can touch */
 #define SBX_CODE (SBX_WINDOW + 0x400000000ull) /* window + 16 GiB */
 #define SBX_CODE_CAP 0x10000000ull             /* 256 MiB of native code per module */
 
-#define SBX_CTRL_OFFSET 0x8000u /* below the window */
+#define SBX_CTRL_OFFSET MEM_CTRL_BELOW /* below the window */
 #define SBX_CTRL_SIZE 0x4000u
-#define SBX_CTX_OFFSET 0x1000u    /* the JIT context, as in the in-process mode */
-#define SBX_CANARY_OFFSET 0x2000u /* canary pages, as in the in-process mode */
-#define SBX_CANARY_ABOVE 0x8000u
 
 /* Worker file descriptors at exec time; the zygote closes both after mapping. */
 #define SBX_FD_MEM 3
@@ -63,15 +61,6 @@ enum sbx_result {
     SBX_R_OK,
     SBX_R_FAILED, /* a setup step failed: message says which */
 };
-
-/* The JIT context fields the zygote's fault handler fills (struct jit_ctx;
- * checked against it by static asserts on the host side). */
-#define SBX_JIT_EXIT_FAULT 8u
-#define SBX_CTX_REGS 0u
-#define SBX_CTX_EXIT 136u
-#define SBX_CTX_FAULT_SIGNAL 148u
-#define SBX_CTX_FAULT_RIP 152u
-#define SBX_CTX_FAULT_ADDR 160u
 
 #define SBX_MAX_PROT 400
 #define SBX_MAX_FILTER 320
@@ -106,6 +95,6 @@ struct sbx_ctrl {
 };
 
 _Static_assert(sizeof(struct sbx_ctrl) <= SBX_CTRL_SIZE, "control block fits its pages");
-_Static_assert(SBX_CTRL_OFFSET - SBX_CTRL_SIZE >= SBX_CANARY_OFFSET, "control block below the canary");
+_Static_assert(SBX_CTRL_OFFSET - SBX_CTRL_SIZE >= MEM_CANARY_BELOW, "control block below the canary");
 
 #endif

@@ -106,7 +106,7 @@ cpvm_status sbx_acquire(uint64_t owner, struct sbx_worker **out, char *why, size
  * module needs the worker (sbx_worker_load_code overwrites it). */
 static bool scrub(struct sbx_worker *w)
 {
-    uint64_t from = SBX_WINDOW_PRE - SBX_CANARY_OFFSET; /* canary page, context, window, guard */
+    uint64_t from = SBX_WINDOW_PRE - MEM_CANARY_BELOW; /* canary page, context, window, guard */
     if (fallocate(w->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(SBX_MEM_SIZE - from)))
         return false;
     volatile struct sbx_ctrl *c = w->ctrl;

@@ -70,11 +70,9 @@ void sbx_worker_kill(struct sbx_worker *w);
 
 /* enter.c */
 struct cpvm_instance;
-struct jit_code;
-/* Runs the instance's code in its worker from native offset `target` after
- * syncing page permissions; the JIT context (shared) holds the outcome. On
- * death, deadline or refusal the instance is marked dead and the error returned. */
-cpvm_status sbx_enter(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target);
+/* The sandboxed compiler (machine.h): runs an instance's code in its worker.
+ * On death, deadline or refusal the instance is dead and run() says why. */
+extern const struct vm_backend sbx_backend;
 /* Marks the instance dead with `why` and kills its worker. */
 cpvm_status sbx_fail(struct cpvm_instance *in, cpvm_status why);
 

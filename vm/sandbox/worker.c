@@ -39,17 +39,6 @@ extern const size_t cpvm_zygote_image_len;
 #define F_SEAL_FUTURE_WRITE 0x0010
 #endif
 
-_Static_assert(offsetof(struct jit_ctx, regs) == SBX_CTX_REGS, "zygote writes regs here");
-_Static_assert(offsetof(struct jit_ctx, exit) == SBX_CTX_EXIT, "zygote writes exit here");
-_Static_assert(offsetof(struct jit_ctx, fault_signal) == SBX_CTX_FAULT_SIGNAL, "zygote writes the signal here");
-_Static_assert(offsetof(struct jit_ctx, fault_rip) == SBX_CTX_FAULT_RIP, "zygote writes rip here");
-_Static_assert(offsetof(struct jit_ctx, fault_addr) == SBX_CTX_FAULT_ADDR, "zygote writes the address here");
-_Static_assert(JIT_EXIT_FAULT == SBX_JIT_EXIT_FAULT, "zygote's fault exit");
-_Static_assert(SBX_WINDOW_PRE == MEM_PRE && SBX_WINDOW_POST == MEM_POST, "same reservation as in-process");
-_Static_assert(SBX_CTX_OFFSET == JIT_CTX_OFFSET && SBX_CANARY_OFFSET == MEM_CANARY_BELOW &&
-                   SBX_CANARY_ABOVE == MEM_CANARY_ABOVE,
-               "same context and canaries as in-process");
-
 uint64_t sbx_now_ns(void)
 {
     struct timespec ts;

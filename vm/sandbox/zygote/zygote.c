@@ -43,7 +43,7 @@ void *memcpy(void *d, const void *s, size_t n)
 }
 
 #define CTRL ((volatile struct sbx_ctrl *)(SBX_WINDOW - SBX_CTRL_OFFSET))
-#define CTX ((volatile uint8_t *)(SBX_WINDOW - SBX_CTX_OFFSET))
+#define CTX ((volatile struct jit_ctx *)(SBX_WINDOW - JIT_CTX_OFFSET))
 
 extern char __executable_start[], _end[];
 
@@ -225,12 +225,11 @@ static void on_signal(int sig, void *si, void *ucv)
     uint64_t *g = (uint64_t *)((uint8_t *)ucv + 40); /* uc_flags, uc_link, uc_stack, then sigcontext */
     uint64_t rip = g[16];
     if (rip >= SBX_CODE && rip < SBX_CODE + run_code_len) {
-        volatile uint64_t *regs = (volatile uint64_t *)(CTX + SBX_CTX_REGS);
-        for (unsigned i = 0; i < 13; i++) regs[i] = g[greg_index[regmap[i] & 15]];
-        *(volatile uint32_t *)(CTX + SBX_CTX_EXIT) = SBX_JIT_EXIT_FAULT;
-        *(volatile uint32_t *)(CTX + SBX_CTX_FAULT_SIGNAL) = (uint32_t)sig;
-        *(volatile uint64_t *)(CTX + SBX_CTX_FAULT_RIP) = rip - SBX_CODE;
-        *(volatile uint64_t *)(CTX + SBX_CTX_FAULT_ADDR) = *(uint64_t *)((uint8_t *)si + 16);
+        for (unsigned i = 0; i < JIT_REGS; i++) CTX->regs[i] = g[greg_index[regmap[i] & 15]];
+        CTX->exit = JIT_EXIT_FAULT;
+        CTX->fault_signal = (uint32_t)sig;
+        CTX->fault_rip = rip - SBX_CODE;
+        CTX->fault_addr = *(uint64_t *)((uint8_t *)si + 16);
         g[16] = SBX_CODE + run_restore;
         return;
     }
@@ -292,8 +291,8 @@ void zygote_main(void)
               SBX_FD_MEM, 0) == (long)SBX_MEM_MAP ? 0 : -1,
           "map guest memory"); /* no control block yet: fail() would fault, the host sees the exit */
     CHECK(SYS(NR_mprotect, SBX_WINDOW - SBX_CTRL_OFFSET, SBX_CTRL_SIZE, 3), "control block");
-    CHECK(SYS(NR_mprotect, SBX_WINDOW - SBX_CANARY_OFFSET, 0x2000, 3), "context and canary");
-    CHECK(SYS(NR_mprotect, SBX_WINDOW + 0x100000000ull + SBX_CANARY_ABOVE, 0x1000, 3), "upper canary");
+    CHECK(SYS(NR_mprotect, SBX_WINDOW - MEM_CANARY_BELOW, MEM_CANARY_BELOW, 3), "context and canary");
+    CHECK(SYS(NR_mprotect, SBX_WINDOW + MEM_WINDOW + MEM_CANARY_ABOVE, 0x1000, 3), "upper canary");
     long code = SYS(NR_mmap, SBX_CODE, SBX_CODE_CAP, 4 /* PROT_EXEC */, 0x01 | 0x10, SBX_FD_CODE, 0);
     if (code != (long)SBX_CODE) fail("map native code", code);
     for (unsigned i = 0; i < 16; i++) regmap[i] = CTRL->regmap[i];

@@ -1,0 +1,536 @@
+/* Guest memory: the 4 GiB window (a pool of reservations per process), its
+ * page permissions in software and in hardware, the written-page bookkeeping
+ * that makes a reset cost what the last run touched, the standard layout, the
+ * host's access API and sbrk. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../common/bits.h"
+#include "../common/error.h"
+#include "../common/limits.h"
+#include "../program/program.h"
+#include "machine.h"
+
+#define WINDOW MEM_WINDOW
+#define SMALL_PAGES 16u /* spans up to this many pages are zeroed with memset, larger ones given back */
+
+static uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+/* --- page spans ------------------------------------------------------------------- */
+
+/* Adds [lo, hi] to a short list of spans: merged into one it overlaps or
+ * touches, else appended, else (list full) merged into the nearest. */
+static void span_add(struct mem_span *v, unsigned *n, uint32_t lo, uint32_t hi)
+{
+    for (unsigned i = 0; i < *n; i++)
+        if (lo <= (uint64_t)v[i].hi + 1 && (uint64_t)hi + 1 >= v[i].lo) {
+            if (lo < v[i].lo) v[i].lo = lo;
+            if (hi > v[i].hi) v[i].hi = hi;
+            return;
+        }
+    if (*n < MEM_SPANS) {
+        v[(*n)++] = (struct mem_span){lo, hi};
+        return;
+    }
+    unsigned best = 0;
+    uint64_t gap = UINT64_MAX;
+    for (unsigned i = 0; i < *n; i++) {
+        uint64_t g = lo > v[i].hi ? (uint64_t)lo - v[i].hi : (uint64_t)v[i].lo - hi;
+        if (g < gap) gap = g, best = i;
+    }
+    if (lo < v[best].lo) v[best].lo = lo;
+    if (hi > v[best].hi) v[best].hi = hi;
+}
+
+/* --- windows: reserved once, pooled per process ----------------------------------- */
+
+/* A 4 GiB reservation of this process with its permission tables. In the pool
+ * it is clean: every page zero, `perm` all zero; `hw` keeps the protections
+ * the pages have (only pages in `hw_spans` can have any), so the next
+ * instance changes only what differs. */
+struct mem_window {
+    uint8_t *mem;
+    uint8_t *perm, *hw;
+    bool hw_perms;
+    struct mem_span hw_spans[MEM_SPANS];
+    unsigned nhw;
+    struct mem_window *next;
+};
+
+#define POOL_MAX 8u
+
+static struct {
+    pthread_mutex_t lock;
+    struct mem_window *free[2]; /* [hw_perms] */
+    unsigned n[2];
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The pattern of the canary pages next to the window: a write that escapes the
+ * window without faulting would most likely land in one of them. */
+static uint8_t canary_page[0x1000];
+static pthread_once_t canary_once = PTHREAD_ONCE_INIT;
+
+static void canary_init(void)
+{
+    for (unsigned i = 0; i < sizeof canary_page; i++) canary_page[i] = (uint8_t)(0xa5 ^ (i * 0x9d));
+}
+
+static void window_destroy(struct mem_window *w)
+{
+    if (!w) return;
+    if (w->mem) munmap(w->mem - MEM_PRE, MEM_RESERVATION);
+    if (w->perm) munmap(w->perm, MEM_PAGES);
+    if (w->hw) munmap(w->hw, MEM_PAGES);
+    free(w);
+}
+
+static struct mem_window *window_new(bool hw_perms)
+{
+    struct mem_window *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->hw_perms = hw_perms;
+    uint8_t *res = mmap(NULL, MEM_RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *perm = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *hw = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    w->mem = res == MAP_FAILED ? NULL : res + MEM_PRE;
+    w->perm = perm == MAP_FAILED ? NULL : perm;
+    w->hw = hw == MAP_FAILED ? NULL : hw;
+    bool ok = w->mem && w->perm && w->hw &&
+              mprotect(w->mem - MEM_CANARY_BELOW, MEM_CANARY_BELOW, PROT_READ | PROT_WRITE) == 0 &&
+              mprotect(w->mem + WINDOW + MEM_CANARY_ABOVE, 0x1000, PROT_READ | PROT_WRITE) == 0 &&
+              (hw_perms || mprotect(w->mem, WINDOW, PROT_READ | PROT_WRITE) == 0);
+    if (!ok) {
+        window_destroy(w);
+        return NULL;
+    }
+    return w;
+}
+
+static struct mem_window *window_acquire(bool hw_perms)
+{
+    pthread_mutex_lock(&pool.lock);
+    struct mem_window *w = pool.free[hw_perms];
+    if (w) {
+        pool.free[hw_perms] = w->next;
+        pool.n[hw_perms]--;
+    }
+    pthread_mutex_unlock(&pool.lock);
+    return w ? w : window_new(hw_perms);
+}
+
+/* Zeroes the pages [lo, hi]: small read-write runs with memset (no system
+ * call), the rest given back to the kernel (a private window drops the pages;
+ * a worker's shared view punches them out of the memfd, so the worker sees
+ * zeros too). */
+static void zero_pages(struct cpvm_instance *in, uint32_t lo, uint32_t hi)
+{
+    uint64_t start = (uint64_t)lo << MEM_PAGE_SHIFT, len = (uint64_t)(hi - lo + 1) << MEM_PAGE_SHIFT;
+    bool writable = !in->hw_perms;
+    if (in->hw_perms && hi - lo < SMALL_PAGES) {
+        writable = true;
+        for (uint32_t p = lo; p <= hi && writable; p++) writable = (in->hw[p] & PERM_W) != 0;
+    }
+    if (writable && hi - lo < SMALL_PAGES) {
+        memset(in->mem + start, 0, len);
+        return;
+    }
+    if (madvise(in->mem + start, len, in->shared_view ? MADV_REMOVE : MADV_DONTNEED) != 0) {
+        if (!writable) CPVM_BUG("cannot discard guest pages");
+        memset(in->mem + start, 0, len);
+    }
+}
+
+/* Wipes what the instance touched: memory zero, permissions zero (the
+ * hardware's follow at the next mem_sync). */
+static void mem_wipe(struct cpvm_instance *in)
+{
+    for (unsigned i = 0; i < in->nwritten; i++) {
+        struct mem_span s = in->written[i];
+        zero_pages(in, s.lo, s.hi);
+        memset(in->perm + s.lo, 0, (size_t)s.hi - s.lo + 1);
+        if (in->hw_perms || in->shared_view) span_add(in->perm_dirty, &in->ndirty, s.lo, s.hi);
+    }
+}
+
+static void window_release(struct cpvm_instance *in)
+{
+    struct mem_window *w = in->win;
+    /* The hardware keeps the instance's protections; remember where they are. */
+    if (w->hw_perms) {
+        mem_sync(in);
+        for (unsigned i = 0; i < in->nwritten; i++) span_add(w->hw_spans, &w->nhw, in->written[i].lo, in->written[i].hi);
+    }
+    mem_wipe(in);
+    memset(in->mem - JIT_CTX_OFFSET, 0, 0x1000);
+    in->win = NULL;
+    pthread_mutex_lock(&pool.lock);
+    bool keep = pool.n[w->hw_perms] < POOL_MAX;
+    if (keep) {
+        w->next = pool.free[w->hw_perms];
+        pool.free[w->hw_perms] = w;
+        pool.n[w->hw_perms]++;
+    }
+    pthread_mutex_unlock(&pool.lock);
+    if (!keep) window_destroy(w);
+}
+
+/* --- permissions -------------------------------------------------------------------- */
+
+void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t perm)
+{
+    if (!len) return;
+    uint64_t first = addr >> MEM_PAGE_SHIFT;
+    uint64_t last = ((uint64_t)addr + len - 1) >> MEM_PAGE_SHIFT;
+    if (last >= MEM_PAGES) last = MEM_PAGES - 1;
+    memset(in->perm + first, perm, last - first + 1);
+    if (perm) span_add(in->written, &in->nwritten, (uint32_t)first, (uint32_t)last);
+    /* the hardware (here, or in the worker) follows before native code next runs */
+    if (in->hw_perms || in->shared_view) span_add(in->perm_dirty, &in->ndirty, (uint32_t)first, (uint32_t)last);
+}
+
+static cpvm_status sync_span(struct cpvm_instance *in, struct mem_span d,
+                             cpvm_status (*apply)(void *arg, uint32_t page, uint32_t n, int prot), void *arg);
+
+cpvm_status mem_sync_runs(struct cpvm_instance *in, cpvm_status (*apply)(void *arg, uint32_t page, uint32_t n, int prot),
+                          void *arg)
+{
+    for (unsigned i = 0; i < in->ndirty; i++) {
+        cpvm_status s = sync_span(in, in->perm_dirty[i], apply, arg);
+        if (s) return s;
+    }
+    in->ndirty = 0;
+    return CPVM_OK;
+}
+
+static cpvm_status sync_span(struct cpvm_instance *in, struct mem_span d,
+                             cpvm_status (*apply)(void *arg, uint32_t page, uint32_t n, int prot), void *arg)
+{
+    for (uint32_t p = d.lo; p <= d.hi;) {
+        /* Equal stretches are long (regions, and the gaps between them): a word at a time. */
+        uint64_t a, b;
+        while (p + 8 <= d.hi + 1 && (memcpy(&a, in->perm + p, 8), memcpy(&b, in->hw + p, 8), a == b)) p += 8;
+        while (p <= d.hi && in->perm[p] == in->hw[p]) p++;
+        if (p > d.hi) break;
+        uint8_t want = in->perm[p];
+        uint32_t q = p + 1;
+        while (q <= d.hi && in->perm[q] == want && in->hw[q] != want) q++;
+        cpvm_status s = apply(arg, p, q - p, mem_prot(want));
+        if (s) return s;
+        memset(in->hw + p, want, q - p);
+        p = q;
+    }
+    return CPVM_OK;
+}
+
+static cpvm_status apply_mprotect(void *arg, uint32_t page, uint32_t n, int prot)
+{
+    struct cpvm_instance *in = arg;
+    /* SECURITY: compiled code relies on the hardware enforcing the same table. */
+    if (mprotect(in->mem + ((uint64_t)page << MEM_PAGE_SHIFT), (uint64_t)n << MEM_PAGE_SHIFT, prot) != 0)
+        CPVM_BUG("mprotect of guest pages failed");
+    return CPVM_OK;
+}
+
+void mem_sync(struct cpvm_instance *in)
+{
+    if (in->hw_perms && in->ndirty) mem_sync_runs(in, apply_mprotect, in);
+}
+
+/* --- the initial memory ------------------------------------------------------------- */
+
+static void load_standard(struct cpvm_instance *in)
+{
+    const struct cpvm_module *m = in->mod;
+    const struct cpvm_memory_map *map = &m->map;
+    const struct cpvm_program *p = m->prog;
+    in->heap_size = 0;
+    in->rw_size = map->rw_data_size;
+    mem_set_perm(in, map->ro_data_address, map->ro_data_size, PERM_R);
+    mem_set_perm(in, map->rw_data_address, map->rw_data_size, PERM_R | PERM_W);
+    mem_set_perm(in, map->stack_address_low, map->stack_size, PERM_R | PERM_W);
+    mem_set_perm(in, map->aux_data_address, map->aux_data_size, PERM_R);
+    /* ro data is written before its pages are locked (or through the host's view) */
+    if (p->ro_data_len && in->hw_perms) {
+        uint32_t lo = map->ro_data_address >> MEM_PAGE_SHIFT;
+        uint32_t n = (uint32_t)(round_up(p->ro_data_len, 0x1000) >> MEM_PAGE_SHIFT);
+        memset(in->perm + lo, PERM_R | PERM_W, n);
+        mem_sync(in);
+        memcpy(in->mem + map->ro_data_address, p->ro_data, p->ro_data_len);
+        memset(in->perm + lo, PERM_R, n);
+        span_add(in->perm_dirty, &in->ndirty, lo, lo + n - 1);
+    } else if (p->ro_data_len) {
+        memcpy(in->mem + map->ro_data_address, p->ro_data, p->ro_data_len);
+    }
+    if (p->rw_data_len) {
+        mem_sync(in);
+        memcpy(in->mem + map->rw_data_address, p->rw_data, p->rw_data_len);
+    }
+}
+
+bool mem_canaries_intact(const struct cpvm_instance *in)
+{
+    return memcmp(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page) == 0 &&
+           memcmp(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page) == 0;
+}
+
+/* Canaries beside the window, then the program's initial memory. */
+static cpvm_status mem_fill(struct cpvm_instance *in)
+{
+    pthread_once(&canary_once, canary_init);
+    memcpy(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page);
+    memcpy(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page);
+    if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
+    mem_sync(in);
+    return CPVM_OK;
+}
+
+cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, struct cpvm_error *err)
+{
+    /* The host's view of a worker's memory: all read-write here; the worker's
+     * pages start inaccessible (a fresh or scrubbed worker). */
+    void *perm = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *hw = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (perm == MAP_FAILED || hw == MAP_FAILED) {
+        if (perm != MAP_FAILED) munmap(perm, MEM_PAGES);
+        if (hw != MAP_FAILED) munmap(hw, MEM_PAGES);
+        return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map the permission tables");
+    }
+    in->mem = window;
+    in->perm = perm;
+    in->hw = hw;
+    in->shared_view = true;
+    return mem_fill(in);
+}
+
+cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
+{
+    struct mem_window *w = window_acquire(in->hw_perms);
+    if (!w) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot reserve the 4 GiB guest window");
+    in->win = w;
+    in->mem = w->mem;
+    in->perm = w->perm;
+    in->hw = w->hw;
+    /* Pages the previous user left accessible are set right by the first sync. */
+    for (unsigned i = 0; i < w->nhw; i++) span_add(in->perm_dirty, &in->ndirty, w->hw_spans[i].lo, w->hw_spans[i].hi);
+    w->nhw = 0;
+    return mem_fill(in);
+}
+
+void mem_free(struct cpvm_instance *in)
+{
+    if (in->win) {
+        window_release(in);
+    } else if (in->shared_view) {
+        if (in->perm) munmap(in->perm, MEM_PAGES);
+        if (in->hw) munmap(in->hw, MEM_PAGES);
+    }
+    in->mem = in->perm = in->hw = NULL;
+}
+
+cpvm_status mem_reset(struct cpvm_instance *in)
+{
+    mem_wipe(in);
+    in->nwritten = 0;
+    in->heap_size = 0;
+    in->rw_size = in->mod->map.rw_data_size;
+    if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
+    mem_sync(in);
+    return CPVM_OK;
+}
+
+void mem_fault(const struct cpvm_instance *in, uint32_t addr, unsigned width, bool write, struct cpvm_interrupt *out)
+{
+    out->exit = CPVM_EXIT_PANIC;
+    out->fault_address = 0;
+    if (in->mod->cfg.memory_model != CPVM_MEMORY_DYNAMIC) return; /* standard mode traps */
+    uint32_t psz = in->mod->page_size;
+    uint32_t page_mask = ~(psz - 1);
+    uint32_t fault;
+    if ((uint64_t)addr + width > 0xffffffffu) {
+        /* The access would touch the last byte of the address space. */
+        fault = 0xffffffffu & page_mask;
+        if (in->perm[fault >> MEM_PAGE_SHIFT]) return; /* mapped: trap */
+    } else {
+        uint32_t lo = addr & page_mask, hi = (addr + width - 1) & page_mask;
+        bool lo_ok = in->perm[addr >> MEM_PAGE_SHIFT] != 0;
+        bool hi_ok = in->perm[(addr + width - 1) >> MEM_PAGE_SHIFT] != 0;
+        if (!lo_ok) fault = lo;
+        else if (!hi_ok) fault = hi;
+        else if (write && !(in->perm[addr >> MEM_PAGE_SHIFT] & PERM_W)) fault = lo;
+        else if (write) fault = hi;
+        else CPVM_BUG("mem_fault on an accessible range");
+    }
+    if (fault < VM_FAULT_TRAP_BELOW) return; /* execution.md §3.3: low pages trap */
+    out->exit = CPVM_EXIT_PAGE_FAULT;
+    out->fault_address = fault;
+}
+
+/* --- instructions whose work is shared by every backend ------------------ */
+
+/* Normalises a register write to the program's width (isa.md §8). */
+static inline uint64_t reg_value(const struct cpvm_instance *in, uint64_t v)
+{
+    return in->mod->is64 ? v : sext32(v);
+}
+
+uint64_t mem_sbrk(struct cpvm_instance *in, uint64_t request)
+{
+    const struct cpvm_memory_map *map = &in->mod->map;
+    if (in->mod->cfg.memory_model != CPVM_MEMORY_STANDARD) return 0; /* no heap without a memory map */
+    /* execution.md §7: a size that does not fit in u32 counts as 0 (64-bit). */
+    uint64_t size = in->mod->is64 ? (request > UINT32_MAX ? 0 : request) : (uint32_t)request;
+    uint64_t heap = (uint64_t)in->heap_size + size;
+    if (heap > UINT32_MAX || heap > map->max_heap_size) return 0;
+    in->heap_size = (uint32_t)heap;
+    uint64_t top = (uint64_t)map->heap_base + heap;
+    uint64_t rw_end = (uint64_t)map->rw_data_address + in->rw_size;
+    if (top > rw_end) {
+        uint64_t new_end = round_up(top, in->mod->page_size);
+        mem_set_perm(in, (uint32_t)rw_end, new_end - rw_end, PERM_R | PERM_W);
+        mem_sync(in);
+        in->rw_size = (uint32_t)(new_end - map->rw_data_address);
+    }
+    return sext32(top);
+}
+
+int mem_memset(struct cpvm_instance *in, struct cpvm_interrupt *out)
+{
+    uint64_t *r = in->regs;
+    const bool metered = in->mod->cfg.gas_metering;
+    uint32_t p0 = lo32(r[CPVM_REG_A0]), p = p0, n = lo32(r[CPVM_REG_A2]);
+    uint8_t v = (uint8_t)r[CPVM_REG_A1];
+    int rc = 0;
+    while (n > 0) {
+        if (metered && in->gas <= 0) {
+            out->exit = CPVM_EXIT_OUT_OF_GAS;
+            rc = 1;
+            break;
+        }
+        uint64_t chunk = 0x1000 - (p & 0xfff);
+        if (chunk > n) chunk = n;
+        if (chunk > 0xffffffffu - (uint64_t)p) chunk = 0xffffffffu - (uint64_t)p; /* never the last byte */
+        if (metered && (uint64_t)in->gas < chunk) chunk = (uint64_t)in->gas;
+        if (chunk == 0 || !mem_ok(in, p, 1, PERM_W)) {
+            mem_fault(in, p, 1, true, out);
+            rc = 1;
+            break;
+        }
+        /* SECURITY: [p, p + chunk) lies in one writable page below 2^32 - 1. */
+        memset(in->mem + p, v, chunk);
+        p += (uint32_t)chunk;
+        n -= (uint32_t)chunk;
+        if (metered) in->gas -= (int64_t)chunk;
+    }
+    r[CPVM_REG_A0] = reg_value(in, r[CPVM_REG_A0] + (uint32_t)(p - p0));
+    r[CPVM_REG_A2] = reg_value(in, n);
+    return rc;
+}
+
+/* --- host API ------------------------------------------------------------ */
+
+static bool host_range_ok(const struct cpvm_instance *in, uint32_t address, size_t len)
+{
+    if (len == 0) return true;
+    if ((uint64_t)address + len > WINDOW) return false;
+    for (uint64_t pg = address >> MEM_PAGE_SHIFT; pg <= ((uint64_t)address + len - 1) >> MEM_PAGE_SHIFT; pg++)
+        if (!in->perm[pg]) return false;
+    return true;
+}
+
+cpvm_status cpvm_instance_read_memory(const cpvm_instance *in, uint32_t address, void *out, size_t len)
+{
+    if (!host_range_ok(in, address, len)) return CPVM_E_BAD_ADDRESS;
+    if (len) memcpy(out, in->mem + address, len);
+    return CPVM_OK;
+}
+
+cpvm_status cpvm_instance_write_memory(cpvm_instance *in, uint32_t address, const void *data, size_t len)
+{
+    if (!host_range_ok(in, address, len)) return CPVM_E_BAD_ADDRESS;
+    if (!len) return CPVM_OK;
+    if (!in->hw_perms) {
+        memcpy(in->mem + address, data, len);
+        return CPVM_OK;
+    }
+    /* The host may write read-only pages: open each briefly, page by page. */
+    const uint8_t *src = data;
+    uint64_t at = address, end = (uint64_t)address + len;
+    mem_sync(in);
+    while (at < end) {
+        uint64_t page = at >> MEM_PAGE_SHIFT, stop = (page + 1) << MEM_PAGE_SHIFT;
+        size_t n = (size_t)((stop < end ? stop : end) - at);
+        uint8_t *pg = in->mem + (page << MEM_PAGE_SHIFT);
+        bool locked = !(in->hw[page] & PERM_W);
+        if (locked && mprotect(pg, 0x1000, PROT_READ | PROT_WRITE) != 0) CPVM_BUG("mprotect of a guest page failed");
+        memcpy(in->mem + at, src, n);
+        if (locked && mprotect(pg, 0x1000, mem_prot(in->hw[page])) != 0) CPVM_BUG("mprotect of a guest page failed");
+        src += n;
+        at += n;
+    }
+    return CPVM_OK;
+}
+
+/* Zeroes [s, s + n) unless no page of it was accessible since the window was clean. */
+static void zero_range(struct cpvm_instance *in, uint32_t s, uint64_t n)
+{
+    uint32_t lo = s >> MEM_PAGE_SHIFT, hi = (uint32_t)((s + n - 1) >> MEM_PAGE_SHIFT);
+    for (unsigned i = 0; i < in->nwritten; i++) {
+        struct mem_span w = in->written[i];
+        if (w.hi < lo || w.lo > hi) continue;
+        zero_pages(in, w.lo > lo ? w.lo : lo, w.hi < hi ? w.hi : hi);
+    }
+}
+
+static cpvm_status dynamic_range(const cpvm_instance *in, uint32_t address, uint32_t len, uint32_t *start,
+                                 uint64_t *size)
+{
+    if (in->mod->cfg.memory_model != CPVM_MEMORY_DYNAMIC) return CPVM_E_UNSUPPORTED;
+    uint64_t psz = in->mod->page_size;
+    uint64_t s = address & ~(psz - 1), e = round_up((uint64_t)address + len, psz);
+    /* The lowest and the highest 64 KiB are never guest memory (execution.md §3.1). */
+    if (s < VM_PAGE_MAX || e > WINDOW - VM_PAGE_MAX) return CPVM_E_BAD_ADDRESS;
+    *start = (uint32_t)s;
+    *size = e - s;
+    return CPVM_OK;
+}
+
+cpvm_status cpvm_instance_map_pages(cpvm_instance *in, uint32_t address, uint32_t len, bool writable)
+{
+    uint32_t s;
+    uint64_t n;
+    cpvm_status st = dynamic_range(in, address, len, &s, &n);
+    if (st || !n) return st;
+    zero_range(in, s, n);
+    mem_set_perm(in, s, n, (uint8_t)(PERM_R | (writable ? PERM_W : 0)));
+    mem_sync(in);
+    return CPVM_OK;
+}
+
+cpvm_status cpvm_instance_unmap_pages(cpvm_instance *in, uint32_t address, uint32_t len)
+{
+    uint32_t s;
+    uint64_t n;
+    cpvm_status st = dynamic_range(in, address, len, &s, &n);
+    if (st || !n) return st;
+    mem_set_perm(in, s, n, 0); /* its contents are zeroed when it is mapped again */
+    mem_sync(in);
+    return CPVM_OK;
+}
+
+cpvm_status cpvm_instance_protect_pages(cpvm_instance *in, uint32_t address, uint32_t len, bool writable)
+{
+    uint32_t s;
+    uint64_t n;
+    cpvm_status st = dynamic_range(in, address, len, &s, &n);
+    if (st || !n) return st;
+    for (uint64_t pg = s >> MEM_PAGE_SHIFT; pg < (s + n) >> MEM_PAGE_SHIFT; pg++)
+        if (!in->perm[pg]) return CPVM_E_BAD_ADDRESS;
+    mem_set_perm(in, s, n, (uint8_t)(PERM_R | (writable ? PERM_W : 0)));
+    mem_sync(in);
+    return CPVM_OK;
+}
+
+

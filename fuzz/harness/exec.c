@@ -312,15 +312,34 @@ static void record(struct exec_outcome *o, const struct exec_stop *st)
 
 /* --- the run loop ------------------------------------------------------------------------- */
 
+/* What a reset instance must look like before the host touches it (its
+ * memory is compared with the initial snapshot by the reset_memory check and,
+ * through the outcomes, with a fresh instance's). */
+static void expect_fresh(const struct exec_setup *su, const cpvm_instance *inst)
+{
+    uint32_t pc;
+    for (unsigned i = 0; i < CPVM_REG_COUNT; i++)
+        if (cpvm_instance_reg(inst, i)) FAIL("reset: register %s is not zero", cpvm_reg_name(i));
+    if (cpvm_instance_gas(inst)) FAIL("reset: gas is not zero");
+    if (cpvm_instance_next_pc(inst, &pc)) FAIL("reset: a next pc (%u) is left", pc);
+    if (cpvm_instance_heap_size(inst)) FAIL("reset: the heap is not empty");
+    if (!cpvm_instance_integrity_ok(inst)) FAIL("reset: canaries or context canary not intact");
+    if (cpvm_instance_insn_count(inst)) FAIL("reset: instruction count not zero");
+}
+
 bool exec_begin(struct exec_run *r, const struct exec_setup *su, const cpvm_module *mod, uint64_t step_limit,
                 bool check_reset, struct exec_outcome *o)
 {
     const struct gen_program *g = &su->g;
     exec_hook hook = r->hook;
     void *hook_arg = r->hook_arg;
+    cpvm_instance *reuse = r->reuse;
+    bool keep = r->keep;
     memset(r, 0, sizeof *r);
     r->hook = hook;
     r->hook_arg = hook_arg;
+    r->reuse = reuse;
+    r->keep = keep;
     r->su = su;
     r->mod = mod;
     r->o = o;
@@ -331,12 +350,21 @@ bool exec_begin(struct exec_run *r, const struct exec_setup *su, const cpvm_modu
     memset(o, 0, sizeof *o);
     o->hash_all = o->hash_filtered = 0xcbf29ce484222325ull;
     struct cpvm_error err;
-    cpvm_status s = cpvm_instance_new(mod, &r->inst, &err);
-    if (s == CPVM_E_NO_MEMORY) {
-        r->state = EXEC_NO_MEMORY;
-        return false;
+    cpvm_status s;
+    if (reuse) {
+        r->inst = reuse;
+        r->reuse = NULL;
+        s = cpvm_instance_reset(r->inst);
+        if (s) FAIL("cpvm_instance_reset failed: %s", cpvm_status_message(s));
+        expect_fresh(su, r->inst);
+    } else {
+        s = cpvm_instance_new(mod, &r->inst, &err);
+        if (s == CPVM_E_NO_MEMORY) {
+            r->state = EXEC_NO_MEMORY;
+            return false;
+        }
+        if (s) FAIL("instance creation failed: %s", err.detail);
     }
-    if (s) FAIL("instance creation failed: %s", err.detail);
     const struct cpvm_memory_map *mm = &g->map;
     r->h.ro_expect = calloc(mm->ro_data_size + 1, 1);
     if (!r->h.ro_expect) abort();
@@ -492,7 +520,8 @@ void exec_end(struct exec_run *r)
     exec_outcome_free(&r->initial);
     free(r->h.ro_expect);
     r->h.ro_expect = NULL;
-    cpvm_instance_free(inst);
+    if (r->keep) r->reuse = inst;
+    else cpvm_instance_free(inst);
     r->inst = NULL;
 }
 
@@ -503,10 +532,30 @@ void exec_run_instance(const struct exec_setup *su, const cpvm_module *mod, uint
     static struct exec_run r;
     r.hook = NULL;
     r.hook_arg = NULL;
+    r.reuse = NULL;
+    r.keep = false;
     if (!exec_begin(&r, su, mod, step_limit, check_reset, o)) return;
     while (exec_step(&r) == EXEC_CONTINUE) {
     }
     exec_end(&r);
+}
+
+void exec_run_reused(const struct exec_setup *su, const cpvm_module *mod, cpvm_instance **inst, uint64_t step_limit,
+                     bool check_reset, struct exec_outcome *o)
+{
+    static struct exec_run r;
+    r.hook = NULL;
+    r.hook_arg = NULL;
+    r.reuse = *inst;
+    r.keep = true;
+    *inst = NULL;
+    if (exec_begin(&r, su, mod, step_limit, check_reset, o)) {
+        while (exec_step(&r) == EXEC_CONTINUE) {
+        }
+        exec_end(&r);
+    }
+    *inst = r.reuse;
+    r.reuse = NULL;
 }
 
 void exec_compare(const struct exec_setup *su, const struct exec_outcome *a, const struct exec_outcome *b,

@@ -41,7 +41,10 @@
  *     writes), aux stays zero, the heap stays within max_heap_size, and the
  *     bytes around the rw/heap and stack ends are unmapped;
  *   - with check_reset: reset_memory restores the initial memory (standard) or
- *     unmaps every page (dynamic) and empties the heap.
+ *     unmaps every page (dynamic) and empties the heap;
+ *   - a reused instance (exec_run.reuse) is first reset with
+ *     cpvm_instance_reset and must then look fresh: registers and gas zero, no
+ *     next pc, empty heap, the initial memory (or nothing mapped), intact canaries.
  */
 #ifndef CPVM_FUZZ_HARNESS_EXEC_H
 #define CPVM_FUZZ_HARNESS_EXEC_H
@@ -162,6 +165,11 @@ struct exec_run {
     struct exec_stop last;
     exec_hook hook;
     void *hook_arg;
+    /* Set by the caller before exec_begin (kept across it): `reuse` is an
+     * instance of the same module to reset and run instead of a new one;
+     * with `keep`, exec_end leaves the instance in `reuse` instead of freeing it. */
+    cpvm_instance *reuse;
+    bool keep;
 };
 
 /* Creates the instance (host setup, prepare_call, gas, step limit). Returns
@@ -176,6 +184,10 @@ void exec_end(struct exec_run *r);
 /* exec_begin + exec_step until it ends + exec_end. */
 void exec_run_instance(const struct exec_setup *su, const cpvm_module *mod, uint64_t step_limit, bool check_reset,
                        struct exec_outcome *o);
+/* The same on *inst after cpvm_instance_reset (a new instance when *inst is
+ * NULL), which stays in *inst for the caller to run again or free. */
+void exec_run_reused(const struct exec_setup *su, const cpvm_module *mod, cpvm_instance **inst, uint64_t step_limit,
+                     bool check_reset, struct exec_outcome *o);
 
 /* Aborts (through exec_fail) unless both outcomes agree: interrupt sequence
  * (all stops, or `filtered`: without step stops), registers, gas, next pc,

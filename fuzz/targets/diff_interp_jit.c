@@ -32,6 +32,11 @@
  * the first 64 run() calls, then after every 64th (the check reads 8 KiB),
  * and once more at the end. Both instances also satisfy the harness's
  * per-stop invariants, and the compiler instance its reset_memory check.
+ * Then the compiler's instance is reset (cpvm_instance_reset) and runs the
+ * input again alone: its outcome must equal the first run's in everything
+ * (interrupt sequence, registers, gas, next pc, heap, memory), so each input
+ * runs twice on one reused instance and once (interpreter) on a fresh one,
+ * and all three agree.
  *
  * A divergence prints the first differing field, both states, the last
  * stops both agreed on and the program's disassembly, then aborts.
@@ -305,6 +310,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     d.ri.hook_arg = &d;
     d.rc.hook = after_compiler_run;
     d.rc.hook_arg = &d;
+    d.ri.reuse = d.rc.reuse = NULL;
+    d.ri.keep = false;
+    d.rc.keep = true; /* run again after cpvm_instance_reset */
     bool ok_i = exec_begin(&d.ri, su, modi, su->step_limit, false, &d.oi);
     bool ok_c = ok_i && exec_begin(&d.rc, su, modc, su->step_limit, true, &d.oc);
     if (ok_i && ok_c) {
@@ -323,6 +331,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     exec_end(&d.ri);
     exec_end(&d.rc);
     if (compare) compare_final(&d);
+    /* The compiler's instance once more, reset: everything must repeat
+     * exactly, so nothing of a run survives a reset (nor, through the pooled
+     * windows the fresh instances came from, an earlier input). */
+    cpvm_instance *again = d.rc.reuse;
+    d.rc.reuse = NULL;
+    if (again && compare) {
+        struct exec_outcome o2;
+        exec_run_reused(su, modc, &again, su->step_limit, false, &o2);
+        exec_compare(su, &d.oc, &o2, false, "the compiler's instance, fresh vs reset");
+        if (again && !cpvm_instance_integrity_ok(again))
+            exec_fail(su, "sandbox integrity: a canary changed on the reset instance");
+        exec_outcome_free(&o2);
+    }
+    cpvm_instance_free(again);
     exec_outcome_free(&d.oi);
     exec_outcome_free(&d.oc);
 out:

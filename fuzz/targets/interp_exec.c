@@ -38,7 +38,7 @@
  *     bytes around the rw/heap and stack ends are unmapped;
  *   - reset_memory restores the initial memory (standard) or unmaps every
  *     page (dynamic) and empties the heap;
- *   - determinism: a second fresh instance gives the same interrupt sequence,
+ *   - determinism: the same instance after cpvm_instance_reset gives the same interrupt sequence,
  *     registers, gas, next pc, heap size and memory (every mapped page);
  *   - differential (bit 3): the stepping instance agrees once step stops are
  *     filtered out.
@@ -67,10 +67,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const struct cpvm_memory_map *mm = cpvm_module_memory_map(mod);
     if (memcmp(mm, &g->map, sizeof *mm) != 0) exec_fail(&su, "module memory map differs from the generator's");
 
+    /* The second run is on the first's instance after cpvm_instance_reset:
+     * nothing of the first may show (exec.h). */
     struct exec_outcome a, b;
-    exec_run_instance(&su, mod, su.step_limit, true, &a);
-    exec_run_instance(&su, mod, su.step_limit, false, &b);
-    exec_compare(&su, &a, &b, false, "determinism");
+    cpvm_instance *inst = NULL;
+    exec_run_reused(&su, mod, &inst, su.step_limit, true, &a);
+    if (inst) exec_run_reused(&su, mod, &inst, su.step_limit, false, &b);
+    else exec_run_instance(&su, mod, su.step_limit, false, &b);
+    cpvm_instance_free(inst);
+    exec_compare(&su, &a, &b, false, "determinism (fresh vs reset instance)");
 
     if ((su.cfg & 8) && su.metered && g->gas * (su.refill ? 2 : 1) <= STEP_DIFF_MAX_GAS && a.complete) {
         static const uint64_t limits[4] = {1, 2, 3, 17};

@@ -31,7 +31,7 @@
  * hold (canary pages beside the window, the context canary) after each of
  * the first 64 run() calls, then after every 64th (the check reads 8 KiB),
  * and once more at the end. Both instances also satisfy the harness's
- * per-stop invariants, and the compiler instance its reset_memory check.
+ * per-stop invariants.
  * Then the compiler's instance is reset (cpvm_instance_reset) and runs the
  * input again alone: its outcome must equal the first run's in everything
  * (interrupt sequence, registers, gas, next pc, heap, memory), so each input
@@ -314,7 +314,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     d.ri.keep = false;
     d.rc.keep = true; /* run again after cpvm_instance_reset */
     bool ok_i = exec_begin(&d.ri, su, modi, su->step_limit, false, &d.oi);
-    bool ok_c = ok_i && exec_begin(&d.rc, su, modc, su->step_limit, true, &d.oc);
+    bool ok_c = ok_i && exec_begin(&d.rc, su, modc, su->step_limit, false, &d.oc);
     if (ok_i && ok_c) {
         enum exec_step_result a, b;
         do {

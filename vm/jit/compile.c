@@ -5,6 +5,7 @@
  * interpreter uses, so both charge the same blocks the same cost). Registers live
  * in host registers (jit_host_reg); rcx is scratch, r15 the window base. */
 #include <cpuid.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -784,14 +785,23 @@ static void emit_program(struct cc *c, uint32_t table)
     }
 }
 
-bool jit_cpu_supported(const char **missing)
+static const char *cpu_missing;
+
+static void cpu_probe(void)
 {
     unsigned a, b, c, d;
-    *missing = NULL;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_POPCNT)) *missing = "POPCNT";
-    else if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & bit_BMI)) *missing = "BMI1 (TZCNT)";
-    else if (!__get_cpuid(0x80000001, &a, &b, &c, &d) || !(c & bit_LZCNT)) *missing = "LZCNT";
-    return *missing == NULL;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_POPCNT)) cpu_missing = "POPCNT";
+    else if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & bit_BMI)) cpu_missing = "BMI1 (TZCNT)";
+    else if (!__get_cpuid(0x80000001, &a, &b, &c, &d) || !(c & bit_LZCNT)) cpu_missing = "LZCNT";
+}
+
+/* Probed once: cpuid traps to the hypervisor on virtual machines. */
+bool jit_cpu_supported(const char **missing)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, cpu_probe);
+    *missing = cpu_missing;
+    return cpu_missing == NULL;
 }
 
 cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, struct cpvm_error *err)

@@ -264,8 +264,16 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const 
             continue;
         case JIT_EXIT_FAULT: {
             uint32_t fpc;
-            if ((ctx->fault_signal == SIGSEGV || ctx->fault_signal == SIGBUS) &&
-                pc_of_native(jc, ctx->fault_rip, &fpc) && classify_fault(in, fpc, out)) {
+            bool access = (ctx->fault_signal == SIGSEGV || ctx->fault_signal == SIGBUS) &&
+                          pc_of_native(jc, ctx->fault_rip, &fpc);
+            if (access && in->hw_perms && in->ndirty) {
+                /* Pages sbrk opened that the hardware does not allow yet
+                 * (mem_sbrk leaves them pending): apply, retry the access. */
+                mem_sync(in);
+                target = jit_insn_native(jc, fpc);
+                continue;
+            }
+            if (access && classify_fault(in, fpc, out)) {
                 cpvm_exit e = out->exit;
                 uint32_t fa = out->fault_address;
                 stop(in, out, e, fpc, e == CPVM_EXIT_PAGE_FAULT, jit_insn_native(jc, fpc));
@@ -285,9 +293,11 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const 
 
 /* --- in this process ------------------------------------------------------------ */
 
+/* SECURITY: every permission change but sbrk's is applied when made (the
+ * host API calls mem_sync), and sbrk only opens pages, so what the hardware
+ * enforces here is never more than the table allows. */
 static cpvm_status enter_here(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target)
 {
-    mem_sync(in);
     struct jit_active act = {.jc = jc, .ctx = (struct jit_ctx *)(in->mem - JIT_CTX_OFFSET)};
     jit_entry_fn entry = (jit_entry_fn)(void *)(jc->code + jc->entry_off);
     active = &act;

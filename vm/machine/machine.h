@@ -54,16 +54,21 @@ struct cpvm_instance {
     /* Guest memory: a 4 GiB window guarded by a permission byte per 4 KiB page
      * (checked in software by the interpreter) and, for compiled code, by the
      * same permissions in hardware: mprotect here (hw_perms) or in a worker
-     * (shared_view). `hw` is what the hardware has now; the pages whose `perm`
+     * (shared_view). With hardware permissions in this process, `mem` is
+     * the guarded view the compiled code runs on and `host` a read-write
+     * view of the same memfd, so the host never changes a protection to
+     * write read-only data (else host == mem). `hw` is what the hardware has now; the pages whose `perm`
      * changed since are in `perm_dirty`, applied in runs before native code
      * runs (mem_sync). `written` covers every page that may differ from zero:
      * the pages a reset or a window's next user must wipe. */
     uint8_t *mem;
+    uint8_t *host;          /* the same memory, always read-write: the host's accesses */
     uint8_t *perm;
     uint8_t *hw;
     struct mem_window *win; /* the pooled reservation behind `mem` (in-process) */
     bool hw_perms;
     bool shared_view;       /* mem is the host's view of a worker's memfd */
+    bool memfd;             /* backed by a memfd: discarding pages punches holes */
     struct mem_span perm_dirty[MEM_SPANS];
     unsigned ndirty;
     struct mem_span written[MEM_SPANS];

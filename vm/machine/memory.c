@@ -3,10 +3,12 @@
  * that makes a reset cost what the last run touched, the standard layout, the
  * host's access API and sbrk. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "../common/bits.h"
 #include "../common/error.h"
@@ -87,17 +89,28 @@ static void window_destroy(struct mem_window *w)
     free(w);
 }
 
+static uint8_t *map_reservation(int prot)
+{
+    uint8_t *res = mmap(NULL, MEM_RESERVATION, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return res == MAP_FAILED ? NULL : res + MEM_PRE;
+}
+
+/* One private anonymous mapping: all read-write for the interpreter (the
+ * table is the only guard), guarded page by page for compiled code. Private
+ * anonymous memory reads zero pages for free and gives pages back cheaply,
+ * which matters more than anything a shared alias would save. */
 static struct mem_window *window_new(bool hw_perms)
 {
     struct mem_window *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->hw_perms = hw_perms;
-    uint8_t *res = mmap(NULL, MEM_RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    w->mem = map_reservation(PROT_NONE);
     void *perm = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     void *hw = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    w->mem = res == MAP_FAILED ? NULL : res + MEM_PRE;
     w->perm = perm == MAP_FAILED ? NULL : perm;
     w->hw = hw == MAP_FAILED ? NULL : hw;
+    /* The context and the canaries are read-write: a stray write from
+     * compiled code lands there and is noticed. */
     bool ok = w->mem && w->perm && w->hw &&
               mprotect(w->mem - MEM_CANARY_BELOW, MEM_CANARY_BELOW, PROT_READ | PROT_WRITE) == 0 &&
               mprotect(w->mem + WINDOW + MEM_CANARY_ABOVE, 0x1000, PROT_READ | PROT_WRITE) == 0 &&
@@ -121,25 +134,61 @@ static struct mem_window *window_acquire(bool hw_perms)
     return w ? w : window_new(hw_perms);
 }
 
-/* Zeroes the pages [lo, hi]: small read-write runs with memset (no system
- * call), the rest given back to the kernel (a private window drops the pages;
- * a worker's shared view punches them out of the memfd, so the worker sees
- * zeros too). */
+/* Whether the hardware lets the host write pages [lo, hi] directly. */
+static bool host_writable(const struct cpvm_instance *in, uint32_t lo, uint32_t hi)
+{
+    if (!in->hw_perms) return true;
+    for (uint32_t p = lo; p <= hi; p++)
+        if (!(in->hw[p] & PERM_W)) return false;
+    return true;
+}
+
+/* Zeroes the pages [lo, hi]: small writable runs with memset (no system
+ * call), the rest given back to the kernel (a private mapping drops the
+ * pages; a worker's memfd gets holes punched, which the worker sees too). */
 static void zero_pages(struct cpvm_instance *in, uint32_t lo, uint32_t hi)
 {
     uint64_t start = (uint64_t)lo << MEM_PAGE_SHIFT, len = (uint64_t)(hi - lo + 1) << MEM_PAGE_SHIFT;
-    bool writable = !in->hw_perms;
-    if (in->hw_perms && hi - lo < SMALL_PAGES) {
-        writable = true;
-        for (uint32_t p = lo; p <= hi && writable; p++) writable = (in->hw[p] & PERM_W) != 0;
-    }
-    if (writable && hi - lo < SMALL_PAGES) {
-        memset(in->mem + start, 0, len);
+    bool small = hi - lo < SMALL_PAGES;
+    if (small && host_writable(in, lo, hi)) {
+        memset(in->host + start, 0, len);
         return;
     }
-    if (madvise(in->mem + start, len, in->shared_view ? MADV_REMOVE : MADV_DONTNEED) != 0) {
-        if (!writable) CPVM_BUG("cannot discard guest pages");
-        memset(in->mem + start, 0, len);
+    if (madvise(in->host + start, len, in->memfd ? MADV_REMOVE : MADV_DONTNEED) != 0) {
+        if (!host_writable(in, lo, hi)) CPVM_BUG("cannot discard guest pages");
+        memset(in->host + start, 0, len);
+    }
+}
+
+/* /proc/self/mem writes through page protections, as a debugger does: one
+ * system call for the host's write into read-only guest pages instead of
+ * two mprotects (which also split and merge mappings). -1 where refused. */
+static int self_mem = -1;
+static pthread_once_t self_mem_once = PTHREAD_ONCE_INIT;
+
+static void self_mem_open(void) { self_mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC); }
+
+/* The host writes [addr, addr + len), whatever the hardware allows the guest. */
+static void host_write(struct cpvm_instance *in, uint32_t addr, const void *data, size_t len)
+{
+    uint32_t lo = addr >> MEM_PAGE_SHIFT, hi = (uint32_t)(((uint64_t)addr + len - 1) >> MEM_PAGE_SHIFT);
+    if (host_writable(in, lo, hi)) {
+        memcpy(in->host + addr, data, len);
+        return;
+    }
+    pthread_once(&self_mem_once, self_mem_open);
+    if (self_mem >= 0 && pwrite(self_mem, data, len, (off_t)(uintptr_t)(in->mem + addr)) == (ssize_t)len) return;
+    const uint8_t *src = data;
+    for (uint64_t at = addr, end = (uint64_t)addr + len; at < end;) { /* page by page, opened briefly */
+        uint64_t page = at >> MEM_PAGE_SHIFT, stop = (page + 1) << MEM_PAGE_SHIFT;
+        size_t n = (size_t)((stop < end ? stop : end) - at);
+        uint8_t *pg = in->mem + (page << MEM_PAGE_SHIFT);
+        bool locked = !(in->hw[page] & PERM_W);
+        if (locked && mprotect(pg, 0x1000, PROT_READ | PROT_WRITE) != 0) CPVM_BUG("mprotect of a guest page failed");
+        memcpy(in->mem + at, src, n);
+        if (locked && mprotect(pg, 0x1000, mem_prot(in->hw[page])) != 0) CPVM_BUG("mprotect of a guest page failed");
+        src += n;
+        at += n;
     }
 }
 
@@ -158,11 +207,10 @@ static void mem_wipe(struct cpvm_instance *in)
 static void window_release(struct cpvm_instance *in)
 {
     struct mem_window *w = in->win;
-    /* The hardware keeps the instance's protections; remember where they are. */
-    if (w->hw_perms) {
-        mem_sync(in);
+    /* The hardware keeps the instance's protections, all within the pages
+     * it ever made accessible; the next instance's first sync sets them right. */
+    if (w->hw_perms)
         for (unsigned i = 0; i < in->nwritten; i++) span_add(w->hw_spans, &w->nhw, in->written[i].lo, in->written[i].hi);
-    }
     mem_wipe(in);
     memset(in->mem - JIT_CTX_OFFSET, 0, 0x1000);
     in->win = NULL;
@@ -252,22 +300,9 @@ static void load_standard(struct cpvm_instance *in)
     mem_set_perm(in, map->rw_data_address, map->rw_data_size, PERM_R | PERM_W);
     mem_set_perm(in, map->stack_address_low, map->stack_size, PERM_R | PERM_W);
     mem_set_perm(in, map->aux_data_address, map->aux_data_size, PERM_R);
-    /* ro data is written before its pages are locked (or through the host's view) */
-    if (p->ro_data_len && in->hw_perms) {
-        uint32_t lo = map->ro_data_address >> MEM_PAGE_SHIFT;
-        uint32_t n = (uint32_t)(round_up(p->ro_data_len, 0x1000) >> MEM_PAGE_SHIFT);
-        memset(in->perm + lo, PERM_R | PERM_W, n);
-        mem_sync(in);
-        memcpy(in->mem + map->ro_data_address, p->ro_data, p->ro_data_len);
-        memset(in->perm + lo, PERM_R, n);
-        span_add(in->perm_dirty, &in->ndirty, lo, lo + n - 1);
-    } else if (p->ro_data_len) {
-        memcpy(in->mem + map->ro_data_address, p->ro_data, p->ro_data_len);
-    }
-    if (p->rw_data_len) {
-        mem_sync(in);
-        memcpy(in->mem + map->rw_data_address, p->rw_data, p->rw_data_len);
-    }
+    mem_sync(in);
+    if (p->ro_data_len) host_write(in, map->ro_data_address, p->ro_data, p->ro_data_len);
+    if (p->rw_data_len) host_write(in, map->rw_data_address, p->rw_data, p->rw_data_len);
 }
 
 bool mem_canaries_intact(const struct cpvm_instance *in)
@@ -298,7 +333,8 @@ cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, struct cpvm
         if (hw != MAP_FAILED) munmap(hw, MEM_PAGES);
         return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map the permission tables");
     }
-    in->mem = window;
+    in->mem = in->host = window;
+    in->memfd = true;
     in->perm = perm;
     in->hw = hw;
     in->shared_view = true;
@@ -310,7 +346,7 @@ cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
     struct mem_window *w = window_acquire(in->hw_perms);
     if (!w) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot reserve the 4 GiB guest window");
     in->win = w;
-    in->mem = w->mem;
+    in->mem = in->host = w->mem;
     in->perm = w->perm;
     in->hw = w->hw;
     /* Pages the previous user left accessible are set right by the first sync. */
@@ -327,7 +363,7 @@ void mem_free(struct cpvm_instance *in)
         if (in->perm) munmap(in->perm, MEM_PAGES);
         if (in->hw) munmap(in->hw, MEM_PAGES);
     }
-    in->mem = in->perm = in->hw = NULL;
+    in->mem = in->host = in->perm = in->hw = NULL;
 }
 
 cpvm_status mem_reset(struct cpvm_instance *in)
@@ -389,8 +425,11 @@ uint64_t mem_sbrk(struct cpvm_instance *in, uint64_t request)
     uint64_t rw_end = (uint64_t)map->rw_data_address + in->rw_size;
     if (top > rw_end) {
         uint64_t new_end = round_up(top, in->mod->page_size);
+        /* Only ever more access: the hardware catches up when the guest
+         * first touches the pages (a fault the runtime retries after
+         * mem_sync) or the host reads them, so a loop of small sbrk calls
+         * costs one mprotect, not one each. */
         mem_set_perm(in, (uint32_t)rw_end, new_end - rw_end, PERM_R | PERM_W);
-        mem_sync(in);
         in->rw_size = (uint32_t)(new_end - map->rw_data_address);
     }
     return sext32(top);
@@ -419,7 +458,8 @@ int mem_memset(struct cpvm_instance *in, struct cpvm_interrupt *out)
             break;
         }
         /* SECURITY: [p, p + chunk) lies in one writable page below 2^32 - 1. */
-        memset(in->mem + p, v, chunk);
+        if (in->hw_perms && !(in->hw[p >> MEM_PAGE_SHIFT] & PERM_W)) mem_sync(in); /* sbrk's, pending */
+        memset(in->host + p, v, chunk);
         p += (uint32_t)chunk;
         n -= (uint32_t)chunk;
         if (metered) in->gas -= (int64_t)chunk;
@@ -443,33 +483,17 @@ static bool host_range_ok(const struct cpvm_instance *in, uint32_t address, size
 cpvm_status cpvm_instance_read_memory(const cpvm_instance *in, uint32_t address, void *out, size_t len)
 {
     if (!host_range_ok(in, address, len)) return CPVM_E_BAD_ADDRESS;
-    if (len) memcpy(out, in->mem + address, len);
+    /* Heap pages sbrk opened may still be closed in hardware. The instance
+     * is ours (never a const object); only its hardware state changes. */
+    if (in->hw_perms && in->ndirty) mem_sync((struct cpvm_instance *)in);
+    if (len) memcpy(out, in->host + address, len);
     return CPVM_OK;
 }
 
 cpvm_status cpvm_instance_write_memory(cpvm_instance *in, uint32_t address, const void *data, size_t len)
 {
     if (!host_range_ok(in, address, len)) return CPVM_E_BAD_ADDRESS;
-    if (!len) return CPVM_OK;
-    if (!in->hw_perms) {
-        memcpy(in->mem + address, data, len);
-        return CPVM_OK;
-    }
-    /* The host may write read-only pages: open each briefly, page by page. */
-    const uint8_t *src = data;
-    uint64_t at = address, end = (uint64_t)address + len;
-    mem_sync(in);
-    while (at < end) {
-        uint64_t page = at >> MEM_PAGE_SHIFT, stop = (page + 1) << MEM_PAGE_SHIFT;
-        size_t n = (size_t)((stop < end ? stop : end) - at);
-        uint8_t *pg = in->mem + (page << MEM_PAGE_SHIFT);
-        bool locked = !(in->hw[page] & PERM_W);
-        if (locked && mprotect(pg, 0x1000, PROT_READ | PROT_WRITE) != 0) CPVM_BUG("mprotect of a guest page failed");
-        memcpy(in->mem + at, src, n);
-        if (locked && mprotect(pg, 0x1000, mem_prot(in->hw[page])) != 0) CPVM_BUG("mprotect of a guest page failed");
-        src += n;
-        at += n;
-    }
+    if (len) host_write(in, address, data, len); /* read-only pages included */
     return CPVM_OK;
 }
 

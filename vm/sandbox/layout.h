@@ -44,10 +44,18 @@
 #define SBX_FD_CODE 4
 #define SBX_FD_EXE 5 /* close-on-exec: gone once the zygote runs */
 
-/* ctrl.state, the futex word: the host posts a command by storing BUSY, the
- * worker answers by storing IDLE. Everything else in the block is written by
- * one side while the other waits. */
-enum { SBX_IDLE = 0, SBX_BUSY = 1 };
+/* ctrl.state, the futex word. SBX_BUSY: a command waits for the worker (the
+ * host sets it, the worker clears it to answer). SBX_WORKER_ASLEEP /
+ * SBX_HOST_ASLEEP: that side sleeps in FUTEX_WAIT on the word (each side sets
+ * and clears its own bit), so the other makes the FUTEX_WAKE call only then.
+ * Both sides spin a while before sleeping, for as long as spinning recently
+ * paid off (an answer that came while spinning doubles the budget, a sleep
+ * halves it): when the two share a core, or a third process takes one, the
+ * hand-off degrades to futex wake-ups instead of spinning out time slices.
+ * Everything else in the block is written by one side while the other waits. */
+enum { SBX_IDLE = 0, SBX_BUSY = 1, SBX_WORKER_ASLEEP = 2, SBX_HOST_ASLEEP = 4 };
+#define SBX_SPIN_MIN 32u     /* pause iterations: a few microseconds at most */
+#define SBX_SPIN_MAX 16384u
 
 enum sbx_cmd {
     SBX_CMD_INIT = 1, /* lock down (namespaces are already set), install the filter */
@@ -87,6 +95,8 @@ struct sbx_ctrl {
     uint64_t restore;    /* RUN: offset where a faulting instruction continues */
     uint64_t code_gen;   /* RUN: changes whenever the host rewrote the code */
     uint8_t regmap[16];  /* INIT: guest register i lives in x86 register regmap[i] */
+    uint32_t spin;       /* INIT: the worker's first spin budget (SBX_SPIN_MIN when it has one core) */
+    uint32_t pad2;
     uint32_t filter_len; /* INIT: the seccomp program, built by the host */
     uint32_t pad;
     struct sbx_filter_insn filter[SBX_MAX_FILTER];

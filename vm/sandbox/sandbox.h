@@ -31,6 +31,7 @@ struct sbx_worker {
     bool dead;
     int exit_code, exit_status; /* waitid's si_code and si_status once dead */
     uint64_t runs;
+    uint32_t spin;      /* the host's spin budget (layout.h) */
     struct sbx_worker *next;                    /* idle list */
     struct sbx_worker *busy_next, *busy_prev;   /* busy list (accounting) */
 };

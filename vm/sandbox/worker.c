@@ -10,6 +10,7 @@
 #include <linux/futex.h>
 #include <linux/sched.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,17 +223,37 @@ static void futex_wake(volatile uint32_t *word)
     syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-/* Waits for the worker to answer the command in ctrl (the spawn's INIT too). */
+/* Whether this process may run on one CPU only (then spinning never helps). */
+static bool one_cpu(void)
+{
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) == 1;
+}
+
+/* Waits for the worker to answer the command in ctrl (the spawn's INIT too):
+ * spins while that pays (layout.h), then sleeps in slices with liveness
+ * checks and the deadline. */
 static enum sbx_wait wait_answer(struct sbx_worker *w, uint64_t deadline_ns)
 {
     volatile struct sbx_ctrl *c = w->ctrl;
-    /* Short commands and host calls answer within microseconds: spin first. */
-    for (unsigned spin = 0; spin < 4000; spin++) {
-        if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SBX_BUSY) goto answered;
+    volatile uint32_t *state = &c->state;
+    for (uint32_t i = 0; i < w->spin; i++) {
+        if (!(__atomic_load_n(state, __ATOMIC_ACQUIRE) & SBX_BUSY)) {
+            if (w->spin < SBX_SPIN_MAX) w->spin *= 2;
+            goto answered;
+        }
         __builtin_ia32_pause();
     }
+    if (w->spin > SBX_SPIN_MIN) w->spin /= 2;
     for (unsigned round = 0;; round++) {
-        if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SBX_BUSY) goto answered;
+        uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+        if (!(v & SBX_BUSY)) break;
+        if (!(v & SBX_HOST_ASLEEP)) {
+            if (!__atomic_compare_exchange_n(state, &v, v | SBX_HOST_ASLEEP, false, __ATOMIC_ACQ_REL,
+                                             __ATOMIC_ACQUIRE))
+                continue;
+            v |= SBX_HOST_ASLEEP;
+        }
         /* Liveness checks every 1 ms at first (a killed worker is noticed at
          * once), every 10 ms once the guest has run for a while. */
         uint64_t slice = round < 100 ? 1000000 : 10000000;
@@ -245,10 +266,13 @@ static enum sbx_wait wait_answer(struct sbx_worker *w, uint64_t deadline_ns)
             if (deadline_ns - now < slice) slice = deadline_ns - now;
         }
         struct timespec ts = {(time_t)(slice / 1000000000u), (long)(slice % 1000000000u)};
-        syscall(SYS_futex, &c->state, FUTEX_WAIT, SBX_BUSY, &ts, NULL, 0);
-        if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SBX_BUSY) goto answered;
-        if (!sbx_worker_alive(w)) return SBX_DIED;
+        if (syscall(SYS_futex, state, FUTEX_WAIT, v, &ts, NULL, 0) != 0 && errno == ETIMEDOUT &&
+            !sbx_worker_alive(w)) {
+            __atomic_fetch_and(state, ~(uint32_t)SBX_HOST_ASLEEP, __ATOMIC_ACQ_REL);
+            return SBX_DIED;
+        }
     }
+    __atomic_fetch_and(state, ~(uint32_t)SBX_HOST_ASLEEP, __ATOMIC_ACQ_REL);
 answered:
     /* SECURITY: the answer is the worker's word; a dead worker's is worth nothing. */
     if (c->result == SBX_R_OK) return SBX_DONE;
@@ -259,11 +283,13 @@ answered:
 enum sbx_wait sbx_worker_call(struct sbx_worker *w, enum sbx_cmd cmd, uint64_t deadline_ns)
 {
     volatile struct sbx_ctrl *c = w->ctrl;
-    if (!sbx_worker_alive(w)) return SBX_DIED;
+    /* A worker that died while idle is noticed by the wait's first liveness
+     * check, so a command costs no system call up front. */
+    if (w->dead) return SBX_DIED;
     c->cmd = cmd;
     c->result = SBX_R_NONE;
-    __atomic_store_n(&c->state, SBX_BUSY, __ATOMIC_RELEASE);
-    futex_wake(&c->state);
+    uint32_t old = __atomic_fetch_or(&c->state, SBX_BUSY, __ATOMIC_ACQ_REL);
+    if (old & SBX_WORKER_ASLEEP) futex_wake(&c->state);
     return wait_answer(w, deadline_ns);
 }
 
@@ -305,6 +331,8 @@ cpvm_status sbx_worker_spawn(struct sbx_worker **out, char *why, size_t why_len)
     for (unsigned i = 0; i < CPVM_REG_COUNT; i++) c->regmap[i] = (uint8_t)jit_host_reg[i];
     memcpy((void *)c->filter, g.filter, g.filter_len * sizeof *g.filter);
     c->filter_len = g.filter_len;
+    w->spin = one_cpu() ? SBX_SPIN_MIN : SBX_SPIN_MAX;
+    c->spin = w->spin;
     c->cmd = SBX_CMD_INIT;
     c->state = SBX_BUSY;
 

@@ -77,8 +77,8 @@ static void wake(volatile uint32_t *w)
 static void reply(uint32_t result)
 {
     CTRL->result = result;
-    __atomic_store_n(&CTRL->state, SBX_IDLE, __ATOMIC_RELEASE);
-    wake(&CTRL->state);
+    uint32_t old = __atomic_fetch_and(&CTRL->state, ~(uint32_t)SBX_BUSY, __ATOMIC_ACQ_REL);
+    if (old & SBX_HOST_ASLEEP) wake(&CTRL->state);
 }
 
 static size_t str_len(const char *s)
@@ -262,14 +262,32 @@ static void apply_prot(void)
     CTRL->nprot = 0;
 }
 
+/* Spin while it pays (layout.h), then sleep until the host posts. */
+static uint32_t spin_budget;
+
 static void wait_for_command(void)
 {
-    for (unsigned spin = 0; spin < 20000; spin++) {
-        if (__atomic_load_n(&CTRL->state, __ATOMIC_ACQUIRE) == SBX_BUSY) return;
+    volatile uint32_t *state = &CTRL->state;
+    for (uint32_t i = 0; i < spin_budget; i++) {
+        if (__atomic_load_n(state, __ATOMIC_ACQUIRE) & SBX_BUSY) {
+            if (spin_budget < SBX_SPIN_MAX) spin_budget *= 2;
+            return;
+        }
         __builtin_ia32_pause();
     }
-    while (__atomic_load_n(&CTRL->state, __ATOMIC_ACQUIRE) != SBX_BUSY)
-        SYS(NR_futex, &CTRL->state, 0 /* FUTEX_WAIT */, SBX_IDLE, 0, 0, 0);
+    if (spin_budget > SBX_SPIN_MIN) spin_budget /= 2;
+    for (;;) {
+        uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+        if (v & SBX_BUSY) break;
+        if (!(v & SBX_WORKER_ASLEEP)) {
+            if (!__atomic_compare_exchange_n(state, &v, v | SBX_WORKER_ASLEEP, 0, __ATOMIC_ACQ_REL,
+                                             __ATOMIC_ACQUIRE))
+                continue;
+            v |= SBX_WORKER_ASLEEP;
+        }
+        SYS(NR_futex, state, 0 /* FUTEX_WAIT */, v, 0, 0, 0);
+    }
+    __atomic_fetch_and(state, ~(uint32_t)SBX_WORKER_ASLEEP, __ATOMIC_ACQ_REL);
 }
 
 /* Clears what a previous instance could have left in the zygote's own memory:
@@ -296,6 +314,8 @@ void zygote_main(void)
     long code = SYS(NR_mmap, SBX_CODE, SBX_CODE_CAP, 4 /* PROT_EXEC */, 0x01 | 0x10, SBX_FD_CODE, 0);
     if (code != (long)SBX_CODE) fail("map native code", code);
     for (unsigned i = 0; i < 16; i++) regmap[i] = CTRL->regmap[i];
+    spin_budget = CTRL->spin;
+    if (spin_budget < SBX_SPIN_MIN || spin_budget > SBX_SPIN_MAX) spin_budget = SBX_SPIN_MIN;
 
     unmap_the_rest();
     CHECK(SYS(NR_close_range, 0, ~0u, 0), "close_range");

@@ -94,7 +94,8 @@ void exec_outcome_free(struct exec_outcome *o)
     o->mem_len = o->mem_cap = o->nchunks = o->chunks_cap = 0;
 }
 
-static void snap_put(struct exec_outcome *o, uint32_t addr, const void *p, size_t n)
+/* Room for guest bytes [addr, addr + n) at the end of the snapshot. */
+static uint8_t *snap_reserve(struct exec_outcome *o, uint32_t addr, size_t n)
 {
     if (o->mem_len + n > o->mem_cap) {
         size_t cap = o->mem_cap ? o->mem_cap : 65536;
@@ -112,8 +113,9 @@ static void snap_put(struct exec_outcome *o, uint32_t addr, const void *p, size_
         o->chunks_cap = cap;
     }
     o->chunks[o->nchunks++] = (struct exec_chunk){.addr = addr, .len = (uint32_t)n, .at = o->mem_len};
-    memcpy(o->mem + o->mem_len, p, n);
+    uint8_t *dst = o->mem + o->mem_len;
     o->mem_len += n;
+    return dst;
 }
 
 bool exec_snapshot_addr(const struct exec_outcome *o, size_t at, uint32_t *addr)
@@ -130,28 +132,31 @@ bool exec_snapshot_addr(const struct exec_outcome *o, size_t at, uint32_t *addr)
 }
 
 /* Appends [addr, addr + len) to the snapshot; ranges above su->snapshot_full
- * are sampled (both ends and one page per MiB), which keeps huge heaps cheap. */
+ * are sampled (both ends, and one page per MiB, or per larger power of two
+ * so that at most 256 pages come from the middle), which keeps huge heaps
+ * cheap. Reads straight into the snapshot. */
 static void snap_range(const struct exec_setup *su, struct exec_outcome *o, const cpvm_instance *inst, uint32_t addr,
                        uint64_t len, const char *what)
 {
-    static uint8_t buf[1u << 16];
     uint64_t full = su->snapshot_full;
+    uint64_t step = 1u << 20;
+    while (len > full && (len - full) / step > 256) step *= 2;
     uint64_t done = 0;
     while (done < len) {
-        uint64_t chunk = len - done < sizeof buf ? len - done : sizeof buf;
+        uint64_t chunk = len - done < (1u << 16) ? len - done : (1u << 16);
         uint64_t at = addr + done;
         if (len > full && done >= full / 2 && done + full / 2 < len) {
-            /* the middle of a big range: one page per MiB */
-            if ((done & 0xfffff) != 0) {
-                done = (done | 0xfffff) + 1;
+            /* the middle of a big range: one page per step */
+            if ((done & (step - 1)) != 0) {
+                done = (done | (step - 1)) + 1;
                 if (done + full / 2 > len) done = len - full / 2;
                 continue;
             }
             chunk = 0x1000;
         }
-        if (cpvm_instance_read_memory(inst, (uint32_t)at, buf, (size_t)chunk) != CPVM_OK)
+        uint8_t *dst = snap_reserve(o, (uint32_t)at, (size_t)chunk);
+        if (cpvm_instance_read_memory(inst, (uint32_t)at, dst, (size_t)chunk) != CPVM_OK)
             FAIL("%s: [0x%llx, +0x%llx) is not readable", what, (unsigned long long)at, (unsigned long long)chunk);
-        snap_put(o, (uint32_t)at, buf, (size_t)chunk);
         done += chunk;
     }
 }

@@ -497,12 +497,14 @@ cpvm_status cpvm_instance_write_memory(cpvm_instance *in, uint32_t address, cons
     return CPVM_OK;
 }
 
-/* Zeroes [s, s + n) unless no page of it was accessible since the window was clean. */
-static void zero_range(struct cpvm_instance *in, uint32_t s, uint64_t n)
+/* Zeroes the part of [s, s + n) inside `spans` (pages accessible since the
+ * window was clean: the others are zero already). */
+static void zero_range(struct cpvm_instance *in, const struct mem_span *spans, unsigned nspans, uint32_t s,
+                       uint64_t n)
 {
     uint32_t lo = s >> MEM_PAGE_SHIFT, hi = (uint32_t)((s + n - 1) >> MEM_PAGE_SHIFT);
-    for (unsigned i = 0; i < in->nwritten; i++) {
-        struct mem_span w = in->written[i];
+    for (unsigned i = 0; i < nspans; i++) {
+        struct mem_span w = spans[i];
         if (w.hi < lo || w.lo > hi) continue;
         zero_pages(in, w.lo > lo ? w.lo : lo, w.hi < hi ? w.hi : hi);
     }
@@ -527,9 +529,15 @@ cpvm_status cpvm_instance_map_pages(cpvm_instance *in, uint32_t address, uint32_
     uint64_t n;
     cpvm_status st = dynamic_range(in, address, len, &s, &n);
     if (st || !n) return st;
-    zero_range(in, s, n);
+    /* Zeroed while the host can write it without a system call: after the
+     * protection change when the pages become writable, before it otherwise. */
+    struct mem_span before[MEM_SPANS];
+    unsigned nbefore = in->nwritten;
+    memcpy(before, in->written, sizeof before);
+    if (!writable) zero_range(in, before, nbefore, s, n);
     mem_set_perm(in, s, n, (uint8_t)(PERM_R | (writable ? PERM_W : 0)));
     mem_sync(in);
+    if (writable) zero_range(in, before, nbefore, s, n);
     return CPVM_OK;
 }
 

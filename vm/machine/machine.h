@@ -59,8 +59,11 @@ struct cpvm_instance {
      * view of the same memfd, so the host never changes a protection to
      * write read-only data (else host == mem). `hw` is what the hardware has now; the pages whose `perm`
      * changed since are in `perm_dirty`, applied in runs before native code
-     * runs (mem_sync). `written` covers every page that may differ from zero:
-     * the pages a reset or a window's next user must wipe. */
+     * runs (mem_sync). `mapped` covers every page accessible since the window
+     * was clean (what a window's next user must wipe, permissions included);
+     * `written` the pages whose contents may have changed since the initial
+     * memory was loaded (ever writable, or written by the host): what a reset
+     * wipes. Read-only data the host never wrote survives a reset as it is. */
     uint8_t *mem;
     uint8_t *host;          /* the same memory, always read-write: the host's accesses */
     uint8_t *perm;
@@ -71,8 +74,8 @@ struct cpvm_instance {
     bool memfd;             /* backed by a memfd: discarding pages punches holes */
     struct mem_span perm_dirty[MEM_SPANS];
     unsigned ndirty;
-    struct mem_span written[MEM_SPANS];
-    unsigned nwritten;
+    struct mem_span mapped[MEM_SPANS], written[MEM_SPANS];
+    unsigned nmapped, nwritten;
     uint32_t heap_size;
     uint32_t rw_size; /* current rw region size (grows with sbrk) */
 

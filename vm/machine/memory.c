@@ -169,7 +169,7 @@ static pthread_once_t self_mem_once = PTHREAD_ONCE_INIT;
 static void self_mem_open(void) { self_mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC); }
 
 /* The host writes [addr, addr + len), whatever the hardware allows the guest. */
-static void host_write(struct cpvm_instance *in, uint32_t addr, const void *data, size_t len)
+static void host_copy(struct cpvm_instance *in, uint32_t addr, const void *data, size_t len)
 {
     uint32_t lo = addr >> MEM_PAGE_SHIFT, hi = (uint32_t)(((uint64_t)addr + len - 1) >> MEM_PAGE_SHIFT);
     if (host_writable(in, lo, hi)) {
@@ -192,13 +192,13 @@ static void host_write(struct cpvm_instance *in, uint32_t addr, const void *data
     }
 }
 
-/* Wipes what the instance touched: memory zero, permissions zero (the
- * hardware's follow at the next mem_sync). */
-static void mem_wipe(struct cpvm_instance *in)
+/* Wipes the contents of `spans` and every permission of the pages accessible
+ * since the window was clean (the hardware follows at the next mem_sync). */
+static void mem_wipe(struct cpvm_instance *in, const struct mem_span *spans, unsigned n)
 {
-    for (unsigned i = 0; i < in->nwritten; i++) {
-        struct mem_span s = in->written[i];
-        zero_pages(in, s.lo, s.hi);
+    for (unsigned i = 0; i < n; i++) zero_pages(in, spans[i].lo, spans[i].hi);
+    for (unsigned i = 0; i < in->nmapped; i++) {
+        struct mem_span s = in->mapped[i];
         memset(in->perm + s.lo, 0, (size_t)s.hi - s.lo + 1);
         if (in->hw_perms || in->shared_view) span_add(in->perm_dirty, &in->ndirty, s.lo, s.hi);
     }
@@ -210,8 +210,8 @@ static void window_release(struct cpvm_instance *in)
     /* The hardware keeps the instance's protections, all within the pages
      * it ever made accessible; the next instance's first sync sets them right. */
     if (w->hw_perms)
-        for (unsigned i = 0; i < in->nwritten; i++) span_add(w->hw_spans, &w->nhw, in->written[i].lo, in->written[i].hi);
-    mem_wipe(in);
+        for (unsigned i = 0; i < in->nmapped; i++) span_add(w->hw_spans, &w->nhw, in->mapped[i].lo, in->mapped[i].hi);
+    mem_wipe(in, in->mapped, in->nmapped); /* written pages are mapped ones */
     memset(in->mem - JIT_CTX_OFFSET, 0, 0x1000);
     in->win = NULL;
     pthread_mutex_lock(&pool.lock);
@@ -234,7 +234,8 @@ void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t
     uint64_t last = ((uint64_t)addr + len - 1) >> MEM_PAGE_SHIFT;
     if (last >= MEM_PAGES) last = MEM_PAGES - 1;
     memset(in->perm + first, perm, last - first + 1);
-    if (perm) span_add(in->written, &in->nwritten, (uint32_t)first, (uint32_t)last);
+    if (perm) span_add(in->mapped, &in->nmapped, (uint32_t)first, (uint32_t)last);
+    if (perm & PERM_W) span_add(in->written, &in->nwritten, (uint32_t)first, (uint32_t)last);
     /* the hardware (here, or in the worker) follows before native code next runs */
     if (in->hw_perms || in->shared_view) span_add(in->perm_dirty, &in->ndirty, (uint32_t)first, (uint32_t)last);
 }
@@ -289,7 +290,17 @@ void mem_sync(struct cpvm_instance *in)
 
 /* --- the initial memory ------------------------------------------------------------- */
 
-static void load_standard(struct cpvm_instance *in)
+/* Whether any page of [addr, addr + len) is in `spans`. */
+static bool spans_overlap(const struct mem_span *spans, unsigned n, uint32_t addr, uint64_t len)
+{
+    if (!len) return false;
+    uint32_t lo = addr >> MEM_PAGE_SHIFT, hi = (uint32_t)(((uint64_t)addr + len - 1) >> MEM_PAGE_SHIFT);
+    for (unsigned i = 0; i < n; i++)
+        if (spans[i].lo <= hi && spans[i].hi >= lo) return true;
+    return false;
+}
+
+static void load_standard(struct cpvm_instance *in, bool ro_intact)
 {
     const struct cpvm_module *m = in->mod;
     const struct cpvm_memory_map *map = &m->map;
@@ -301,8 +312,9 @@ static void load_standard(struct cpvm_instance *in)
     mem_set_perm(in, map->stack_address_low, map->stack_size, PERM_R | PERM_W);
     mem_set_perm(in, map->aux_data_address, map->aux_data_size, PERM_R);
     mem_sync(in);
-    if (p->ro_data_len) host_write(in, map->ro_data_address, p->ro_data, p->ro_data_len);
-    if (p->rw_data_len) host_write(in, map->rw_data_address, p->rw_data, p->rw_data_len);
+    /* the initial image: not "written" (a reset keeps intact read-only data) */
+    if (p->ro_data_len && !ro_intact) host_copy(in, map->ro_data_address, p->ro_data, p->ro_data_len);
+    if (p->rw_data_len) host_copy(in, map->rw_data_address, p->rw_data, p->rw_data_len);
 }
 
 bool mem_canaries_intact(const struct cpvm_instance *in)
@@ -317,7 +329,7 @@ static cpvm_status mem_fill(struct cpvm_instance *in)
     pthread_once(&canary_once, canary_init);
     memcpy(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page);
     memcpy(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page);
-    if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
+    if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in, false);
     mem_sync(in);
     return CPVM_OK;
 }
@@ -368,11 +380,15 @@ void mem_free(struct cpvm_instance *in)
 
 cpvm_status mem_reset(struct cpvm_instance *in)
 {
-    mem_wipe(in);
-    in->nwritten = 0;
+    const struct cpvm_memory_map *map = &in->mod->map;
+    bool standard = in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD;
+    /* Read-only data nobody wrote still holds the initial image. */
+    bool ro_intact = standard && !spans_overlap(in->written, in->nwritten, map->ro_data_address, map->ro_data_size);
+    mem_wipe(in, in->written, in->nwritten);
+    in->nwritten = in->nmapped = 0;
     in->heap_size = 0;
-    in->rw_size = in->mod->map.rw_data_size;
-    if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in);
+    in->rw_size = map->rw_data_size;
+    if (standard) load_standard(in, ro_intact);
     mem_sync(in);
     return CPVM_OK;
 }
@@ -493,7 +509,10 @@ cpvm_status cpvm_instance_read_memory(const cpvm_instance *in, uint32_t address,
 cpvm_status cpvm_instance_write_memory(cpvm_instance *in, uint32_t address, const void *data, size_t len)
 {
     if (!host_range_ok(in, address, len)) return CPVM_E_BAD_ADDRESS;
-    if (len) host_write(in, address, data, len); /* read-only pages included */
+    if (!len) return CPVM_OK;
+    span_add(in->written, &in->nwritten, address >> MEM_PAGE_SHIFT,
+             (uint32_t)(((uint64_t)address + len - 1) >> MEM_PAGE_SHIFT));
+    host_copy(in, address, data, len); /* read-only pages included */
     return CPVM_OK;
 }
 
@@ -533,7 +552,7 @@ cpvm_status cpvm_instance_map_pages(cpvm_instance *in, uint32_t address, uint32_
      * protection change when the pages become writable, before it otherwise. */
     struct mem_span before[MEM_SPANS];
     unsigned nbefore = in->nwritten;
-    memcpy(before, in->written, sizeof before);
+    memcpy(before, in->written, sizeof before); /* data got in only through writable pages or the host */
     if (!writable) zero_range(in, before, nbefore, s, n);
     mem_set_perm(in, s, n, (uint8_t)(PERM_R | (writable ? PERM_W : 0)));
     mem_sync(in);

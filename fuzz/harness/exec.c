@@ -210,24 +210,33 @@ static struct exec_dyn_page *find_page(struct exec_host *h, uint32_t addr)
     return NULL;
 }
 
-/* Dynamic memory: the host maps a range page by page and remembers it. */
+/* Dynamic memory: the host maps a range (one call per run of pages it can
+ * track, as a host mapping a region would) and remembers it page by page. */
 static void host_map(const struct exec_setup *su, struct exec_host *h, cpvm_instance *inst, uint32_t psz,
                      uint32_t addr, uint64_t len, bool writable)
 {
     if (!len) return;
     uint64_t start = addr & ~(uint64_t)(psz - 1), end = ((uint64_t)addr + len + psz - 1) & ~(uint64_t)(psz - 1);
+    /* The lowest and the highest 64 KiB are never guest memory. */
+    if (start < 0x10000) start = 0x10000;
+    if (end > 0xffff0000u) end = 0xffff0000u;
+    uint64_t run = start; /* pages [run, a) are tracked and not yet mapped */
     for (uint64_t a = start; a < end; a += psz) {
-        /* The lowest and the highest 64 KiB are never guest memory. */
-        if (a < 0x10000 || a >= 0xffff0000u) continue;
         struct exec_dyn_page *pg = find_page(h, (uint32_t)a);
         if (!pg) {
-            if (h->n_pages == EXEC_MAX_DYN_PAGES) return;
+            if (h->n_pages == EXEC_MAX_DYN_PAGES) {
+                end = a;
+                break;
+            }
             pg = &h->pages[h->n_pages++];
             pg->addr = (uint32_t)a;
         }
-        cpvm_status s = cpvm_instance_map_pages(inst, (uint32_t)a, psz, writable);
-        if (s != CPVM_OK) FAIL("map_pages(0x%llx) failed: %s", (unsigned long long)a, cpvm_status_message(s));
         pg->writable = writable;
+    }
+    if (end > run) {
+        cpvm_status s = cpvm_instance_map_pages(inst, (uint32_t)run, (uint32_t)(end - run), writable);
+        if (s != CPVM_OK) FAIL("map_pages(0x%llx, 0x%llx) failed: %s", (unsigned long long)run,
+                               (unsigned long long)(end - run), cpvm_status_message(s));
     }
 }
 

@@ -2,7 +2,9 @@
 # Throughput on the benchmark programs in ci/bench/ (a baseline, not a test): the
 # interpreter, the compiler in its zygote sandbox and the compiler unsandboxed
 # (--sandbox none, the fuzzing configuration); then what the sandbox costs
-# (`cpvm bench --sandbox-costs`: instance start, host call round trips, memory).
+# (`cpvm bench --sandbox-costs`: instance start, host call round trips, memory);
+# then the fuzz targets' rates (ci/bench-fuzz.sh; CPVM_BENCH_FUZZ_SECONDS=0
+# skips its libFuzzer runs).
 # Usage: ci/bench.sh [build-dir]   (default build/release; builds it if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,3 +34,5 @@ for src in ci/bench/*.asm; do
 done
 echo
 "$build/cpvm" bench --sandbox-costs
+echo
+bash ci/bench-fuzz.sh

@@ -163,10 +163,31 @@ static void zero_pages(struct cpvm_instance *in, uint32_t lo, uint32_t hi)
 /* /proc/self/mem writes through page protections, as a debugger does: one
  * system call for the host's write into read-only guest pages instead of
  * two mprotects (which also split and merge mappings). -1 where refused. */
-static int self_mem = -1;
-static pthread_once_t self_mem_once = PTHREAD_ONCE_INIT;
+static int self_mem = -1; /* -1: not open (yet, or again after a fork), -2: refused */
+static pthread_mutex_t self_mem_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void self_mem_open(void) { self_mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC); }
+/* A forked child's descriptor would still name its parent's memory. */
+static void self_mem_forget(void)
+{
+    if (self_mem >= 0) close(self_mem);
+    self_mem = -1;
+}
+
+static int self_mem_fd(void)
+{
+    int fd = __atomic_load_n(&self_mem, __ATOMIC_ACQUIRE);
+    if (fd != -1) return fd;
+    static bool registered;
+    pthread_mutex_lock(&self_mem_lock);
+    if (!registered) registered = pthread_atfork(NULL, NULL, self_mem_forget) == 0;
+    if (self_mem == -1) {
+        int f = registered ? open("/proc/self/mem", O_RDWR | O_CLOEXEC) : -1;
+        __atomic_store_n(&self_mem, f >= 0 ? f : -2, __ATOMIC_RELEASE);
+    }
+    fd = self_mem;
+    pthread_mutex_unlock(&self_mem_lock);
+    return fd;
+}
 
 /* The host writes [addr, addr + len), whatever the hardware allows the guest. */
 static void host_copy(struct cpvm_instance *in, uint32_t addr, const void *data, size_t len)
@@ -176,8 +197,8 @@ static void host_copy(struct cpvm_instance *in, uint32_t addr, const void *data,
         memcpy(in->host + addr, data, len);
         return;
     }
-    pthread_once(&self_mem_once, self_mem_open);
-    if (self_mem >= 0 && pwrite(self_mem, data, len, (off_t)(uintptr_t)(in->mem + addr)) == (ssize_t)len) return;
+    int fd = self_mem_fd();
+    if (fd >= 0 && pwrite(fd, data, len, (off_t)(uintptr_t)(in->mem + addr)) == (ssize_t)len) return;
     const uint8_t *src = data;
     for (uint64_t at = addr, end = (uint64_t)addr + len; at < end;) { /* page by page, opened briefly */
         uint64_t page = at >> MEM_PAGE_SHIFT, stop = (page + 1) << MEM_PAGE_SHIFT;

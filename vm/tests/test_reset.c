@@ -6,6 +6,8 @@
  * compiler in the zygote sandbox, compiler in-process. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "text/text.h"
@@ -313,11 +315,59 @@ static void test_reset_dead_instance(void **state)
     free(blob);
 }
 
+/* The host's writes into read-only pages of an in-process window go through
+ * a descriptor of this process's memory: after a fork, the child's writes
+ * land in the child, never in its parent. */
+static void test_host_write_after_fork(void **state)
+{
+    (void)state;
+    uint8_t *blob;
+    size_t len;
+    struct cpvm_error e;
+    const char *src = "%ro_data_size = 4096\n%ro_data = 11223344\npub @main:\n    ret\n";
+    assert_int_equal(text_assemble(src, strlen(src), CPVM_ISA_LATEST64, false, &blob, &len, &e), CPVM_OK);
+    cpvm_program *p;
+    assert_int_equal(cpvm_program_parse(blob, len, CPVM_PARSE_BORROW, &p, &e), CPVM_OK);
+    struct cpvm_module_config cfg;
+    cpvm_module_config_default(&cfg);
+    cfg.backend = CPVM_BACKEND_COMPILER;
+    cfg.sandbox = CPVM_SANDBOX_NONE;
+    cpvm_module *mod;
+    assert_int_equal(cpvm_module_new(p, &cfg, &mod, &e), CPVM_OK);
+    if (cpvm_module_backend(mod, NULL) == CPVM_BACKEND_COMPILER) {
+        uint32_t ro = cpvm_module_memory_map(mod)->ro_data_address;
+        cpvm_instance *in;
+        assert_int_equal(cpvm_instance_new(mod, &in, &e), CPVM_OK);
+        uint8_t v = 0x55, got = 0;
+        assert_int_equal(cpvm_instance_write_memory(in, ro + 1, &v, 1), CPVM_OK); /* the parent's first write */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            uint8_t w = 0x77, r = 0;
+            bool ok = cpvm_instance_write_memory(in, ro, &w, 1) == CPVM_OK &&
+                      cpvm_instance_read_memory(in, ro, &r, 1) == CPVM_OK && r == 0x77;
+            _exit(ok ? 0 : 1);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(cpvm_instance_read_memory(in, ro, &got, 1), CPVM_OK);
+        assert_int_equal(got, 0x11); /* the parent's page is as it was */
+        assert_int_equal(cpvm_instance_read_memory(in, ro + 1, &got, 1), CPVM_OK);
+        assert_int_equal(got, 0x55);
+        cpvm_instance_free(in);
+    }
+    cpvm_module_free(mod);
+    cpvm_program_free(p);
+    free(blob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reset_like_fresh),
         cmocka_unit_test(test_reset_dead_instance),
+        cmocka_unit_test(test_host_write_after_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -293,11 +293,14 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const 
 
 /* --- in this process ------------------------------------------------------------ */
 
-/* SECURITY: every permission change but sbrk's is applied when made (the
- * host API calls mem_sync), and sbrk only opens pages, so what the hardware
- * enforces here is never more than the table allows. */
+/* SECURITY: the host's permission changes are applied here, in runs, before
+ * native code runs (the host itself goes by the table, so the hardware may
+ * lag behind it in between); during a run only sbrk changes the table, and
+ * it only opens pages. So what the hardware lets the guest do is never more
+ * than the table allows. */
 static cpvm_status enter_here(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target)
 {
+    if (in->sync_due) mem_sync(in);
     struct jit_active act = {.jc = jc, .ctx = (struct jit_ctx *)(in->mem - JIT_CTX_OFFSET)};
     jit_entry_fn entry = (jit_entry_fn)(void *)(jc->code + jc->entry_off);
     active = &act;

@@ -74,6 +74,7 @@ struct cpvm_instance {
     bool memfd;             /* backed by a memfd: discarding pages punches holes */
     struct mem_span perm_dirty[MEM_SPANS];
     unsigned ndirty;
+    bool sync_due;          /* perm_dirty holds more than sbrk's openings: sync before native code */
     struct mem_span mapped[MEM_SPANS], written[MEM_SPANS];
     unsigned nmapped, nwritten;
     uint32_t heap_size;

@@ -59,6 +59,7 @@ struct mem_window {
     bool hw_perms;
     struct mem_span hw_spans[MEM_SPANS];
     unsigned nhw;
+    uint64_t key; /* layout_key of its last user */
     struct mem_window *next;
 };
 
@@ -122,16 +123,37 @@ static struct mem_window *window_new(bool hw_perms)
     return w;
 }
 
-static struct mem_window *window_acquire(bool hw_perms)
+/* The layout an instance leaves its window's hardware permissions in. */
+static uint64_t layout_key(const struct cpvm_module *m)
+{
+    const struct cpvm_memory_map *map = &m->map;
+    uint64_t k = m->cfg.memory_model;
+    const uint32_t f[] = {map->ro_data_address, map->ro_data_size, map->rw_data_address, map->rw_data_size,
+                          map->stack_address_low, map->stack_size, map->aux_data_address, map->aux_data_size};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) k = (k ^ f[i]) * 0x100000001b3ull;
+    return k;
+}
+
+/* A pooled window, preferring one whose protections already fit `key`
+ * (the same memory layout: nothing to change), else a new one. */
+static struct mem_window *window_acquire(bool hw_perms, uint64_t key)
 {
     pthread_mutex_lock(&pool.lock);
-    struct mem_window *w = pool.free[hw_perms];
+    struct mem_window **best = &pool.free[hw_perms];
+    for (struct mem_window **p = best; *p; p = &(*p)->next)
+        if ((*p)->key == key) {
+            best = p;
+            break;
+        }
+    struct mem_window *w = *best;
     if (w) {
-        pool.free[hw_perms] = w->next;
+        *best = w->next;
         pool.n[hw_perms]--;
     }
     pthread_mutex_unlock(&pool.lock);
-    return w ? w : window_new(hw_perms);
+    if (!w) w = window_new(hw_perms);
+    if (w) w->key = key;
+    return w;
 }
 
 /* Whether the hardware lets the host write pages [lo, hi] directly. */
@@ -223,6 +245,7 @@ static void mem_wipe(struct cpvm_instance *in, const struct mem_span *spans, uns
         memset(in->perm + s.lo, 0, (size_t)s.hi - s.lo + 1);
         if (in->hw_perms || in->shared_view) span_add(in->perm_dirty, &in->ndirty, s.lo, s.hi);
     }
+    in->sync_due = in->ndirty != 0;
 }
 
 static void window_release(struct cpvm_instance *in)
@@ -258,7 +281,10 @@ void mem_set_perm(struct cpvm_instance *in, uint32_t addr, uint64_t len, uint8_t
     if (perm) span_add(in->mapped, &in->nmapped, (uint32_t)first, (uint32_t)last);
     if (perm & PERM_W) span_add(in->written, &in->nwritten, (uint32_t)first, (uint32_t)last);
     /* the hardware (here, or in the worker) follows before native code next runs */
-    if (in->hw_perms || in->shared_view) span_add(in->perm_dirty, &in->ndirty, (uint32_t)first, (uint32_t)last);
+    if (in->hw_perms || in->shared_view) {
+        span_add(in->perm_dirty, &in->ndirty, (uint32_t)first, (uint32_t)last);
+        in->sync_due = true;
+    }
 }
 
 static cpvm_status sync_span(struct cpvm_instance *in, struct mem_span d,
@@ -272,6 +298,7 @@ cpvm_status mem_sync_runs(struct cpvm_instance *in, cpvm_status (*apply)(void *a
         if (s) return s;
     }
     in->ndirty = 0;
+    in->sync_due = false;
     return CPVM_OK;
 }
 
@@ -332,7 +359,6 @@ static void load_standard(struct cpvm_instance *in, bool ro_intact)
     mem_set_perm(in, map->rw_data_address, map->rw_data_size, PERM_R | PERM_W);
     mem_set_perm(in, map->stack_address_low, map->stack_size, PERM_R | PERM_W);
     mem_set_perm(in, map->aux_data_address, map->aux_data_size, PERM_R);
-    mem_sync(in);
     /* the initial image: not "written" (a reset keeps intact read-only data) */
     if (p->ro_data_len && !ro_intact) host_copy(in, map->ro_data_address, p->ro_data, p->ro_data_len);
     if (p->rw_data_len) host_copy(in, map->rw_data_address, p->rw_data, p->rw_data_len);
@@ -351,7 +377,6 @@ static cpvm_status mem_fill(struct cpvm_instance *in)
     memcpy(in->mem - MEM_CANARY_BELOW, canary_page, sizeof canary_page);
     memcpy(in->mem + WINDOW + MEM_CANARY_ABOVE, canary_page, sizeof canary_page);
     if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD) load_standard(in, false);
-    mem_sync(in);
     return CPVM_OK;
 }
 
@@ -376,7 +401,7 @@ cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, struct cpvm
 
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
 {
-    struct mem_window *w = window_acquire(in->hw_perms);
+    struct mem_window *w = window_acquire(in->hw_perms, layout_key(in->mod));
     if (!w) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot reserve the 4 GiB guest window");
     in->win = w;
     in->mem = in->host = w->mem;
@@ -384,6 +409,7 @@ cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err)
     in->hw = w->hw;
     /* Pages the previous user left accessible are set right by the first sync. */
     for (unsigned i = 0; i < w->nhw; i++) span_add(in->perm_dirty, &in->ndirty, w->hw_spans[i].lo, w->hw_spans[i].hi);
+    in->sync_due = in->ndirty != 0;
     w->nhw = 0;
     return mem_fill(in);
 }
@@ -410,7 +436,6 @@ cpvm_status mem_reset(struct cpvm_instance *in)
     in->heap_size = 0;
     in->rw_size = map->rw_data_size;
     if (standard) load_standard(in, ro_intact);
-    mem_sync(in);
     return CPVM_OK;
 }
 
@@ -465,8 +490,11 @@ uint64_t mem_sbrk(struct cpvm_instance *in, uint64_t request)
         /* Only ever more access: the hardware catches up when the guest
          * first touches the pages (a fault the runtime retries after
          * mem_sync) or the host reads them, so a loop of small sbrk calls
-         * costs one mprotect, not one each. */
+         * costs one mprotect, not one each (in the middle of a run nothing
+         * syncs them before then). */
+        bool due = in->sync_due;
         mem_set_perm(in, (uint32_t)rw_end, new_end - rw_end, PERM_R | PERM_W);
+        in->sync_due = due;
         in->rw_size = (uint32_t)(new_end - map->rw_data_address);
     }
     return sext32(top);
@@ -520,9 +548,15 @@ static bool host_range_ok(const struct cpvm_instance *in, uint32_t address, size
 cpvm_status cpvm_instance_read_memory(const cpvm_instance *in, uint32_t address, void *out, size_t len)
 {
     if (!host_range_ok(in, address, len)) return CPVM_E_BAD_ADDRESS;
-    /* Heap pages sbrk opened may still be closed in hardware. The instance
-     * is ours (never a const object); only its hardware state changes. */
-    if (in->hw_perms && in->ndirty) mem_sync((struct cpvm_instance *)in);
+    /* Pages opened since the last sync may still be closed in hardware. The
+     * instance is ours (never a const object); only its hardware state changes. */
+    if (in->hw_perms && in->ndirty) {
+        for (uint64_t pg = address >> MEM_PAGE_SHIFT; len && pg <= ((uint64_t)address + len - 1) >> MEM_PAGE_SHIFT; pg++)
+            if (!(in->hw[pg] & PERM_R)) {
+                mem_sync((struct cpvm_instance *)in);
+                break;
+            }
+    }
     if (len) memcpy(out, in->host + address, len);
     return CPVM_OK;
 }
@@ -569,15 +603,8 @@ cpvm_status cpvm_instance_map_pages(cpvm_instance *in, uint32_t address, uint32_
     uint64_t n;
     cpvm_status st = dynamic_range(in, address, len, &s, &n);
     if (st || !n) return st;
-    /* Zeroed while the host can write it without a system call: after the
-     * protection change when the pages become writable, before it otherwise. */
-    struct mem_span before[MEM_SPANS];
-    unsigned nbefore = in->nwritten;
-    memcpy(before, in->written, sizeof before); /* data got in only through writable pages or the host */
-    if (!writable) zero_range(in, before, nbefore, s, n);
+    zero_range(in, in->written, in->nwritten, s, n); /* data got in only through writable pages or the host */
     mem_set_perm(in, s, n, (uint8_t)(PERM_R | (writable ? PERM_W : 0)));
-    mem_sync(in);
-    if (writable) zero_range(in, before, nbefore, s, n);
     return CPVM_OK;
 }
 
@@ -588,7 +615,6 @@ cpvm_status cpvm_instance_unmap_pages(cpvm_instance *in, uint32_t address, uint3
     cpvm_status st = dynamic_range(in, address, len, &s, &n);
     if (st || !n) return st;
     mem_set_perm(in, s, n, 0); /* its contents are zeroed when it is mapped again */
-    mem_sync(in);
     return CPVM_OK;
 }
 
@@ -601,7 +627,6 @@ cpvm_status cpvm_instance_protect_pages(cpvm_instance *in, uint32_t address, uin
     for (uint64_t pg = s >> MEM_PAGE_SHIFT; pg < (s + n) >> MEM_PAGE_SHIFT; pg++)
         if (!in->perm[pg]) return CPVM_E_BAD_ADDRESS;
     mem_set_perm(in, s, n, (uint8_t)(PERM_R | (writable ? PERM_W : 0)));
-    mem_sync(in);
     return CPVM_OK;
 }
 

@@ -85,10 +85,30 @@ static uint64_t hash_words(uint64_t h, const uint64_t *w, size_t n)
     return h;
 }
 
+/* Snapshot buffers outlive their outcomes: a target makes several per input,
+ * and a fresh megabyte per snapshot (sanitizer allocators map big blocks
+ * anew each time) would cost more page faults than the runs themselves. */
+#define SNAP_CACHE 8u
+static struct {
+    uint8_t *mem;
+    size_t cap;
+    struct exec_chunk *chunks;
+    size_t chunks_cap;
+} snap_cache[SNAP_CACHE];
+static unsigned snap_cached;
+
 void exec_outcome_free(struct exec_outcome *o)
 {
-    free(o->mem);
-    free(o->chunks);
+    if ((o->mem || o->chunks) && snap_cached < SNAP_CACHE) {
+        snap_cache[snap_cached].mem = o->mem;
+        snap_cache[snap_cached].cap = o->mem_cap;
+        snap_cache[snap_cached].chunks = o->chunks;
+        snap_cache[snap_cached].chunks_cap = o->chunks_cap;
+        snap_cached++;
+    } else {
+        free(o->mem);
+        free(o->chunks);
+    }
     o->mem = NULL;
     o->chunks = NULL;
     o->mem_len = o->mem_cap = o->nchunks = o->chunks_cap = 0;
@@ -97,6 +117,13 @@ void exec_outcome_free(struct exec_outcome *o)
 /* Room for guest bytes [addr, addr + n) at the end of the snapshot. */
 static uint8_t *snap_reserve(struct exec_outcome *o, uint32_t addr, size_t n)
 {
+    if (!o->mem && !o->chunks && snap_cached) {
+        snap_cached--;
+        o->mem = snap_cache[snap_cached].mem;
+        o->mem_cap = snap_cache[snap_cached].cap;
+        o->chunks = snap_cache[snap_cached].chunks;
+        o->chunks_cap = snap_cache[snap_cached].chunks_cap;
+    }
     if (o->mem_len + n > o->mem_cap) {
         size_t cap = o->mem_cap ? o->mem_cap : 65536;
         while (cap < o->mem_len + n) cap *= 2;

@@ -207,32 +207,50 @@ static void drive(cpvm_instance *in, const struct cpvm_memory_map *m, const cpvm
     capture(in, m, out);
 }
 
+/* A module of `src` on `backend`/`sandbox`, gas metered. */
+struct mod {
+    uint8_t *blob;
+    cpvm_program *p;
+    cpvm_module *m;
+};
+
+static void mod_open(struct mod *x, const char *src, cpvm_backend backend, cpvm_sandbox sandbox, bool dynamic)
+{
+    size_t len;
+    struct cpvm_error e;
+    if (text_assemble(src, strlen(src), CPVM_ISA_LATEST64, false, &x->blob, &len, &e))
+        fail_msg("assembly line %llu: %s", (unsigned long long)e.offset, e.detail);
+    assert_int_equal(cpvm_program_parse(x->blob, len, CPVM_PARSE_BORROW, &x->p, &e), CPVM_OK);
+    struct cpvm_module_config cfg;
+    cpvm_module_config_default(&cfg);
+    cfg.backend = backend;
+    cfg.sandbox = sandbox;
+    cfg.gas_metering = true;
+    cfg.memory_model = dynamic ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD;
+    assert_int_equal(cpvm_module_new(x->p, &cfg, &x->m, &e), CPVM_OK);
+}
+
+static void mod_close(struct mod *x)
+{
+    cpvm_module_free(x->m);
+    cpvm_program_free(x->p);
+    free(x->blob);
+}
+
 static void check(const struct variant *v, bool dynamic, bool trap)
 {
     char label[96];
     snprintf(label, sizeof label, "%s, %s memory, ends %s", v->name, dynamic ? "dynamic" : "standard",
              trap ? "in a trap" : "out of gas");
-    uint8_t *blob;
-    size_t len;
+    struct mod x;
+    mod_open(&x, program, v->backend, v->sandbox, dynamic);
+    cpvm_module *mod = x.m;
+    const cpvm_program *p = x.p;
     struct cpvm_error e;
-    if (text_assemble(program, strlen(program), CPVM_ISA_LATEST64, false, &blob, &len, &e))
-        fail_msg("assembly line %llu: %s", (unsigned long long)e.offset, e.detail);
-    cpvm_program *p;
-    assert_int_equal(cpvm_program_parse(blob, len, CPVM_PARSE_BORROW, &p, &e), CPVM_OK);
-    struct cpvm_module_config cfg;
-    cpvm_module_config_default(&cfg);
-    cfg.backend = v->backend;
-    cfg.sandbox = v->sandbox;
-    cfg.gas_metering = true;
-    cfg.memory_model = dynamic ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD;
-    cpvm_module *mod;
-    assert_int_equal(cpvm_module_new(p, &cfg, &mod, &e), CPVM_OK);
     const char *why = NULL;
     if (cpvm_module_backend(mod, &why) != v->backend) {
         fprintf(stderr, "%s: skipped (%s)\n", label, why ? why : "backend unavailable");
-        cpvm_module_free(mod);
-        cpvm_program_free(p);
-        free(blob);
+        mod_close(&x);
         return;
     }
     const struct cpvm_memory_map *m = cpvm_module_memory_map(mod);
@@ -269,9 +287,7 @@ static void check(const struct variant *v, bool dynamic, bool trap)
 
     release(&fresh);
     release(&first);
-    cpvm_module_free(mod);
-    cpvm_program_free(p);
-    free(blob);
+    mod_close(&x);
 }
 
 static void test_reset_like_fresh(void **state)
@@ -286,19 +302,10 @@ static void test_reset_like_fresh(void **state)
 static void test_reset_dead_instance(void **state)
 {
     (void)state;
-    uint8_t *blob;
-    size_t len;
+    struct mod x;
+    mod_open(&x, "pub @main:\n    ecalli 1\n    ret\n", CPVM_BACKEND_COMPILER, CPVM_SANDBOX_ZYGOTE, false);
+    cpvm_module *mod = x.m;
     struct cpvm_error e;
-    const char *src = "pub @main:\n    ecalli 1\n    ret\n";
-    assert_int_equal(text_assemble(src, strlen(src), CPVM_ISA_LATEST64, false, &blob, &len, &e), CPVM_OK);
-    cpvm_program *p;
-    assert_int_equal(cpvm_program_parse(blob, len, CPVM_PARSE_BORROW, &p, &e), CPVM_OK);
-    struct cpvm_module_config cfg;
-    cpvm_module_config_default(&cfg);
-    cfg.backend = CPVM_BACKEND_COMPILER;
-    cfg.sandbox = CPVM_SANDBOX_ZYGOTE;
-    cpvm_module *mod;
-    assert_int_equal(cpvm_module_new(p, &cfg, &mod, &e), CPVM_OK);
     if (cpvm_module_sandbox(mod) == CPVM_SANDBOX_ZYGOTE) {
         cpvm_instance *in;
         assert_int_equal(cpvm_instance_new(mod, &in, &e), CPVM_OK);
@@ -310,9 +317,7 @@ static void test_reset_dead_instance(void **state)
         if (s != CPVM_OK) assert_int_equal(cpvm_instance_reset(in), s);
         cpvm_instance_free(in);
     }
-    cpvm_module_free(mod);
-    cpvm_program_free(p);
-    free(blob);
+    mod_close(&x);
 }
 
 /* The host's writes into read-only pages of an in-process window go through
@@ -321,19 +326,11 @@ static void test_reset_dead_instance(void **state)
 static void test_host_write_after_fork(void **state)
 {
     (void)state;
-    uint8_t *blob;
-    size_t len;
+    struct mod x;
+    mod_open(&x, "%ro_data_size = 4096\n%ro_data = 11223344\npub @main:\n    ret\n", CPVM_BACKEND_COMPILER,
+             CPVM_SANDBOX_NONE, false);
+    cpvm_module *mod = x.m;
     struct cpvm_error e;
-    const char *src = "%ro_data_size = 4096\n%ro_data = 11223344\npub @main:\n    ret\n";
-    assert_int_equal(text_assemble(src, strlen(src), CPVM_ISA_LATEST64, false, &blob, &len, &e), CPVM_OK);
-    cpvm_program *p;
-    assert_int_equal(cpvm_program_parse(blob, len, CPVM_PARSE_BORROW, &p, &e), CPVM_OK);
-    struct cpvm_module_config cfg;
-    cpvm_module_config_default(&cfg);
-    cfg.backend = CPVM_BACKEND_COMPILER;
-    cfg.sandbox = CPVM_SANDBOX_NONE;
-    cpvm_module *mod;
-    assert_int_equal(cpvm_module_new(p, &cfg, &mod, &e), CPVM_OK);
     if (cpvm_module_backend(mod, NULL) == CPVM_BACKEND_COMPILER) {
         uint32_t ro = cpvm_module_memory_map(mod)->ro_data_address;
         cpvm_instance *in;
@@ -357,9 +354,7 @@ static void test_host_write_after_fork(void **state)
         assert_int_equal(got, 0x55);
         cpvm_instance_free(in);
     }
-    cpvm_module_free(mod);
-    cpvm_program_free(p);
-    free(blob);
+    mod_close(&x);
 }
 
 int main(void)

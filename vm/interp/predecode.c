@@ -113,7 +113,7 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
         count++;
     }
     struct iop *g = &in->ops[head];
-    g->imm = gas_block_cost(gm, start, cost);
+    g->imm = gas_block_cost(gm, p, start, cost);
     g->x = count;
     if (start <= p->code_len) in->block_of[start] = head + 1;
     *idx = head;

@@ -184,7 +184,7 @@ static void block_head(struct cc *c, uint32_t pc, uint32_t head, uint32_t cost)
 static void invalid_block(struct cc *c, uint32_t pc)
 {
     const struct gas_model *gm = &c->m->gas;
-    block_head(c, pc, x64_label_new(&c->a), gas_block_cost(gm, pc, gas_insn_cost(gm, OP_invalid)));
+    block_head(c, pc, x64_label_new(&c->a), gas_block_cost(gm, c->p, pc, gas_insn_cost(gm, OP_invalid)));
     trap(c, pc);
 }
 
@@ -754,7 +754,7 @@ static void emit_program(struct cc *c, uint32_t table)
         struct dec_block_iter it = dec_block_begin(p, pc);
         struct dec_insn in;
         while (dec_block_next(&it, &in)) sum += gas_insn_cost(gm, (enum op)in.op);
-        uint32_t cost = gas_block_cost(gm, pc, sum);
+        uint32_t cost = gas_block_cost(gm, p, pc, sum);
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};

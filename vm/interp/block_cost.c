@@ -1,0 +1,29 @@
+/* cpvm_module_block_cost: what the module's backend charges on entering a block. */
+#include "../decode/decode.h"
+#include "../jit/jit.h"
+#include "interp.h"
+
+bool cpvm_module_block_cost(const cpvm_module *m, uint32_t pc, uint32_t *cost)
+{
+    if (m->jit) { /* the cost compiled into the block's stub */
+        const struct jit_code *jc = m->jit;
+        size_t lo = 0, hi = jc->nblocks;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (jc->blocks[mid].pc < pc) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == jc->nblocks || jc->blocks[lo].pc != pc) return false;
+        *cost = jc->blocks[lo].cost;
+        return true;
+    }
+    /* the interpreter computes it as it first enters the block, the same way */
+    const struct cpvm_program *p = m->prog;
+    if (!dec_is_block_start(p, pc)) return false;
+    uint64_t sum = 0;
+    struct dec_block_iter it = dec_block_begin(p, pc);
+    struct dec_insn in;
+    while (dec_block_next(&it, &in)) sum += gas_insn_cost(&m->gas, (enum op)in.op);
+    *cost = gas_block_cost(&m->gas, p, pc, sum);
+    return true;
+}

@@ -1,10 +1,39 @@
 #include "gas_check.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gas/full.h"
 #include "program/program.h"
+
+const struct cpvm_cost_model *exec_cost_model_override(void)
+{
+    static bool loaded;
+    static struct cpvm_cost_model model;
+    static const struct cpvm_cost_model *result;
+    if (loaded) return result;
+    loaded = true;
+    const char *v = getenv("CPVM_FUZZ_COST_MODEL");
+    if (!v || !*v) return NULL;
+    memset(&model, 0, sizeof model);
+    if (!cpvm_cost_model_from_name(v, &model)) {
+        static uint8_t table[CPVM_COST_TABLE_SIZE + 4];
+        FILE *f = fopen(v, "rb");
+        size_t n = f ? fread(table, 1, sizeof table, f) : 0;
+        bool more = f && fgetc(f) != EOF;
+        if (f) fclose(f);
+        if (!f || more || (n != CPVM_COST_TABLE_SIZE && n != CPVM_COST_TABLE_SIZE + 4)) {
+            fprintf(stderr, "CPVM_FUZZ_COST_MODEL=%s: not naive, full[:l1|l2|l3] or a serialized cost table\n", v);
+            abort();
+        }
+        model.kind = CPVM_COST_TABLE;
+        model.table = table;
+        model.table_len = n;
+    }
+    result = &model;
+    return result;
+}
 
 static int8_t latency_of(cpvm_cache_model cache)
 {

@@ -12,6 +12,11 @@
  *    time) costs are the model's (`compiled` may be NULL);
  *  - the same code copied to another buffer behind `shift` trap bytes costs the
  *    same at the shifted offset (independent of where the code sits). */
+/* CPVM_FUZZ_COST_MODEL=naive|full|full:l1|full:l2|full:l3|FILE (a serialized
+ * opcode table): the cost model exec_module_config() gives every module, over
+ * whatever a target's framing chooses; NULL when unset. A bad value aborts. */
+const struct cpvm_cost_model *exec_cost_model_override(void);
+
 void gas_check_full_model(const struct exec_setup *su, const cpvm_module *interp, const cpvm_module *compiled,
                           cpvm_cache_model cache, unsigned shift);
 

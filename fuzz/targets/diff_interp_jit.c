@@ -18,7 +18,8 @@
  *               (gas.md §5; seed bits 5-6: 1 L1, 3 L3, else L2 hits), whose
  *               invariants are checked too (harness/gas_check.h); 2 a sparse
  *               table (costs 1-200, missing blocks 1-4); 3 a table of extreme
- *               costs (up to 0xffffffff)
+ *               costs (up to 0xffffffff). CPVM_FUZZ_COST_MODEL overrides
+ *               these bits (harness/gas_check.h).
  *     bit 6     the host refills the gas once after (synchronous) out-of-gas
  *     bit 7     after every other host call the host sets the next pc itself
  *   byte 1   host seed (host call answers, host writes, unmapping, page
@@ -285,8 +286,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct cpvm_module_config mi, mcomp;
     exec_module_config(su, CPVM_BACKEND_INTERPRETER, &mi);
-    d.full_model = d.cost_mode == 1 && (su->seed & 0x80);
-    if (d.full_model) {
+    const struct cpvm_cost_model *forced = exec_cost_model_override();
+    d.full_model = forced ? forced->kind == CPVM_COST_FULL : d.cost_mode == 1 && (su->seed & 0x80);
+    if (forced) {
+        d.cache = forced->cache; /* exec_module_config set the model */
+    } else if (d.full_model) {
         static const cpvm_cache_model by_bits[4] = {CPVM_CACHE_L2, CPVM_CACHE_L1, CPVM_CACHE_L2, CPVM_CACHE_L3};
         d.cache = by_bits[(su->seed >> 5) & 3];
         mi.cost_model.kind = CPVM_COST_FULL;

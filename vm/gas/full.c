@@ -3,6 +3,8 @@
  * per-slot fields are small arrays walked only over the slots a phase touches. */
 #include "full.h"
 
+#include <string.h>
+
 #include "../program/program.h"
 
 #define DECODE_PER_CYCLE 4u
@@ -41,14 +43,8 @@ static void reset(struct gas_sim *s)
     s->in_flight = s->head = s->tail = 0;
     s->decode_left = DECODE_PER_CYCLE;
     s->avail = ALL_FREE;
-    s->decoding = s->waiting = s->executing = s->executed = 0;
-    for (int i = 0; i < GAS_ROB_SIZE; i++) {
-        s->remaining[i] = 0;
-        s->needs[i] = 0;
-        s->deps[i] = 0;
-        s->writes[i] = 0;
-        s->slot_insn[i] = 0;
-    }
+    s->decoding = s->waiting = s->executing = s->executed = s->blocked = 0;
+    memset(&s->rob, 0, sizeof s->rob);
     for (int r = 0; r < 16; r++) s->producer[r] = -1;
 }
 
@@ -70,106 +66,144 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
 
 static void emit(struct gas_sim *s, uint32_t mask, enum gas_event ev)
 {
-    FOR_SLOTS(mask, slot) s->trace(s->trace_ctx, s->cycles, s->slot_insn[slot], ev);
+    FOR_SLOTS(mask, slot) s->trace(s->trace_ctx, s->cycles, s->rob.slot_insn[slot], ev);
 }
 
 /* One cycle: retire, start, advance execution, then what was decoded this cycle
  * starts waiting. With `draining` (after the terminator) or when nothing retired,
  * and nothing was decoded, idle cycles up to the next completion are skipped. */
-static void tick(struct gas_sim *s, bool draining, bool decoded)
+static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool draining, bool decoded)
 {
+    /* the state in locals: the per-slot arrays would otherwise force reloads */
+    uint32_t head = s->head, executed = s->executed, waiting = s->waiting, executing = s->executing;
+    uint32_t avail = s->avail;
+
     /* 1. retire the run of executed entries at the head, in order */
-    uint32_t ready = rotr(s->executed, s->head);
+    uint32_t ready = rotr(executed, head);
     uint32_t nret = ready == UINT32_MAX ? 32 : (uint32_t)__builtin_ctz(~ready);
     if (nret) {
-        uint32_t retired = rotl(nret == 32 ? UINT32_MAX : bit(nret) - 1, s->head);
+        uint32_t retired = rotl(nret == 32 ? UINT32_MAX : bit(nret) - 1, head);
         if (s->trace) {
             emit(s, retired, GAS_EV_RETIRED);
-            emit(s, s->executed & ~retired, GAS_EV_RETIRE_WAIT);
+            emit(s, executed & ~retired, GAS_EV_RETIRE_WAIT);
         }
-        s->executed &= ~retired;
+        executed &= ~retired;
         s->in_flight -= nret;
-        s->head = (s->head + nret) & ROB_MASK;
+        head = (head + nret) & ROB_MASK;
     } else if (s->trace) {
-        emit(s, s->executed, GAS_EV_RETIRE_WAIT);
+        emit(s, executed, GAS_EV_RETIRE_WAIT);
     }
 
-    /* 2. start the oldest entries whose inputs are ready and whose resources are free */
-    uint32_t candidates = 0, started = 0;
-    FOR_SLOTS(s->waiting, slot) if (!s->deps[slot]) candidates |= bit(slot);
-    for (int k = 0; k < START_PER_CYCLE && candidates; k++) {
-        uint32_t fits = 0;
-        FOR_SLOTS(candidates, slot)
-        {
-            if (((uint16_t)(s->avail - s->needs[slot]) & GUARDS) == GUARDS) fits |= bit(slot);
-        }
-        if (!fits) break;
-        uint32_t slot = ((uint32_t)__builtin_ctz(rotr(fits, s->head)) + s->head) & ROB_MASK;
-        s->avail -= s->needs[slot];
+    /* 2. start up to 5 entries whose inputs are ready and whose resources are free,
+     * oldest first. Resources only shrink meanwhile, so an entry that does not fit
+     * now will not later in this cycle: one pass in age order picks the same
+     * entries as picking the oldest that fits five times. */
+    uint32_t started = 0;
+    int nstart = 0;
+    FOR_SLOTS(rotr(waiting & ~s->blocked, head), age)
+    {
+        uint32_t slot = (age + head) & ROB_MASK;
+        uint32_t need = s->rob.needs[slot];
+        if (((avail - need) & GUARDS) != GUARDS) continue;
+        avail -= need;
         started |= bit(slot);
-        candidates &= ~bit(slot);
+        if (++nstart == START_PER_CYCLE) break;
     }
-    s->waiting &= ~started;
-    s->executing |= started;
-    if (s->trace) emit(s, s->waiting, GAS_EV_WAITING);
+    waiting &= ~started;
+    executing |= started;
+    if (s->trace) emit(s, waiting, GAS_EV_WAITING);
 
-    /* 3. advance execution */
-    uint32_t exec = s->executing;
+    /* 3. advance execution; idle cycles up to the next completion are skipped */
     int step = 1;
-    if (!decoded && s->fast_forward && (draining || nret == 0)) {
-        uint8_t least = 0xff;
+    uint32_t exec = executing;
+    if (exec) {
+        if (!decoded && s->fast_forward && (draining || nret == 0)) {
+            int least = 127;
+            FOR_SLOTS(exec, slot) if (s->rob.remaining[slot] < least) least = s->rob.remaining[slot];
+            if (least > 0) step = least;
+        }
+        uint32_t done = 0, last = 0;
         FOR_SLOTS(exec, slot)
         {
-            uint8_t r = (uint8_t)s->remaining[slot];
-            if (r < least) least = r;
+            int r = s->rob.remaining[slot] - step; /* never below -1 */
+            s->rob.remaining[slot] = (int16_t)r;
+            if (r == 0) done |= bit(slot);
+            if (r == -1) last |= bit(slot);
         }
-        if ((int8_t)least > 0) step = (int8_t)least;
-    }
-    uint32_t done = 0, last = 0;
-    FOR_SLOTS(exec, slot)
-    {
-        int r = s->remaining[slot] - step;
-        s->remaining[slot] = (int8_t)(r < -128 ? -128 : r);
-        if (s->remaining[slot] == 0) done |= bit(slot);
-        if (s->remaining[slot] == -1) last |= bit(slot);
-    }
-    if (done) {
-        /* results are ready: release dependents, registers and resources */
-        FOR_SLOTS(s->decoding | s->waiting, slot) s->deps[slot] &= ~done;
-        uint32_t regs = 0, freed = 0;
-        FOR_SLOTS(done, slot)
-        {
-            regs |= s->writes[slot];
-            s->writes[slot] = 0;
-            freed += s->needs[slot];
-            s->needs[slot] = 0;
+        if (done) {
+            /* results are ready: release dependents, registers and resources */
+            uint32_t blocked = s->blocked;
+            FOR_SLOTS(blocked, slot)
+            {
+                if (!(s->rob.deps[slot] &= ~done)) blocked &= ~bit(slot);
+            }
+            s->blocked = blocked;
+            uint32_t regs = 0;
+            FOR_SLOTS(done, slot)
+            {
+                regs |= s->rob.writes[slot];
+                s->rob.writes[slot] = 0;
+                avail += s->rob.needs[slot];
+                s->rob.needs[slot] = 0;
+            }
+            FOR_SLOTS(regs, r) s->producer[r] = -1;
         }
-        for (int r = 0; r < 16; r++)
-            if (regs & (1u << r)) s->producer[r] = -1;
-        s->avail += freed & 0xffff;
-    }
-    /* an entry at 0 left becomes executed on the following tick (-1) */
-    s->executing &= ~last;
-    s->executed |= last;
-    if (s->trace) {
-        emit(s, last, GAS_EV_EXECUTED);
-        emit(s, exec & ~last, GAS_EV_EXECUTING);
+        /* an entry at 0 left becomes executed on the following tick (-1) */
+        executing &= ~last;
+        executed |= last;
+        if (s->trace) {
+            emit(s, last, GAS_EV_EXECUTED);
+            emit(s, exec & ~last, GAS_EV_EXECUTING);
+        }
     }
 
     /* 4. this cycle's decoded entries wait from the next one */
     if (decoded) {
-        s->waiting |= s->decoding;
+        waiting |= s->decoding;
         s->decoding = 0;
         s->decode_left = DECODE_PER_CYCLE;
     }
+    s->head = head;
+    s->executed = executed;
+    s->waiting = waiting;
+    s->executing = executing;
+    s->avail = avail;
     s->cycles += (uint32_t)step;
+}
+
+/* Draining with every entry started: nothing changes order any more. An entry
+ * with r cycles left (stored after the last advance; remaining + cycles stays
+ * constant while it executes) is executed at cycles + r + 1 and an executed one
+ * now; each retires at the first tick at or after that (ticks occur at every
+ * completion, fast-forward or not), all in order, so the last tick is at the
+ * latest of those, and the count ends one cycle later. */
+static void finish_started(struct gas_sim *s)
+{
+    uint32_t latest = s->executed ? s->cycles : 0;
+    FOR_SLOTS(s->executing, slot)
+    {
+        uint32_t at = s->cycles + (uint32_t)s->rob.remaining[slot] + 1;
+        if (at > latest) latest = at;
+    }
+    s->cycles = latest + 1;
+    s->in_flight = 0;
+    s->executing = s->executed = 0;
 }
 
 static void tick_until(struct gas_sim *s, bool draining)
 {
     tick(s, draining, true);
-    uint32_t target = draining ? 0 : GAS_ROB_SIZE - 1;
-    while (s->in_flight > target) tick(s, draining, false);
+    if (draining) {
+        while (s->in_flight) {
+            if (!s->waiting && s->fast_forward) {
+                finish_started(s);
+                break;
+            }
+            tick(s, true, false);
+        }
+        return;
+    }
+    while (s->in_flight > GAS_ROB_SIZE - 1) tick(s, false, false);
 }
 
 static void make_room(struct gas_sim *s, uint32_t slots)
@@ -190,22 +224,24 @@ static void dispatch(struct gas_sim *s, int dst, int src1, int src2, struct cost
     if (s->trace) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
     uint32_t slot = s->tail;
     s->tail = (s->tail + 1) & ROB_MASK;
-    s->remaining[slot] = c.latency;
-    s->needs[slot] = c.res;
+    s->rob.remaining[slot] = c.latency;
+    s->rob.needs[slot] = c.res;
     if (src1 >= 0 || src2 >= 0) {
         uint32_t d = 0;
         if (src1 >= 0 && s->producer[src1] >= 0) d |= bit((uint32_t)s->producer[src1]);
         if (src2 >= 0 && s->producer[src2] >= 0) d |= bit((uint32_t)s->producer[src2]);
-        s->deps[slot] = d;
+        s->rob.deps[slot] = d;
+        if (d) s->blocked |= bit(slot);
     }
     if (dst >= 0) {
+        /* a register's bit is only ever in its producer's `writes` */
         uint16_t r = (uint16_t)(1u << dst);
-        for (int i = 0; i < GAS_ROB_SIZE; i++) s->writes[i] &= (uint16_t)~r;
-        s->writes[slot] |= r;
-        s->producer[dst] = (int8_t)slot;
+        if (s->producer[dst] >= 0) s->rob.writes[s->producer[dst]] &= (uint16_t)~r;
+        s->rob.writes[slot] |= r;
+        s->producer[dst] = (int16_t)slot;
     }
     s->decoding |= bit(slot);
-    s->slot_insn[slot] = s->insns;
+    s->rob.slot_insn[slot] = s->insns;
     s->in_flight++;
     s->insns++;
     s->decode_left -= c.decode;
@@ -216,10 +252,10 @@ static void move_reg(struct gas_sim *s, int dst, int src)
 {
     make_room(s, 1);
     if (s->trace) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
-    int8_t old = s->producer[dst], now = s->producer[src];
-    if (old >= 0) s->writes[old] &= (uint16_t)~(1u << dst);
-    if (now >= 0) s->writes[now] |= (uint16_t)(1u << dst);
-    s->producer[dst] = now;
+    int old = s->producer[dst], now = s->producer[src];
+    if (old >= 0) s->rob.writes[old] &= (uint16_t)~(1u << dst);
+    if (now >= 0) s->rob.writes[now] |= (uint16_t)(1u << dst);
+    s->producer[dst] = (int16_t)now;
     s->decode_left -= 1;
     s->insns++;
 }

@@ -47,12 +47,15 @@ struct gas_sim {
     uint32_t in_flight, head, tail;
     /* ROB entry states as bit masks over slots; a slot in none of them is free */
     uint32_t decoding, waiting, executing, executed;
-    int8_t remaining[GAS_ROB_SIZE];  /* cycles of execution left; -1 once done */
-    uint16_t needs[GAS_ROB_SIZE];    /* resources held while executing */
-    uint32_t deps[GAS_ROB_SIZE];     /* slots whose results it still waits for */
-    uint16_t writes[GAS_ROB_SIZE];   /* registers it is the latest producer of */
-    int8_t producer[16];             /* register -> slot producing it, -1 if ready */
-    uint32_t slot_insn[GAS_ROB_SIZE]; /* for trace events */
+    uint32_t blocked; /* slots with a nonzero `deps` */
+    struct {
+        int16_t remaining[GAS_ROB_SIZE]; /* cycles of execution left; -1 once done */
+        uint16_t needs[GAS_ROB_SIZE];    /* resources held while executing */
+        uint32_t deps[GAS_ROB_SIZE];     /* slots whose results it still waits for */
+        uint16_t writes[GAS_ROB_SIZE];   /* registers it is the latest producer of */
+        uint32_t slot_insn[GAS_ROB_SIZE]; /* for trace events */
+    } rob;
+    int16_t producer[16];                /* register -> slot producing it, -1 if ready */
 };
 
 /* An empty model for blocks of `p` with the given load latency (enum gas_cache). */

@@ -142,3 +142,20 @@ uint32_t gas_block_cost(const struct gas_model *m, const struct cpvm_program *p,
     }
     return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 }
+
+void gas_block_begin(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b)
+{
+    b->sum = 0;
+    if (m->kind == CPVM_COST_FULL) gas_sim_init(&b->sim, p, m->load_latency);
+}
+
+uint32_t gas_block_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
+                       uint32_t start_pc)
+{
+    if (m->kind != CPVM_COST_FULL) return gas_block_cost(m, p, start_pc, b->sum);
+    if (!gas_sim_done(&b->sim)) { /* the iterator always ends with a terminator; never taken */
+        struct dec_insn t = {.op = OP_invalid, .pc = start_pc, .len = 1};
+        gas_sim_feed(&b->sim, &t);
+    }
+    return gas_sim_cost(&b->sim);
+}

@@ -6,6 +6,7 @@
 #define CPVM_GAS_H
 
 #include "../isa/isa.h"
+#include "full.h"
 
 struct cpvm_program;
 
@@ -28,9 +29,25 @@ static inline uint32_t gas_insn_cost(const struct gas_model *m, enum op op)
     return m->op_cost ? m->op_cost[op] : 1; /* naive: every instruction, the implicit trap included */
 }
 
-/* Cost of the block starting at `start_pc`, given the sum of its instructions' costs. */
+/* Cost of the block starting at `start_pc`, given the sum of its instructions' costs
+ * (the full model decodes the block itself; gas_block_* below saves that). */
 uint32_t gas_block_cost(const struct gas_model *m, const struct cpvm_program *p, uint32_t start_pc,
                         uint64_t insn_cost_sum);
+
+/* A block's cost from the instructions a backend decodes anyway: begin, add each
+ * instruction the block iterator yields, end. */
+struct gas_block {
+    uint64_t sum;
+    struct gas_sim sim; /* full model */
+};
+void gas_block_begin(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b);
+static inline void gas_block_add(const struct gas_model *m, struct gas_block *b, const struct dec_insn *in)
+{
+    if (m->kind == CPVM_COST_FULL) gas_sim_feed(&b->sim, in);
+    else b->sum += gas_insn_cost(m, (enum op)in->op);
+}
+uint32_t gas_block_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
+                       uint32_t start_pc);
 
 /* Parses a serialized opcode table (gas.md §4) into OP_COUNT + 1 costs. */
 cpvm_status gas_table_parse(const uint8_t *blob, size_t len, uint32_t out[OP_COUNT + 1], struct cpvm_error *err);

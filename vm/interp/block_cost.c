@@ -20,10 +20,11 @@ bool cpvm_module_block_cost(const cpvm_module *m, uint32_t pc, uint32_t *cost)
     /* the interpreter computes it as it first enters the block, the same way */
     const struct cpvm_program *p = m->prog;
     if (!dec_is_block_start(p, pc)) return false;
-    uint64_t sum = 0;
+    struct gas_block gb;
+    gas_block_begin(&m->gas, p, &gb);
     struct dec_block_iter it = dec_block_begin(p, pc);
     struct dec_insn in;
-    while (dec_block_next(&it, &in)) sum += gas_insn_cost(&m->gas, (enum op)in.op);
-    *cost = gas_block_cost(&m->gas, p, pc, sum);
+    while (dec_block_next(&it, &in)) gas_block_add(&m->gas, &gb, &in);
+    *cost = gas_block_end(&m->gas, p, &gb, pc);
     return true;
 }

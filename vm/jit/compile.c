@@ -750,11 +750,12 @@ static void emit_program(struct cc *c, uint32_t table)
             continue;
         }
         /* cost first: the stub is emitted before the instructions it pays for */
-        uint64_t sum = 0;
+        struct gas_block gb;
+        gas_block_begin(gm, p, &gb);
         struct dec_block_iter it = dec_block_begin(p, pc);
         struct dec_insn in;
-        while (dec_block_next(&it, &in)) sum += gas_insn_cost(gm, (enum op)in.op);
-        uint32_t cost = gas_block_cost(gm, p, pc, sum);
+        while (dec_block_next(&it, &in)) gas_block_add(gm, &gb, &in);
+        uint32_t cost = gas_block_end(gm, p, &gb, pc);
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};

@@ -36,6 +36,8 @@ static inline uint32_t bit(uint32_t slot) { return 1u << slot; }
 #define FOR_SLOTS(mask, slot) \
     for (uint32_t m_ = (mask), slot; m_ && ((slot = (uint32_t)__builtin_ctz(m_)), 1); m_ &= m_ - 1)
 
+/* Per-slot arrays need no clearing: a slot's fields are written when it is
+ * dispatched, and `deps` is read only for slots in `blocked`. */
 static void reset(struct gas_sim *s)
 {
     s->cycles = s->insns = 0;
@@ -44,9 +46,10 @@ static void reset(struct gas_sim *s)
     s->decode_left = DECODE_PER_CYCLE;
     s->avail = ALL_FREE;
     s->decoding = s->waiting = s->executing = s->executed = s->blocked = 0;
-    memset(&s->rob, 0, sizeof s->rob);
     for (int r = 0; r < 16; r++) s->producer[r] = -1;
 }
+
+void gas_sim_restart(struct gas_sim *s) { reset(s); }
 
 void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_latency)
 {
@@ -226,6 +229,7 @@ static void dispatch(struct gas_sim *s, int dst, int src1, int src2, struct cost
     s->tail = (s->tail + 1) & ROB_MASK;
     s->rob.remaining[slot] = c.latency;
     s->rob.needs[slot] = c.res;
+    s->rob.writes[slot] = 0;
     if (src1 >= 0 || src2 >= 0) {
         uint32_t d = 0;
         if (src1 >= 0 && s->producer[src1] >= 0) d |= bit((uint32_t)s->producer[src1]);

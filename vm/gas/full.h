@@ -60,6 +60,8 @@ struct gas_sim {
 
 /* An empty model for blocks of `p` with the given load latency (enum gas_cache). */
 void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_latency);
+/* Empties the model for the next block (same program and latency). */
+void gas_sim_restart(struct gas_sim *s);
 /* Feeds the next instruction of the block (OP_invalid = the implicit trap). */
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in);
 /* After the block's terminator: its cost. */

@@ -143,7 +143,7 @@ uint32_t gas_block_cost(const struct gas_model *m, const struct cpvm_program *p,
     return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 }
 
-void gas_block_begin(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b)
+void gas_block_prepare(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b)
 {
     b->sum = 0;
     if (m->kind == CPVM_COST_FULL) gas_sim_init(&b->sim, p, m->load_latency);

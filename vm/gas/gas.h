@@ -34,13 +34,19 @@ static inline uint32_t gas_insn_cost(const struct gas_model *m, enum op op)
 uint32_t gas_block_cost(const struct gas_model *m, const struct cpvm_program *p, uint32_t start_pc,
                         uint64_t insn_cost_sum);
 
-/* A block's cost from the instructions a backend decodes anyway: begin, add each
- * instruction the block iterator yields, end. */
+/* A block's cost from the instructions a backend decodes anyway: prepare once per
+ * program, then per block begin, add each instruction the block iterator yields,
+ * end. */
 struct gas_block {
     uint64_t sum;
     struct gas_sim sim; /* full model */
 };
-void gas_block_begin(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b);
+void gas_block_prepare(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b);
+static inline void gas_block_begin(const struct gas_model *m, struct gas_block *b)
+{
+    b->sum = 0;
+    if (m->kind == CPVM_COST_FULL) gas_sim_restart(&b->sim);
+}
 static inline void gas_block_add(const struct gas_model *m, struct gas_block *b, const struct dec_insn *in)
 {
     if (m->kind == CPVM_COST_FULL) gas_sim_feed(&b->sim, in);

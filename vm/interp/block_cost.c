@@ -21,7 +21,7 @@ bool cpvm_module_block_cost(const cpvm_module *m, uint32_t pc, uint32_t *cost)
     const struct cpvm_program *p = m->prog;
     if (!dec_is_block_start(p, pc)) return false;
     struct gas_block gb;
-    gas_block_begin(&m->gas, p, &gb);
+    gas_block_prepare(&m->gas, p, &gb);
     struct dec_block_iter it = dec_block_begin(p, pc);
     struct dec_insn in;
     while (dec_block_next(&it, &in)) gas_block_add(&m->gas, &gb, &in);

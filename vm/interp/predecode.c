@@ -102,7 +102,7 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
     uint32_t head = in->nops;
     emit(in, in->mod->cfg.gas_async ? IOP_gas_async : IOP_gas, start);
     struct gas_block gb;
-    gas_block_begin(gm, p, &gb);
+    gas_block_prepare(gm, p, &gb);
     uint32_t count = 0;
     struct dec_block_iter it = dec_block_begin(p, start);
     struct dec_insn d;

@@ -743,6 +743,8 @@ static void emit_program(struct cc *c, uint32_t table)
     const struct cpvm_program *p = c->p;
     const struct gas_model *gm = &c->m->gas;
     uint32_t forced = UINT32_MAX; /* the block after a fallthrough runs even off the look-back rule */
+    struct gas_block gb;
+    gas_block_prepare(gm, p, &gb);
     uint32_t pc = dec_bit(p, 0) ? 0 : next_start(p, 0);
     while (pc < p->code_len && !c->a.failed && !c->oom) {
         if (!dec_is_block_start(p, pc) && pc != forced) {
@@ -750,8 +752,7 @@ static void emit_program(struct cc *c, uint32_t table)
             continue;
         }
         /* cost first: the stub is emitted before the instructions it pays for */
-        struct gas_block gb;
-        gas_block_begin(gm, p, &gb);
+        gas_block_begin(gm, &gb);
         struct dec_block_iter it = dec_block_begin(p, pc);
         struct dec_insn in;
         while (dec_block_next(&it, &in)) gas_block_add(gm, &gb, &in);

@@ -45,7 +45,7 @@ static void reset(struct gas_sim *s)
     s->in_flight = s->head = s->tail = 0;
     s->decode_left = DECODE_PER_CYCLE;
     s->avail = ALL_FREE;
-    s->decoding = s->waiting = s->executing = s->executed = s->blocked = 0;
+    s->decoding = s->waiting = s->executing = s->executed = s->blocked = s->finished_now = 0;
     for (int r = 0; r < 16; r++) s->producer[r] = -1;
 }
 
@@ -77,9 +77,9 @@ static void emit(struct gas_sim *s, uint32_t mask, enum gas_event ev)
  * and nothing was decoded, idle cycles up to the next completion are skipped. */
 static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool draining, bool decoded)
 {
-    /* the state in locals: the per-slot arrays would otherwise force reloads */
+    /* the state in locals: stores into the per-slot arrays would force reloads */
     uint32_t head = s->head, executed = s->executed, waiting = s->waiting, executing = s->executing;
-    uint32_t avail = s->avail;
+    uint32_t avail = s->avail, now = s->cycles;
 
     /* 1. retire the run of executed entries at the head, in order */
     uint32_t ready = rotr(executed, head);
@@ -109,6 +109,7 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
         uint32_t need = s->rob.needs[slot];
         if (((avail - need) & GUARDS) != GUARDS) continue;
         avail -= need;
+        s->rob.until[slot] += now; /* latency -> the cycle its result comes */
         started |= bit(slot);
         if (++nstart == START_PER_CYCLE) break;
     }
@@ -116,49 +117,51 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
     executing |= started;
     if (s->trace) emit(s, waiting, GAS_EV_WAITING);
 
-    /* 3. advance execution; idle cycles up to the next completion are skipped */
-    int step = 1;
-    uint32_t exec = executing;
-    if (exec) {
-        if (!decoded && s->fast_forward && (draining || nret == 0)) {
-            int least = 127;
-            FOR_SLOTS(exec, slot) if (s->rob.remaining[slot] < least) least = s->rob.remaining[slot];
-            if (least > 0) step = least;
-        }
-        uint32_t done = 0, last = 0;
-        FOR_SLOTS(exec, slot)
+    /* 3. advance execution. Entries whose result came last cycle (0 left) become
+     * executed (-1 left). Of the others, those whose result comes at the new cycle
+     * count release what they held; with none at 0 left, the reference skips
+     * idle cycles up to the first of them. */
+    uint32_t last = s->finished_now, step = 1;
+    uint32_t running = executing & ~last, done = 0;
+    if (running) {
+        uint32_t first = UINT32_MAX;
+        FOR_SLOTS(running, slot)
         {
-            int r = s->rob.remaining[slot] - step; /* never below -1 */
-            s->rob.remaining[slot] = (int16_t)r;
-            if (r == 0) done |= bit(slot);
-            if (r == -1) last |= bit(slot);
-        }
-        if (done) {
-            /* results are ready: release dependents, registers and resources */
-            uint32_t blocked = s->blocked;
-            FOR_SLOTS(blocked, slot)
-            {
-                if (!(s->rob.deps[slot] &= ~done)) blocked &= ~bit(slot);
+            uint32_t at = s->rob.until[slot];
+            if (at < first) {
+                first = at;
+                done = bit(slot);
+            } else if (at == first) {
+                done |= bit(slot);
             }
-            s->blocked = blocked;
-            uint32_t regs = 0;
-            FOR_SLOTS(done, slot)
-            {
-                regs |= s->rob.writes[slot];
-                s->rob.writes[slot] = 0;
-                avail += s->rob.needs[slot];
-                s->rob.needs[slot] = 0;
-            }
-            FOR_SLOTS(regs, r) s->producer[r] = -1;
         }
-        /* an entry at 0 left becomes executed on the following tick (-1) */
-        executing &= ~last;
-        executed |= last;
-        if (s->trace) {
-            emit(s, last, GAS_EV_EXECUTED);
-            emit(s, exec & ~last, GAS_EV_EXECUTING);
-        }
+        if (!last && !decoded && s->fast_forward && (draining || nret == 0)) step = first - now;
+        else if (first != now + 1) done = 0;
     }
+    if (done) {
+        /* results are ready: release dependents, registers and resources */
+        uint32_t blocked = s->blocked;
+        FOR_SLOTS(blocked, slot)
+        {
+            if (!(s->rob.deps[slot] &= ~done)) blocked &= ~bit(slot);
+        }
+        s->blocked = blocked;
+        uint32_t regs = 0;
+        FOR_SLOTS(done, slot)
+        {
+            regs |= s->rob.writes[slot];
+            s->rob.writes[slot] = 0;
+            avail += s->rob.needs[slot];
+        }
+        FOR_SLOTS(regs, r) s->producer[r] = -1;
+    }
+    if (s->trace) {
+        emit(s, last, GAS_EV_EXECUTED);
+        emit(s, executing & ~last, GAS_EV_EXECUTING);
+    }
+    executing &= ~last;
+    executed |= last;
+    s->finished_now = done;
 
     /* 4. this cycle's decoded entries wait from the next one */
     if (decoded) {
@@ -171,26 +174,25 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
     s->waiting = waiting;
     s->executing = executing;
     s->avail = avail;
-    s->cycles += (uint32_t)step;
+    s->cycles = now + step;
 }
 
-/* Draining with every entry started: nothing changes order any more. An entry
- * with r cycles left (stored after the last advance; remaining + cycles stays
- * constant while it executes) is executed at cycles + r + 1 and an executed one
- * now; each retires at the first tick at or after that (ticks occur at every
- * completion, fast-forward or not), all in order, so the last tick is at the
- * latest of those, and the count ends one cycle later. */
+/* Draining with every entry started: nothing changes order any more. An entry is
+ * executed one cycle after its result comes, an executed one already; each
+ * retires at the first tick at or after that (ticks occur at every completion,
+ * fast-forward or not), all in order, so the last tick is at the latest of
+ * those, and the count ends one cycle later. */
 static void finish_started(struct gas_sim *s)
 {
     uint32_t latest = s->executed ? s->cycles : 0;
     FOR_SLOTS(s->executing, slot)
     {
-        uint32_t at = s->cycles + (uint32_t)s->rob.remaining[slot] + 1;
+        uint32_t at = s->rob.until[slot] + 1;
         if (at > latest) latest = at;
     }
     s->cycles = latest + 1;
     s->in_flight = 0;
-    s->executing = s->executed = 0;
+    s->executing = s->executed = s->finished_now = 0;
 }
 
 static void tick_until(struct gas_sim *s, bool draining)
@@ -227,7 +229,7 @@ static void dispatch(struct gas_sim *s, int dst, int src1, int src2, struct cost
     if (s->trace) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
     uint32_t slot = s->tail;
     s->tail = (s->tail + 1) & ROB_MASK;
-    s->rob.remaining[slot] = c.latency;
+    s->rob.until[slot] = (uint32_t)c.latency;
     s->rob.needs[slot] = c.res;
     s->rob.writes[slot] = 0;
     if (src1 >= 0 || src2 >= 0) {
@@ -284,179 +286,142 @@ static int8_t branch_latency(const struct gas_sim *s, const struct dec_insn *in)
     return BRANCH_MISS;
 }
 
-static inline struct cost C(int latency, unsigned decode, uint16_t res)
+/* Each instruction's costs (gas.md §5 table), as data. Register roles name the
+ * decoder's fields: A, B (the first two) and D (the third of three-register ops). */
+enum { R_NONE, R_A, R_B, R_D };
+enum {
+    F_D3 = 1 << 0,    /* one more decode slot when D is neither A nor B */
+    F_D2 = 1 << 1,    /* ... when A (destination) differs from B (source) */
+    F_DA = 1 << 2,    /* ... when D differs from A */
+    F_W = 1 << 3,     /* 32-bit op: one more cycle and decode slot in 64-bit programs */
+    F_LOAD = 1 << 4,  /* latency = the cache model's */
+    F_BRANCH = 1 << 5, /* latency by the branch rule */
+    F_END = 1 << 6,   /* ends the block: the model drains */
+    F_MOVE = 1 << 7,  /* move_reg: renamed away */
+};
+struct op_cost {
+    int8_t latency;
+    uint8_t decode, flags;
+    uint8_t dst : 2, src1 : 2, src2 : 2;
+    uint16_t res;
+};
+#define ALU RES(1, 0, 0, 0, 0)
+#define OPC(lat, dec, fl, d, s1, s2, res) {lat, dec, fl, R_##d, R_##s1, R_##s2, res}
+#define ALU3(lat, dec, fl) OPC(lat, dec, fl, D, A, B, ALU)      /* D = A op B */
+#define ALU2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, ALU)   /* A = op B */
+#define LOADS(d, s1) OPC(0, 1, F_LOAD, d, s1, NONE, RES(1, 1, 0, 0, 0))
+#define STORES(s1, s2) OPC(STORE_LATENCY, 1, 0, NONE, s1, s2, RES(1, 0, 1, 0, 0))
+#define BRANCH(s2) OPC(0, 1, F_BRANCH | F_END, NONE, A, s2, ALU)
+#define MUL3(lat, dec, fl) OPC(lat, dec, fl, D, A, B, RES(1, 0, 0, 1, 0))
+#define MUL2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, RES(1, 0, 0, 1, 0))
+#define DIV OPC(60, 4, 0, D, A, B, RES(1, 0, 0, 0, 1))
+#define END(lat) OPC(lat, 1, F_END, NONE, NONE, NONE, 0)
+static const struct op_cost COSTS[OP_COUNT + 1] = {
+    [OP_add_64] = ALU3(1, 1, F_D3), [OP_sub_64] = ALU3(1, 1, F_D3), [OP_and] = ALU3(1, 1, F_D3),
+    [OP_or] = ALU3(1, 1, F_D3), [OP_xor] = ALU3(1, 1, F_D3),
+    [OP_add_32] = ALU3(1, 1, F_D3 | F_W), [OP_sub_32] = ALU3(1, 1, F_D3 | F_W),
+    [OP_xor_imm] = ALU2(1, 1, F_D2), [OP_and_imm] = ALU2(1, 1, F_D2), [OP_or_imm] = ALU2(1, 1, F_D2),
+    [OP_add_imm_64] = ALU2(1, 1, F_D2), [OP_shift_logical_right_imm_64] = ALU2(1, 1, F_D2),
+    [OP_shift_arithmetic_right_imm_64] = ALU2(1, 1, F_D2), [OP_shift_logical_left_imm_64] = ALU2(1, 1, F_D2),
+    [OP_rotate_right_imm_64] = ALU2(1, 1, F_D2), [OP_reverse_byte] = ALU2(1, 1, F_D2),
+    [OP_add_imm_32] = ALU2(1, 1, F_D2 | F_W), [OP_shift_logical_right_imm_32] = ALU2(1, 1, F_D2 | F_W),
+    [OP_shift_arithmetic_right_imm_32] = ALU2(1, 1, F_D2 | F_W),
+    [OP_shift_logical_left_imm_32] = ALU2(1, 1, F_D2 | F_W), [OP_rotate_right_imm_32] = ALU2(1, 1, F_D2 | F_W),
+    [OP_count_leading_zero_bits_32] = ALU2(1, 1, 0), [OP_count_leading_zero_bits_64] = ALU2(1, 1, 0),
+    [OP_count_set_bits_32] = ALU2(1, 1, 0), [OP_count_set_bits_64] = ALU2(1, 1, 0),
+    [OP_sign_extend_8] = ALU2(1, 1, 0), [OP_sign_extend_16] = ALU2(1, 1, 0), [OP_zero_extend_16] = ALU2(1, 1, 0),
+    [OP_count_trailing_zero_bits_32] = OPC(2, 1, 0, A, B, NONE, RES(2, 0, 0, 0, 0)),
+    [OP_count_trailing_zero_bits_64] = OPC(2, 1, 0, A, B, NONE, RES(2, 0, 0, 0, 0)),
+    [OP_shift_logical_right_64] = ALU3(1, 2, F_DA), [OP_shift_arithmetic_right_64] = ALU3(1, 2, F_DA),
+    [OP_shift_logical_left_64] = ALU3(1, 2, F_DA), [OP_rotate_left_64] = ALU3(1, 2, F_DA),
+    [OP_rotate_right_64] = ALU3(1, 2, F_DA),
+    [OP_shift_logical_right_32] = ALU3(1, 2, F_DA | F_W), [OP_shift_arithmetic_right_32] = ALU3(1, 2, F_DA | F_W),
+    [OP_shift_logical_left_32] = ALU3(1, 2, F_DA | F_W), [OP_rotate_left_32] = ALU3(1, 2, F_DA | F_W),
+    [OP_rotate_right_32] = ALU3(1, 2, F_DA | F_W),
+    [OP_shift_logical_right_imm_alt_64] = ALU2(1, 3, 0), [OP_shift_arithmetic_right_imm_alt_64] = ALU2(1, 3, 0),
+    [OP_shift_logical_left_imm_alt_64] = ALU2(1, 3, 0), [OP_rotate_right_imm_alt_64] = ALU2(1, 3, 0),
+    [OP_shift_logical_right_imm_alt_32] = ALU2(2, 4, 0), [OP_shift_arithmetic_right_imm_alt_32] = ALU2(2, 4, 0),
+    [OP_shift_logical_left_imm_alt_32] = ALU2(2, 4, 0), [OP_rotate_right_imm_alt_32] = ALU2(2, 4, 0),
+    [OP_set_less_than_unsigned] = ALU3(3, 3, 0), [OP_set_less_than_signed] = ALU3(3, 3, 0),
+    [OP_set_less_than_unsigned_imm] = ALU2(3, 3, 0), [OP_set_less_than_signed_imm] = ALU2(3, 3, 0),
+    [OP_set_greater_than_unsigned_imm] = ALU2(3, 3, 0), [OP_set_greater_than_signed_imm] = ALU2(3, 3, 0),
+    [OP_cmov_if_zero] = ALU3(2, 2, 0), [OP_cmov_if_not_zero] = ALU3(2, 2, 0),
+    [OP_cmov_if_zero_imm] = ALU2(2, 3, 0), [OP_cmov_if_not_zero_imm] = ALU2(2, 3, 0),
+    [OP_maximum] = ALU3(3, 2, F_D3), [OP_maximum_unsigned] = ALU3(3, 2, F_D3), [OP_minimum] = ALU3(3, 2, F_D3),
+    [OP_minimum_unsigned] = ALU3(3, 2, F_D3),
+    [OP_load_indirect_u8] = LOADS(A, B), [OP_load_indirect_i8] = LOADS(A, B), [OP_load_indirect_u16] = LOADS(A, B),
+    [OP_load_indirect_i16] = LOADS(A, B), [OP_load_indirect_u32] = LOADS(A, B),
+    [OP_load_indirect_i32] = LOADS(A, B), [OP_load_indirect_u64] = LOADS(A, B),
+    [OP_load_u8] = LOADS(A, NONE), [OP_load_i8] = LOADS(A, NONE), [OP_load_u16] = LOADS(A, NONE),
+    [OP_load_i16] = LOADS(A, NONE), [OP_load_u32] = LOADS(A, NONE), [OP_load_i32] = LOADS(A, NONE),
+    [OP_load_u64] = LOADS(A, NONE),
+    [OP_store_imm_indirect_u8] = STORES(A, NONE), [OP_store_imm_indirect_u16] = STORES(A, NONE),
+    [OP_store_imm_indirect_u32] = STORES(A, NONE), [OP_store_imm_indirect_u64] = STORES(A, NONE),
+    [OP_store_indirect_u8] = STORES(A, B), [OP_store_indirect_u16] = STORES(A, B),
+    [OP_store_indirect_u32] = STORES(A, B), [OP_store_indirect_u64] = STORES(A, B),
+    [OP_store_imm_u8] = STORES(NONE, NONE), [OP_store_imm_u16] = STORES(NONE, NONE),
+    [OP_store_imm_u32] = STORES(NONE, NONE), [OP_store_imm_u64] = STORES(NONE, NONE),
+    [OP_store_u8] = STORES(A, NONE), [OP_store_u16] = STORES(A, NONE), [OP_store_u32] = STORES(A, NONE),
+    [OP_store_u64] = STORES(A, NONE),
+    [OP_branch_eq] = BRANCH(B), [OP_branch_not_eq] = BRANCH(B), [OP_branch_less_unsigned] = BRANCH(B),
+    [OP_branch_less_signed] = BRANCH(B), [OP_branch_greater_or_equal_unsigned] = BRANCH(B),
+    [OP_branch_greater_or_equal_signed] = BRANCH(B),
+    [OP_branch_eq_imm] = BRANCH(NONE), [OP_branch_not_eq_imm] = BRANCH(NONE),
+    [OP_branch_less_unsigned_imm] = BRANCH(NONE), [OP_branch_less_or_equal_unsigned_imm] = BRANCH(NONE),
+    [OP_branch_greater_or_equal_unsigned_imm] = BRANCH(NONE), [OP_branch_greater_unsigned_imm] = BRANCH(NONE),
+    [OP_branch_less_signed_imm] = BRANCH(NONE), [OP_branch_less_or_equal_signed_imm] = BRANCH(NONE),
+    [OP_branch_greater_or_equal_signed_imm] = BRANCH(NONE), [OP_branch_greater_signed_imm] = BRANCH(NONE),
+    [OP_div_unsigned_32] = DIV, [OP_div_signed_32] = DIV, [OP_rem_unsigned_32] = DIV, [OP_rem_signed_32] = DIV,
+    [OP_div_unsigned_64] = DIV, [OP_div_signed_64] = DIV, [OP_rem_unsigned_64] = DIV, [OP_rem_signed_64] = DIV,
+    [OP_and_inverted] = ALU3(2, 3, 0), [OP_or_inverted] = ALU3(2, 3, 0), [OP_xnor] = ALU3(2, 2, F_D3),
+    [OP_negate_and_add_imm_64] = ALU2(2, 3, 0), [OP_negate_and_add_imm_32] = ALU2(3, 4, 0),
+    [OP_move_reg] = OPC(0, 1, F_MOVE, A, B, NONE, 0),
+    [OP_load_imm] = OPC(1, 1, 0, A, NONE, NONE, 0), [OP_load_imm64] = OPC(1, 2, 0, A, NONE, NONE, 0),
+    [OP_mul_32] = MUL3(4, 2, F_D3), [OP_mul_64] = MUL3(3, 1, F_D3), [OP_mul_imm_32] = MUL2(4, 2, F_D2),
+    [OP_mul_imm_64] = MUL2(3, 1, F_D2), [OP_mul_upper_signed_signed] = MUL3(4, 4, 0),
+    [OP_mul_upper_unsigned_unsigned] = MUL3(4, 4, 0), [OP_mul_upper_signed_unsigned] = MUL3(6, 4, 0),
+    [OP_invalid] = END(2), [OP_trap] = END(2), [OP_fallthrough] = END(2),
+    [OP_unlikely] = OPC(40, 1, 0, NONE, NONE, NONE, 0),
+    [OP_jump] = END(15), [OP_load_imm_and_jump] = END(15),
+    [OP_jump_indirect] = OPC(22, 1, F_END, NONE, A, NONE, 0),
+    [OP_load_imm_and_jump_indirect] = OPC(22, 1, F_END, NONE, B, NONE, 0),
+    [OP_ecalli] = OPC(100, 4, 0, NONE, NONE, NONE, ALU), [OP_memset] = OPC(100, 4, 0, NONE, NONE, NONE, ALU),
+    [OP_sbrk] = OPC(100, 4, 0, A, B, NONE, ALU),
+};
+
+bool gas_full_table_complete(void)
 {
-    return (struct cost){.latency = (int8_t)latency, .decode = (uint8_t)decode, .res = res};
+    for (unsigned op = 0; op <= OP_COUNT; op++)
+        if (!COSTS[op].latency && !(COSTS[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
+    return true;
 }
 
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
 {
-    const int A = in->a, B = in->b, D = in->d;
-    const unsigned w = s->is64;                    /* 32-bit ops cost one more in 64-bit programs */
-    const unsigned d3 = D != A && D != B;          /* 3-operand: destination is neither source */
-    const unsigned d2 = A != B;                    /* 2-operand (A = B op imm) */
-    const uint16_t alu = RES(1, 0, 0, 0, 0);
-    const struct cost load = C(s->load_latency, 1, RES(1, 1, 0, 0, 0));
-    const struct cost store = C(STORE_LATENCY, 1, RES(1, 0, 1, 0, 0));
-    switch ((enum op)in->op) {
-    case OP_add_64: case OP_sub_64: case OP_and: case OP_or: case OP_xor:
-        dispatch(s, D, A, B, C(1, 1 + d3, alu));
-        break;
-    case OP_add_32: case OP_sub_32:
-        dispatch(s, D, A, B, C(1 + (int)w, 1 + d3 + w, alu));
-        break;
-    case OP_xor_imm: case OP_and_imm: case OP_or_imm: case OP_add_imm_64:
-    case OP_shift_logical_right_imm_64: case OP_shift_arithmetic_right_imm_64:
-    case OP_shift_logical_left_imm_64: case OP_rotate_right_imm_64: case OP_reverse_byte:
-        dispatch(s, A, B, -1, C(1, 1 + d2, alu));
-        break;
-    case OP_add_imm_32: case OP_shift_logical_right_imm_32: case OP_shift_arithmetic_right_imm_32:
-    case OP_shift_logical_left_imm_32: case OP_rotate_right_imm_32:
-        dispatch(s, A, B, -1, C(1 + (int)w, 1 + d2 + w, alu));
-        break;
-    case OP_count_leading_zero_bits_32: case OP_count_leading_zero_bits_64:
-    case OP_count_set_bits_32: case OP_count_set_bits_64:
-    case OP_sign_extend_8: case OP_sign_extend_16: case OP_zero_extend_16:
-        dispatch(s, A, B, -1, C(1, 1, alu));
-        break;
-    case OP_count_trailing_zero_bits_32: case OP_count_trailing_zero_bits_64:
-        dispatch(s, A, B, -1, C(2, 1, RES(2, 0, 0, 0, 0)));
-        break;
-    case OP_shift_logical_right_64: case OP_shift_arithmetic_right_64: case OP_shift_logical_left_64:
-    case OP_rotate_left_64: case OP_rotate_right_64:
-        dispatch(s, D, A, B, C(1, 2 + (D != A), alu));
-        break;
-    case OP_shift_logical_right_32: case OP_shift_arithmetic_right_32: case OP_shift_logical_left_32:
-    case OP_rotate_left_32: case OP_rotate_right_32:
-        dispatch(s, D, A, B, C(1 + (int)w, 2 + (D != A) + w, alu));
-        break;
-    case OP_shift_logical_right_imm_alt_64: case OP_shift_arithmetic_right_imm_alt_64:
-    case OP_shift_logical_left_imm_alt_64: case OP_rotate_right_imm_alt_64:
-        dispatch(s, A, B, -1, C(1, 3, alu));
-        break;
-    case OP_shift_logical_right_imm_alt_32: case OP_shift_arithmetic_right_imm_alt_32:
-    case OP_shift_logical_left_imm_alt_32: case OP_rotate_right_imm_alt_32:
-        dispatch(s, A, B, -1, C(2, 4, alu));
-        break;
-    case OP_set_less_than_unsigned: case OP_set_less_than_signed:
-        dispatch(s, D, A, B, C(3, 3, alu));
-        break;
-    case OP_set_less_than_unsigned_imm: case OP_set_less_than_signed_imm:
-    case OP_set_greater_than_unsigned_imm: case OP_set_greater_than_signed_imm:
-        dispatch(s, A, B, -1, C(3, 3, alu));
-        break;
-    case OP_cmov_if_zero: case OP_cmov_if_not_zero:
-        dispatch(s, D, A, B, C(2, 2, alu));
-        break;
-    case OP_cmov_if_zero_imm: case OP_cmov_if_not_zero_imm:
-        dispatch(s, A, B, -1, C(2, 3, alu));
-        break;
-    case OP_maximum: case OP_maximum_unsigned: case OP_minimum: case OP_minimum_unsigned:
-        dispatch(s, D, A, B, C(3, 2 + d3, alu));
-        break;
-    case OP_load_indirect_u8: case OP_load_indirect_i8: case OP_load_indirect_u16: case OP_load_indirect_i16:
-    case OP_load_indirect_u32: case OP_load_indirect_i32: case OP_load_indirect_u64:
-        dispatch(s, A, B, -1, load);
-        break;
-    case OP_load_u8: case OP_load_i8: case OP_load_u16: case OP_load_i16:
-    case OP_load_u32: case OP_load_i32: case OP_load_u64:
-        dispatch(s, A, -1, -1, load);
-        break;
-    case OP_store_imm_indirect_u8: case OP_store_imm_indirect_u16:
-    case OP_store_imm_indirect_u32: case OP_store_imm_indirect_u64:
-        dispatch(s, -1, A, -1, store);
-        break;
-    case OP_store_indirect_u8: case OP_store_indirect_u16: case OP_store_indirect_u32: case OP_store_indirect_u64:
-        dispatch(s, -1, A, B, store);
-        break;
-    case OP_store_imm_u8: case OP_store_imm_u16: case OP_store_imm_u32: case OP_store_imm_u64:
-        dispatch(s, -1, -1, -1, store);
-        break;
-    case OP_store_u8: case OP_store_u16: case OP_store_u32: case OP_store_u64:
-        dispatch(s, -1, A, -1, store);
-        break;
-    case OP_branch_eq: case OP_branch_not_eq: case OP_branch_less_unsigned: case OP_branch_less_signed:
-    case OP_branch_greater_or_equal_unsigned: case OP_branch_greater_or_equal_signed:
-        dispatch(s, -1, A, B, C(branch_latency(s, in), 1, alu));
-        drain(s);
-        break;
-    case OP_branch_eq_imm: case OP_branch_not_eq_imm: case OP_branch_less_unsigned_imm:
-    case OP_branch_less_or_equal_unsigned_imm: case OP_branch_greater_or_equal_unsigned_imm:
-    case OP_branch_greater_unsigned_imm: case OP_branch_less_signed_imm: case OP_branch_less_or_equal_signed_imm:
-    case OP_branch_greater_or_equal_signed_imm: case OP_branch_greater_signed_imm:
-        dispatch(s, -1, A, -1, C(branch_latency(s, in), 1, alu));
-        drain(s);
-        break;
-    case OP_div_unsigned_32: case OP_div_signed_32: case OP_rem_unsigned_32: case OP_rem_signed_32:
-    case OP_div_unsigned_64: case OP_div_signed_64: case OP_rem_unsigned_64: case OP_rem_signed_64:
-        dispatch(s, D, A, B, C(60, 4, RES(1, 0, 0, 0, 1)));
-        break;
-    case OP_and_inverted: case OP_or_inverted:
-        dispatch(s, D, A, B, C(2, 3, alu));
-        break;
-    case OP_xnor:
-        dispatch(s, D, A, B, C(2, 2 + d3, alu));
-        break;
-    case OP_negate_and_add_imm_64:
-        dispatch(s, A, B, -1, C(2, 3, alu));
-        break;
-    case OP_negate_and_add_imm_32:
-        dispatch(s, A, B, -1, C(3, 4, alu));
-        break;
-    case OP_move_reg:
-        move_reg(s, A, B);
-        break;
-    case OP_load_imm:
-        dispatch(s, A, -1, -1, C(1, 1, 0));
-        break;
-    case OP_load_imm64:
-        dispatch(s, A, -1, -1, C(1, 2, 0));
-        break;
-    case OP_mul_32:
-        dispatch(s, D, A, B, C(4, 2 + d3, RES(1, 0, 0, 1, 0)));
-        break;
-    case OP_mul_64:
-        dispatch(s, D, A, B, C(3, 1 + d3, RES(1, 0, 0, 1, 0)));
-        break;
-    case OP_mul_imm_32:
-        dispatch(s, A, B, -1, C(4, 2 + d2, RES(1, 0, 0, 1, 0)));
-        break;
-    case OP_mul_imm_64:
-        dispatch(s, A, B, -1, C(3, 1 + d2, RES(1, 0, 0, 1, 0)));
-        break;
-    case OP_mul_upper_signed_signed: case OP_mul_upper_unsigned_unsigned:
-        dispatch(s, D, A, B, C(4, 4, RES(1, 0, 0, 1, 0)));
-        break;
-    case OP_mul_upper_signed_unsigned:
-        dispatch(s, D, A, B, C(6, 4, RES(1, 0, 0, 1, 0)));
-        break;
-    case OP_unlikely:
-        dispatch(s, -1, -1, -1, C(40, 1, 0));
-        break;
-    case OP_jump: case OP_load_imm_and_jump:
-        dispatch(s, -1, -1, -1, C(15, 1, 0));
-        drain(s);
-        break;
-    case OP_jump_indirect:
-        dispatch(s, -1, A, -1, C(22, 1, 0));
-        drain(s);
-        break;
-    case OP_load_imm_and_jump_indirect:
-        dispatch(s, -1, B, -1, C(22, 1, 0));
-        drain(s);
-        break;
-    case OP_ecalli: case OP_memset:
-        dispatch(s, -1, -1, -1, C(100, 4, alu));
-        break;
-    case OP_sbrk:
-        dispatch(s, A, B, -1, C(100, 4, alu));
-        break;
-    case OP_trap: case OP_fallthrough: case OP_invalid:
-    default:
-        dispatch(s, -1, -1, -1, C(2, 1, 0));
-        drain(s);
-        break;
+    const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
+    const int reg[4] = {-1, in->a, in->b, in->d};
+    unsigned flags = c->flags;
+    if (flags & F_MOVE) {
+        move_reg(s, in->a, in->b);
+        return;
     }
+    int latency = c->latency;
+    unsigned decode = c->decode;
+    if (flags & (F_D3 | F_D2 | F_DA | F_W | F_LOAD | F_BRANCH)) {
+        int A = in->a, B = in->b, D = in->d;
+        if (flags & F_D3) decode += D != A && D != B;
+        if (flags & F_D2) decode += A != B;
+        if (flags & F_DA) decode += D != A;
+        if (flags & F_W) {
+            decode += s->is64;
+            latency += s->is64;
+        }
+        if (flags & F_LOAD) latency = s->load_latency;
+        if (flags & F_BRANCH) latency = branch_latency(s, in);
+    }
+    dispatch(s, reg[c->dst], reg[c->src1], reg[c->src2],
+             (struct cost){.latency = (int8_t)latency, .decode = (uint8_t)decode, .res = c->res});
+    if (flags & F_END) drain(s);
 }
 
 uint32_t gas_sim_cost(const struct gas_sim *s)

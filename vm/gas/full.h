@@ -47,9 +47,13 @@ struct gas_sim {
     uint32_t in_flight, head, tail;
     /* ROB entry states as bit masks over slots; a slot in none of them is free */
     uint32_t decoding, waiting, executing, executed;
-    uint32_t blocked; /* slots with a nonzero `deps` */
+    uint32_t blocked;  /* slots with a nonzero `deps` */
+    uint32_t finished_now; /* executing slots whose result came this cycle; executed next */
     struct {
-        int16_t remaining[GAS_ROB_SIZE]; /* cycles of execution left; -1 once done */
+        /* the latency until it starts, then the cycle its result comes: the
+         * reference counts cycles left down, and cycles left + cycle count stays
+         * constant while an entry executes */
+        uint32_t until[GAS_ROB_SIZE];
         uint16_t needs[GAS_ROB_SIZE];    /* resources held while executing */
         uint32_t deps[GAS_ROB_SIZE];     /* slots whose results it still waits for */
         uint16_t writes[GAS_ROB_SIZE];   /* registers it is the latest producer of */
@@ -64,6 +68,8 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
 void gas_sim_restart(struct gas_sim *s);
 /* Feeds the next instruction of the block (OP_invalid = the implicit trap). */
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in);
+/* Whether every instruction has its costs (a self-check for the tests). */
+bool gas_full_table_complete(void);
 /* After the block's terminator: its cost. */
 uint32_t gas_sim_cost(const struct gas_sim *s);
 static inline bool gas_sim_done(const struct gas_sim *s) { return s->finished && s->in_flight == 0; }

@@ -359,6 +359,12 @@ static void test_table_module(void **state)
     free(raw);
 }
 
+static void test_every_instruction_costed(void **state)
+{
+    (void)state;
+    assert_true(gas_full_table_complete());
+}
+
 /* Names accepted by --cost-model, and a bad table rejected at module creation. */
 static void test_model_names(void **state)
 {
@@ -406,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_table_serialized_form),
         cmocka_unit_test(test_table_module),
         cmocka_unit_test(test_model_names),
+        cmocka_unit_test(test_every_instruction_costed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

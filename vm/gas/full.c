@@ -61,7 +61,6 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
     s->unlikely_byte = u >= 0 ? u : 255;
     s->load_latency = load_latency;
     s->is64 = cpvm_program_is_64_bit(p);
-    s->fast_forward = true;
     s->trace = NULL;
     s->trace_ctx = NULL;
     reset(s);
@@ -75,7 +74,7 @@ static void emit(struct gas_sim *s, uint32_t mask, enum gas_event ev)
 /* One cycle: retire, start, advance execution, then what was decoded this cycle
  * starts waiting. With `draining` (after the terminator) or when nothing retired,
  * and nothing was decoded, idle cycles up to the next completion are skipped. */
-static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool draining, bool decoded)
+static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool draining, bool decoded, const bool T)
 {
     /* the state in locals: stores into the per-slot arrays would force reloads */
     uint32_t head = s->head, executed = s->executed, waiting = s->waiting, executing = s->executing;
@@ -86,14 +85,14 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
     uint32_t nret = ready == UINT32_MAX ? 32 : (uint32_t)__builtin_ctz(~ready);
     if (nret) {
         uint32_t retired = rotl(nret == 32 ? UINT32_MAX : bit(nret) - 1, head);
-        if (s->trace) {
+        if (T) {
             emit(s, retired, GAS_EV_RETIRED);
             emit(s, executed & ~retired, GAS_EV_RETIRE_WAIT);
         }
         executed &= ~retired;
         s->in_flight -= nret;
         head = (head + nret) & ROB_MASK;
-    } else if (s->trace) {
+    } else if (T) {
         emit(s, executed, GAS_EV_RETIRE_WAIT);
     }
 
@@ -115,7 +114,7 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
     }
     waiting &= ~started;
     executing |= started;
-    if (s->trace) emit(s, waiting, GAS_EV_WAITING);
+    if (T) emit(s, waiting, GAS_EV_WAITING);
 
     /* 3. advance execution. Entries whose result came last cycle (0 left) become
      * executed (-1 left). Of the others, those whose result comes at the new cycle
@@ -135,7 +134,7 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
                 done |= bit(slot);
             }
         }
-        if (!last && !decoded && s->fast_forward && (draining || nret == 0)) step = first - now;
+        if (!T && !last && !decoded && (draining || nret == 0)) step = first - now;
         else if (first != now + 1) done = 0;
     }
     if (done) {
@@ -155,7 +154,7 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
         }
         FOR_SLOTS(regs, r) s->producer[r] = -1;
     }
-    if (s->trace) {
+    if (T) {
         emit(s, last, GAS_EV_EXECUTED);
         emit(s, executing & ~last, GAS_EV_EXECUTING);
     }
@@ -182,7 +181,7 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
  * retires at the first tick at or after that (ticks occur at every completion,
  * fast-forward or not), all in order, so the last tick is at the latest of
  * those, and the count ends one cycle later. */
-static void finish_started(struct gas_sim *s)
+static inline __attribute__((always_inline)) void finish_started(struct gas_sim *s)
 {
     uint32_t latest = s->executed ? s->cycles : 0;
     FOR_SLOTS(s->executing, slot)
@@ -195,25 +194,25 @@ static void finish_started(struct gas_sim *s)
     s->executing = s->executed = s->finished_now = 0;
 }
 
-static void tick_until(struct gas_sim *s, bool draining)
+static inline __attribute__((always_inline)) void tick_until(struct gas_sim *s, bool draining, const bool T)
 {
-    tick(s, draining, true);
+    tick(s, draining, true, T);
     if (draining) {
         while (s->in_flight) {
-            if (!s->waiting && s->fast_forward) {
+            if (!T && !s->waiting) {
                 finish_started(s);
                 break;
             }
-            tick(s, true, false);
+            tick(s, true, false, T);
         }
         return;
     }
-    while (s->in_flight > GAS_ROB_SIZE - 1) tick(s, false, false);
+    while (s->in_flight > GAS_ROB_SIZE - 1) tick(s, false, false, T);
 }
 
-static void make_room(struct gas_sim *s, uint32_t slots)
+static inline __attribute__((always_inline)) void make_room(struct gas_sim *s, uint32_t slots, const bool T)
 {
-    if (s->decode_left < slots || s->in_flight == GAS_ROB_SIZE) tick_until(s, false);
+    if (s->decode_left < slots || s->in_flight == GAS_ROB_SIZE) tick_until(s, false, T);
 }
 
 struct cost {
@@ -223,10 +222,10 @@ struct cost {
 };
 
 /* dst/src1/src2: register, or -1 for none */
-static void dispatch(struct gas_sim *s, int dst, int src1, int src2, struct cost c)
+static inline __attribute__((always_inline)) void dispatch(struct gas_sim *s, int dst, int src1, int src2, struct cost c, const bool T)
 {
-    make_room(s, c.decode);
-    if (s->trace) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
+    make_room(s, c.decode, T);
+    if (T) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
     uint32_t slot = s->tail;
     s->tail = (s->tail + 1) & ROB_MASK;
     s->rob.until[slot] = (uint32_t)c.latency;
@@ -254,10 +253,10 @@ static void dispatch(struct gas_sim *s, int dst, int src1, int src2, struct cost
 }
 
 /* move_reg is renamed away: the destination now names the source's producer. */
-static void move_reg(struct gas_sim *s, int dst, int src)
+static inline __attribute__((always_inline)) void move_reg(struct gas_sim *s, int dst, int src, const bool T)
 {
-    make_room(s, 1);
-    if (s->trace) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
+    make_room(s, 1, T);
+    if (T) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
     int old = s->producer[dst], now = s->producer[src];
     if (old >= 0) s->rob.writes[old] &= (uint16_t)~(1u << dst);
     if (now >= 0) s->rob.writes[now] |= (uint16_t)(1u << dst);
@@ -266,10 +265,10 @@ static void move_reg(struct gas_sim *s, int dst, int src)
     s->insns++;
 }
 
-static void drain(struct gas_sim *s)
+static inline __attribute__((always_inline)) void drain(struct gas_sim *s, const bool T)
 {
     s->finished = true;
-    tick_until(s, true);
+    tick_until(s, true, T);
 }
 
 static bool predicted_at(const struct gas_sim *s, uint64_t at)
@@ -396,13 +395,13 @@ bool gas_full_table_complete(void)
     return true;
 }
 
-void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
+static inline __attribute__((always_inline)) void feed(struct gas_sim *s, const struct dec_insn *in, const bool T)
 {
     const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
     const int reg[4] = {-1, in->a, in->b, in->d};
     unsigned flags = c->flags;
     if (flags & F_MOVE) {
-        move_reg(s, in->a, in->b);
+        move_reg(s, in->a, in->b, T);
         return;
     }
     int latency = c->latency;
@@ -420,8 +419,15 @@ void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
         if (flags & F_BRANCH) latency = branch_latency(s, in);
     }
     dispatch(s, reg[c->dst], reg[c->src1], reg[c->src2],
-             (struct cost){.latency = (int8_t)latency, .decode = (uint8_t)decode, .res = c->res});
-    if (flags & F_END) drain(s);
+             (struct cost){.latency = (int8_t)latency, .decode = (uint8_t)decode, .res = c->res}, T);
+    if (flags & F_END) drain(s, T);
+}
+
+/* Two copies of the model: traced (one tick per cycle, events) and not. */
+void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
+{
+    if (s->trace) feed(s, in, true);
+    else feed(s, in, false);
 }
 
 uint32_t gas_sim_cost(const struct gas_sim *s)
@@ -438,7 +444,6 @@ uint32_t gas_full_block_cost(const struct cpvm_program *p, uint32_t start, int8_
     if (trace) {
         s.trace = trace;
         s.trace_ctx = trace_ctx;
-        s.fast_forward = false; /* one event per cycle */
     }
     struct dec_block_iter it = dec_block_begin(p, start);
     struct dec_insn in;

@@ -36,8 +36,7 @@ struct gas_sim {
     int trap_byte, unlikely_byte;
     int8_t load_latency;
     bool is64;
-    bool fast_forward; /* skip idle cycles; off while tracing, never changes the cost */
-    gas_trace_fn *trace;
+    gas_trace_fn *trace; /* set: one tick per cycle (no skipping), events reported */
     void *trace_ctx;
 
     uint32_t cycles, insns;

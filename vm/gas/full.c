@@ -176,32 +176,68 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
     s->cycles = now + step;
 }
 
-/* Draining with every entry started: nothing changes order any more. An entry is
- * executed one cycle after its result comes, an executed one already; each
- * retires at the first tick at or after that (ticks occur at every completion,
- * fast-forward or not), all in order, so the last tick is at the latest of
- * those, and the count ends one cycle later. */
-static inline __attribute__((always_inline)) void finish_started(struct gas_sim *s)
+/* Each resource field widened to a byte, to add up the demands of many entries. */
+static inline uint64_t widen(uint32_t r)
 {
-    uint32_t latest = s->executed ? s->cycles : 0;
+    return (uint64_t)((r >> ALU_AT) & 7) | (uint64_t)((r >> LOAD_AT) & 7) << 8 |
+           (uint64_t)((r >> STORE_AT) & 7) << 16 | (uint64_t)((r >> MUL_AT) & 1) << 24 |
+           (uint64_t)((r >> DIV_AT) & 1) << 32;
+}
+
+/* Draining, when the resources and the start limit can no longer hold anything
+ * back: what the ticks would do follows from the dependencies alone. An entry
+ * starts at the first tick after its inputs' results come (ticks occur at every
+ * result), so its result comes at max(now, its producers' results) + latency;
+ * producers are older, so age order computes them first. It is executed one
+ * cycle after its result comes (one whose result came this cycle: next cycle),
+ * an executed one already; each retires at the first tick at or after that, in
+ * order, so the last tick is at the latest of those and the count ends one
+ * cycle later. Returns false, changing nothing, when resources might bind. */
+static bool finish_unconstrained(struct gas_sim *s)
+{
+    uint32_t waiting = s->waiting, running = s->executing & ~s->finished_now;
+    if (waiting) {
+        if (__builtin_popcount(waiting) > START_PER_CYCLE) return false;
+        uint64_t demand = 0;
+        FOR_SLOTS(waiting | running, slot) demand += widen(s->rob.needs[slot]);
+        if ((demand & 0xff) > 4 || (demand >> 8 & 0xff) > 4 || (demand >> 16 & 0xff) > 4 || (demand >> 24 & 0xff) > 1 ||
+            (demand >> 32 & 0xff) > 1)
+            return false;
+    }
+    uint32_t now = s->cycles, latest = s->executed ? now : 0;
     FOR_SLOTS(s->executing, slot)
     {
         uint32_t at = s->rob.until[slot] + 1;
         if (at > latest) latest = at;
     }
+    FOR_SLOTS(rotr(waiting, s->head), age)
+    {
+        uint32_t slot = (age + s->head) & ROB_MASK, begin = now;
+        if (s->blocked & bit(slot)) {
+            for (uint32_t d = s->rob.deps[slot]; d; d &= d - 1) {
+                uint32_t at = s->rob.until[__builtin_ctz(d)];
+                if (at > begin) begin = at;
+            }
+        }
+        s->rob.until[slot] += begin;
+        if (s->rob.until[slot] + 1 > latest) latest = s->rob.until[slot] + 1;
+    }
     s->cycles = latest + 1;
     s->in_flight = 0;
-    s->executing = s->executed = s->finished_now = 0;
+    s->waiting = s->executing = s->executed = s->finished_now = 0;
+    return true;
 }
 
 static inline __attribute__((always_inline)) void tick_until(struct gas_sim *s, bool draining, const bool T)
 {
     tick(s, draining, true, T);
     if (draining) {
+        /* the check costs about a tick: made once, then whenever nothing waits */
+        bool tried = false;
         while (s->in_flight) {
-            if (!T && !s->waiting) {
-                finish_started(s);
-                break;
+            if (!T && (!tried || !s->waiting)) {
+                tried = true;
+                if (finish_unconstrained(s)) break;
             }
             tick(s, true, false, T);
         }

@@ -28,6 +28,8 @@
 #define ALL_FREE (RES(4, 4, 4, 1, 1) | GUARDS)
 
 #define ROB_MASK (GAS_ROB_SIZE - 1)
+#define NO_SRC 16
+#define NO_DST 17
 
 static inline uint32_t rotr(uint32_t x, uint32_t n) { return n ? (x >> n) | (x << (32 - n)) : x; }
 static inline uint32_t rotl(uint32_t x, uint32_t n) { return n ? (x << n) | (x >> (32 - n)) : x; }
@@ -46,7 +48,7 @@ static void reset(struct gas_sim *s)
     s->decode_left = DECODE_PER_CYCLE;
     s->avail = ALL_FREE;
     s->decoding = s->waiting = s->executing = s->executed = s->blocked = s->finished_now = 0;
-    for (int r = 0; r < 16; r++) s->producer[r] = -1;
+    memset(s->producer, 0, sizeof s->producer);
 }
 
 void gas_sim_restart(struct gas_sim *s) { reset(s); }
@@ -152,7 +154,7 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
             s->rob.writes[slot] = 0;
             avail += s->rob.needs[slot];
         }
-        FOR_SLOTS(regs, r) s->producer[r] = -1;
+        FOR_SLOTS(regs, r) s->producer[r] = 0;
     }
     if (T) {
         emit(s, last, GAS_EV_EXECUTED);
@@ -193,11 +195,16 @@ static inline uint64_t widen(uint32_t r)
  * an executed one already; each retires at the first tick at or after that, in
  * order, so the last tick is at the latest of those and the count ends one
  * cycle later. Returns false, changing nothing, when resources might bind. */
-static bool finish_unconstrained(struct gas_sim *s)
+static bool finish_unconstrained(struct gas_sim *s, bool decoded)
 {
-    uint32_t waiting = s->waiting, running = s->executing & ~s->finished_now;
+    /* with `decoded`, called in place of this cycle's tick: what was decoded in
+     * it starts waiting at the next one */
+    uint32_t fresh = decoded ? s->decoding : 0;
+    uint32_t waiting = s->waiting | fresh, running = s->executing & ~s->finished_now;
     if (waiting) {
-        if (__builtin_popcount(waiting) > START_PER_CYCLE) return false;
+        uint32_t beyond = waiting; /* entries past the fifth */
+        for (int k = 0; k < START_PER_CYCLE; k++) beyond &= beyond - 1;
+        if (beyond) return false;
         uint64_t demand = 0;
         FOR_SLOTS(waiting | running, slot) demand += widen(s->rob.needs[slot]);
         if ((demand & 0xff) > 4 || (demand >> 8 & 0xff) > 4 || (demand >> 16 & 0xff) > 4 || (demand >> 24 & 0xff) > 1 ||
@@ -212,37 +219,33 @@ static bool finish_unconstrained(struct gas_sim *s)
     }
     FOR_SLOTS(rotr(waiting, s->head), age)
     {
-        uint32_t slot = (age + s->head) & ROB_MASK, begin = now;
-        if (s->blocked & bit(slot)) {
-            for (uint32_t d = s->rob.deps[slot]; d; d &= d - 1) {
-                uint32_t at = s->rob.until[__builtin_ctz(d)];
-                if (at > begin) begin = at;
-            }
+        uint32_t slot = (age + s->head) & ROB_MASK, begin = now + ((fresh >> slot) & 1);
+        for (uint32_t d = s->rob.deps[slot]; d; d &= d - 1) {
+            uint32_t at = s->rob.until[__builtin_ctz(d)];
+            if (at > begin) begin = at;
         }
         s->rob.until[slot] += begin;
         if (s->rob.until[slot] + 1 > latest) latest = s->rob.until[slot] + 1;
     }
     s->cycles = latest + 1;
     s->in_flight = 0;
-    s->waiting = s->executing = s->executed = s->finished_now = 0;
+    s->waiting = s->executing = s->executed = s->finished_now = s->decoding = 0;
     return true;
 }
 
 static inline __attribute__((always_inline)) void tick_until(struct gas_sim *s, bool draining, const bool T)
 {
-    tick(s, draining, true, T);
     if (draining) {
         /* the check costs about a tick: made once, then whenever nothing waits */
-        bool tried = false;
+        if (!T && finish_unconstrained(s, true)) return;
+        tick(s, true, true, T);
         while (s->in_flight) {
-            if (!T && (!tried || !s->waiting)) {
-                tried = true;
-                if (finish_unconstrained(s)) break;
-            }
+            if (!T && !s->waiting && finish_unconstrained(s, false)) break;
             tick(s, true, false, T);
         }
         return;
     }
+    tick(s, false, true, T);
     while (s->in_flight > GAS_ROB_SIZE - 1) tick(s, false, false, T);
 }
 
@@ -257,7 +260,8 @@ struct cost {
     uint16_t res;
 };
 
-/* dst/src1/src2: register, or -1 for none */
+/* dst/src1/src2: registers; NO_SRC / NO_DST for none (producer[NO_SRC] stays 0,
+ * producer[NO_DST] is written and never read) */
 static inline __attribute__((always_inline)) void dispatch(struct gas_sim *s, int dst, int src1, int src2, struct cost c, const bool T)
 {
     make_room(s, c.decode, T);
@@ -266,23 +270,16 @@ static inline __attribute__((always_inline)) void dispatch(struct gas_sim *s, in
     s->tail = (s->tail + 1) & ROB_MASK;
     s->rob.until[slot] = (uint32_t)c.latency;
     s->rob.needs[slot] = c.res;
-    s->rob.writes[slot] = 0;
-    if (src1 >= 0 || src2 >= 0) {
-        uint32_t d = 0;
-        if (src1 >= 0 && s->producer[src1] >= 0) d |= bit((uint32_t)s->producer[src1]);
-        if (src2 >= 0 && s->producer[src2] >= 0) d |= bit((uint32_t)s->producer[src2]);
-        s->rob.deps[slot] = d;
-        if (d) s->blocked |= bit(slot);
-    }
-    if (dst >= 0) {
-        /* a register's bit is only ever in its producer's `writes` */
-        uint16_t r = (uint16_t)(1u << dst);
-        if (s->producer[dst] >= 0) s->rob.writes[s->producer[dst]] &= (uint16_t)~r;
-        s->rob.writes[slot] |= r;
-        s->producer[dst] = (int16_t)slot;
-    }
+    uint32_t d = s->producer[src1] | s->producer[src2];
+    s->rob.deps[slot] = d;
+    s->blocked |= (uint32_t)(d != 0) << slot;
+    /* a register's bit is only ever in its producer's `writes` */
+    uint32_t old = s->producer[dst];
+    if (old) s->rob.writes[__builtin_ctz(old)] &= ~bit((uint32_t)dst);
+    s->rob.writes[slot] = bit((uint32_t)dst);
+    s->producer[dst] = bit(slot);
     s->decoding |= bit(slot);
-    s->rob.slot_insn[slot] = s->insns;
+    if (T) s->rob.slot_insn[slot] = s->insns;
     s->in_flight++;
     s->insns++;
     s->decode_left -= c.decode;
@@ -293,10 +290,10 @@ static inline __attribute__((always_inline)) void move_reg(struct gas_sim *s, in
 {
     make_room(s, 1, T);
     if (T) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
-    int old = s->producer[dst], now = s->producer[src];
-    if (old >= 0) s->rob.writes[old] &= (uint16_t)~(1u << dst);
-    if (now >= 0) s->rob.writes[now] |= (uint16_t)(1u << dst);
-    s->producer[dst] = (int16_t)now;
+    uint32_t old = s->producer[dst], now = s->producer[src];
+    if (old) s->rob.writes[__builtin_ctz(old)] &= ~bit((uint32_t)dst);
+    if (now) s->rob.writes[__builtin_ctz(now)] |= bit((uint32_t)dst);
+    s->producer[dst] = now;
     s->decode_left -= 1;
     s->insns++;
 }
@@ -434,7 +431,7 @@ bool gas_full_table_complete(void)
 static inline __attribute__((always_inline)) void feed(struct gas_sim *s, const struct dec_insn *in, const bool T)
 {
     const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
-    const int reg[4] = {-1, in->a, in->b, in->d};
+    const int reg[4] = {NO_SRC, in->a, in->b, in->d};
     unsigned flags = c->flags;
     if (flags & F_MOVE) {
         move_reg(s, in->a, in->b, T);
@@ -454,7 +451,7 @@ static inline __attribute__((always_inline)) void feed(struct gas_sim *s, const 
         if (flags & F_LOAD) latency = s->load_latency;
         if (flags & F_BRANCH) latency = branch_latency(s, in);
     }
-    dispatch(s, reg[c->dst], reg[c->src1], reg[c->src2],
+    dispatch(s, c->dst ? reg[c->dst] : NO_DST, reg[c->src1], reg[c->src2],
              (struct cost){.latency = (int8_t)latency, .decode = (uint8_t)decode, .res = c->res}, T);
     if (flags & F_END) drain(s, T);
 }

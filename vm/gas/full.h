@@ -55,10 +55,10 @@ struct gas_sim {
         uint32_t until[GAS_ROB_SIZE];
         uint16_t needs[GAS_ROB_SIZE];    /* resources held while executing */
         uint32_t deps[GAS_ROB_SIZE];     /* slots whose results it still waits for */
-        uint16_t writes[GAS_ROB_SIZE];   /* registers it is the latest producer of */
+        uint32_t writes[GAS_ROB_SIZE];   /* registers it is the latest producer of */
         uint32_t slot_insn[GAS_ROB_SIZE]; /* for trace events */
     } rob;
-    int16_t producer[16];                /* register -> slot producing it, -1 if ready */
+    uint32_t producer[18];               /* register -> bit of the slot producing it, 0 if ready */
 };
 
 /* An empty model for blocks of `p` with the given load latency (enum gas_cache). */

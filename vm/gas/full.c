@@ -49,6 +49,8 @@ static void reset(struct gas_sim *s)
     s->avail = ALL_FREE;
     s->decoding = s->waiting = s->executing = s->executed = s->blocked = s->finished_now = 0;
     memset(s->producer, 0, sizeof s->producer);
+    s->npend = 0;
+    s->direct = s->trace != NULL;
 }
 
 void gas_sim_restart(struct gas_sim *s) { reset(s); }
@@ -428,17 +430,26 @@ bool gas_full_table_complete(void)
     return true;
 }
 
-static inline __attribute__((always_inline)) void feed(struct gas_sim *s, const struct dec_insn *in, const bool T)
+/* One instruction with its latency and decode slots worked out. */
+static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s, const struct gas_pending *o, const bool T)
 {
-    const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
-    const int reg[4] = {NO_SRC, in->a, in->b, in->d};
-    unsigned flags = c->flags;
-    if (flags & F_MOVE) {
-        move_reg(s, in->a, in->b, T);
+    const struct op_cost *c = &COSTS[o->op];
+    if (c->flags & F_MOVE) {
+        move_reg(s, o->a, o->b, T);
         return;
     }
+    const int reg[4] = {NO_SRC, o->a, o->b, o->d};
+    dispatch(s, c->dst ? reg[c->dst] : NO_DST, reg[c->src1], reg[c->src2],
+             (struct cost){.latency = o->latency, .decode = o->decode, .res = c->res}, T);
+    if (c->flags & F_END) drain(s, T);
+}
+
+static inline void shape(const struct gas_sim *s, const struct dec_insn *in, struct gas_pending *o)
+{
+    uint8_t op = in->op <= OP_COUNT ? in->op : OP_invalid;
+    const struct op_cost *c = &COSTS[op];
+    unsigned flags = c->flags, decode = c->decode;
     int latency = c->latency;
-    unsigned decode = c->decode;
     if (flags & (F_D3 | F_D2 | F_DA | F_W | F_LOAD | F_BRANCH)) {
         int A = in->a, B = in->b, D = in->d;
         if (flags & F_D3) decode += D != A && D != B;
@@ -451,16 +462,97 @@ static inline __attribute__((always_inline)) void feed(struct gas_sim *s, const 
         if (flags & F_LOAD) latency = s->load_latency;
         if (flags & F_BRANCH) latency = branch_latency(s, in);
     }
-    dispatch(s, c->dst ? reg[c->dst] : NO_DST, reg[c->src1], reg[c->src2],
-             (struct cost){.latency = (int8_t)latency, .decode = (uint8_t)decode, .res = c->res}, T);
-    if (flags & F_END) drain(s, T);
+    *o = (struct gas_pending){.op = op, .a = in->a, .b = in->b, .d = in->d, .decode = (uint8_t)decode,
+                              .latency = (int8_t)latency};
 }
 
-/* Two copies of the model: traced (one tick per cycle, events) and not. */
+/* Resource demands add up per field (widen); over the limits of one cycle? */
+static inline bool over_limits(uint64_t demand)
+{
+    return (demand & 0xff) > 4 || (demand >> 8 & 0xff) > 4 || (demand >> 16 & 0xff) > 4 || (demand >> 24 & 0xff) > 1 ||
+           (demand >> 32 & 0xff) > 1;
+}
+
+/* A whole block without ticks, when nothing but decoding and dependencies holds
+ * anything back (most blocks). Decoding is a running count of slots. An entry
+ * decoded in cycle c waits from c + 1 and starts at the first tick at or after
+ * that and its producers' results (there is a tick every cycle while decoding,
+ * and one at every result); its result comes its latency later. Then, given
+ * those start cycles, check what the ticks would have checked: at most 5 starts
+ * a cycle, and each start fits beside everything executing and everything older
+ * starting with it; if not, false (the ticks decide). The block ends one cycle
+ * after its last retirement, which is one cycle after the latest result. */
+static bool solve(struct gas_sim *s)
+{
+    uint32_t start[GAS_ROB_SIZE], done[GAS_ROB_SIZE];
+    uint16_t need[GAS_ROB_SIZE];
+    int8_t prod[16];
+    memset(prod, -1, sizeof prod);
+    uint32_t cycle = 0, left = DECODE_PER_CYCLE, n = 0, latest = 0;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < s->npend; i++) {
+        const struct gas_pending *o = &s->pend[i];
+        const struct op_cost *c = &COSTS[o->op];
+        if (left < o->decode) {
+            cycle++;
+            left = DECODE_PER_CYCLE;
+        }
+        left -= o->decode;
+        const uint8_t reg[4] = {0, o->a, o->b, o->d};
+        if (c->flags & F_MOVE) {
+            prod[o->a] = prod[o->b];
+            continue;
+        }
+        uint32_t at = cycle + 1;
+        if (c->src1 && prod[reg[c->src1]] >= 0 && done[prod[reg[c->src1]]] > at) at = done[prod[reg[c->src1]]];
+        if (c->src2 && prod[reg[c->src2]] >= 0 && done[prod[reg[c->src2]]] > at) at = done[prod[reg[c->src2]]];
+        start[n] = at;
+        done[n] = at + (uint32_t)o->latency;
+        need[n] = c->res;
+        total += widen(c->res);
+        if (done[n] + 1 > latest) latest = done[n] + 1;
+        if (c->dst) prod[reg[c->dst]] = (int8_t)n;
+        n++;
+    }
+    if (n > START_PER_CYCLE || over_limits(total)) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t use = 0;
+            unsigned together = 0;
+            for (uint32_t j = 0; j < n; j++) {
+                if (start[j] == start[i] ? j <= i : start[j] < start[i] && done[j] > start[i]) use += widen(need[j]);
+                together += start[j] == start[i] && j <= i;
+            }
+            if (together > START_PER_CYCLE || over_limits(use)) return false;
+        }
+    }
+    s->cycles = latest + 1;
+    s->finished = true;
+    s->in_flight = 0;
+    return true;
+}
+
+/* The model proper, for blocks solve() cannot do, and for tracing. */
+static void replay(struct gas_sim *s)
+{
+    s->direct = true;
+    for (uint32_t i = 0; i < s->npend; i++) feed_shaped(s, &s->pend[i], false);
+}
+
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
 {
-    if (s->trace) feed(s, in, true);
-    else feed(s, in, false);
+    struct gas_pending o;
+    shape(s, in, &o);
+    if (s->trace) {
+        feed_shaped(s, &o, true);
+    } else if (s->direct) {
+        feed_shaped(s, &o, false);
+    } else if (s->npend < GAS_PENDING_MAX) {
+        s->pend[s->npend++] = o;
+        if ((COSTS[o.op].flags & F_END) && !solve(s)) replay(s);
+    } else { /* as many as the ROB holds: the ROB may fill */
+        replay(s);
+        feed_shaped(s, &o, false);
+    }
 }
 
 uint32_t gas_sim_cost(const struct gas_sim *s)
@@ -477,6 +569,7 @@ uint32_t gas_full_block_cost(const struct cpvm_program *p, uint32_t start, int8_
     if (trace) {
         s.trace = trace;
         s.trace_ctx = trace_ctx;
+        s.direct = true;
     }
     struct dec_block_iter it = dec_block_begin(p, start);
     struct dec_insn in;

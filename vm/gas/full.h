@@ -12,6 +12,7 @@
 #include "../decode/decode.h"
 
 #define GAS_ROB_SIZE 32
+#define GAS_PENDING_MAX 8
 
 /* Load latency of each cache model (gas.md §5). */
 enum gas_cache { GAS_CACHE_L1 = 4, GAS_CACHE_L2 = 25, GAS_CACHE_L3 = 37 };
@@ -59,6 +60,13 @@ struct gas_sim {
         uint32_t slot_insn[GAS_ROB_SIZE]; /* for trace events */
     } rob;
     uint32_t producer[18];               /* register -> bit of the slot producing it, 0 if ready */
+    /* the block so far, until it ends (solved without ticks) or cannot be */
+    bool direct; /* the ticks run instead */
+    uint32_t npend;
+    struct gas_pending {
+        uint8_t op, a, b, d, decode;
+        int8_t latency;
+    } pend[GAS_PENDING_MAX];
 };
 
 /* An empty model for blocks of `p` with the given load latency (enum gas_cache). */

@@ -35,6 +35,14 @@ const struct cpvm_cost_model *exec_cost_model_override(void)
     return result;
 }
 
+static void ignore_event(void *ctx, uint32_t cycle, uint32_t insn, enum gas_event ev)
+{
+    (void)ctx;
+    (void)cycle;
+    (void)insn;
+    (void)ev;
+}
+
 static int8_t latency_of(cpvm_cache_model cache)
 {
     return cache == CPVM_CACHE_L1 ? GAS_CACHE_L1 : cache == CPVM_CACHE_L3 ? GAS_CACHE_L3 : GAS_CACHE_L2;
@@ -80,6 +88,11 @@ void gas_check_full_model(const struct exec_setup *su, const cpvm_module *interp
         if (cost < 1) exec_fail(su, "full gas model: block %u costs 0", pc);
         if (gas_full_block_cost(p, pc, lat, NULL, NULL, NULL) != cost)
             exec_fail(su, "full gas model: block %u costs differently the second time", pc);
+        /* traced, the model ticks every cycle: no skipping, no solving without ticks */
+        uint32_t slow = gas_full_block_cost(p, pc, lat, ignore_event, NULL, NULL);
+        if (slow != cost)
+            exec_fail(su, "full gas model: block %u costs %u, cycle by cycle %u (the shortcuts changed it)", pc,
+                      cost, slow);
         uint32_t got = 0;
         if (!cpvm_module_block_cost(interp, pc, &got) || got != cost)
             exec_fail(su, "full gas model: block %u: interpreter charges %u, the model says %u", pc, got, cost);

@@ -485,7 +485,7 @@ static inline bool over_limits(uint64_t demand)
 static bool solve(struct gas_sim *s)
 {
     uint32_t start[GAS_ROB_SIZE], done[GAS_ROB_SIZE];
-    uint16_t need[GAS_ROB_SIZE];
+    uint64_t need[GAS_ROB_SIZE];
     int8_t prod[16];
     memset(prod, -1, sizeof prod);
     uint32_t cycle = 0, left = DECODE_PER_CYCLE, n = 0, latest = 0;
@@ -508,20 +508,25 @@ static bool solve(struct gas_sim *s)
         if (c->src2 && prod[reg[c->src2]] >= 0 && done[prod[reg[c->src2]]] > at) at = done[prod[reg[c->src2]]];
         start[n] = at;
         done[n] = at + (uint32_t)o->latency;
-        need[n] = c->res;
-        total += widen(c->res);
+        need[n] = widen(c->res);
+        total += need[n];
         if (done[n] + 1 > latest) latest = done[n] + 1;
         if (c->dst) prod[reg[c->dst]] = (int8_t)n;
         n++;
     }
-    if (n > START_PER_CYCLE || over_limits(total)) {
+    bool resources = over_limits(total);
+    if (n > START_PER_CYCLE || resources) {
         for (uint32_t i = 0; i < n; i++) {
             uint64_t use = 0;
             unsigned together = 0;
-            for (uint32_t j = 0; j < n; j++) {
-                if (start[j] == start[i] ? j <= i : start[j] < start[i] && done[j] > start[i]) use += widen(need[j]);
-                together += start[j] == start[i] && j <= i;
+            for (uint32_t j = 0; j <= i; j++) {
+                bool same = start[j] == start[i];
+                together += same;
+                if (same || done[j] > start[i]) use += start[j] <= start[i] ? need[j] : 0;
             }
+            if (resources)
+                for (uint32_t j = i + 1; j < n; j++)
+                    if (start[j] < start[i] && done[j] > start[i]) use += need[j];
             if (together > START_PER_CYCLE || over_limits(use)) return false;
         }
     }

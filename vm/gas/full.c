@@ -336,7 +336,7 @@ enum {
 struct op_cost {
     int8_t latency;
     uint8_t decode, flags;
-    uint8_t dst : 2, src1 : 2, src2 : 2;
+    uint8_t dst, src1, src2;
     uint16_t res;
 };
 #define ALU RES(1, 0, 0, 0, 0)
@@ -433,20 +433,18 @@ bool gas_full_table_complete(void)
 /* One instruction with its latency and decode slots worked out. */
 static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s, const struct gas_pending *o, const bool T)
 {
-    const struct op_cost *c = &COSTS[o->op];
-    if (c->flags & F_MOVE) {
-        move_reg(s, o->a, o->b, T);
+    if (o->flags & F_MOVE) {
+        move_reg(s, o->dst, o->src1, T);
         return;
     }
-    const int reg[4] = {NO_SRC, o->a, o->b, o->d};
-    dispatch(s, c->dst ? reg[c->dst] : NO_DST, reg[c->src1], reg[c->src2],
-             (struct cost){.latency = o->latency, .decode = o->decode, .res = c->res}, T);
-    if (c->flags & F_END) drain(s, T);
+    dispatch(s, o->dst, o->src1, o->src2, (struct cost){.latency = o->latency, .decode = o->decode, .res = o->res}, T);
+    if (o->flags & F_END) drain(s, T);
 }
 
-static inline void shape(const struct gas_sim *s, const struct dec_insn *in, struct gas_pending *o)
+static inline __attribute__((always_inline)) void shape(const struct gas_sim *s, const struct dec_insn *in,
+                                                      struct gas_pending *o)
 {
-    uint8_t op = in->op <= OP_COUNT ? in->op : OP_invalid;
+    unsigned op = in->op <= OP_COUNT ? in->op : OP_invalid;
     const struct op_cost *c = &COSTS[op];
     unsigned flags = c->flags, decode = c->decode;
     int latency = c->latency;
@@ -462,8 +460,14 @@ static inline void shape(const struct gas_sim *s, const struct dec_insn *in, str
         if (flags & F_LOAD) latency = s->load_latency;
         if (flags & F_BRANCH) latency = branch_latency(s, in);
     }
-    *o = (struct gas_pending){.op = op, .a = in->a, .b = in->b, .d = in->d, .decode = (uint8_t)decode,
-                              .latency = (int8_t)latency};
+    const uint8_t reg[4] = {NO_SRC, in->a, in->b, in->d};
+    o->dst = c->dst ? reg[c->dst] : NO_DST;
+    o->src1 = reg[c->src1];
+    o->src2 = reg[c->src2];
+    o->decode = (uint8_t)decode;
+    o->latency = (int8_t)latency;
+    o->flags = (uint8_t)(flags & (F_MOVE | F_END));
+    o->res = c->res;
 }
 
 /* Resource demands add up per field (widen); over the limits of one cycle? */
@@ -486,32 +490,31 @@ static bool solve(struct gas_sim *s)
 {
     uint32_t start[GAS_ROB_SIZE], done[GAS_ROB_SIZE];
     uint64_t need[GAS_ROB_SIZE];
-    int8_t prod[16];
+    int8_t prod[18]; /* the entry producing a register; NO_SRC never has one */
     memset(prod, -1, sizeof prod);
     uint32_t cycle = 0, left = DECODE_PER_CYCLE, n = 0, latest = 0;
     uint64_t total = 0;
     for (uint32_t i = 0; i < s->npend; i++) {
         const struct gas_pending *o = &s->pend[i];
-        const struct op_cost *c = &COSTS[o->op];
         if (left < o->decode) {
             cycle++;
             left = DECODE_PER_CYCLE;
         }
         left -= o->decode;
-        const uint8_t reg[4] = {0, o->a, o->b, o->d};
-        if (c->flags & F_MOVE) {
-            prod[o->a] = prod[o->b];
+        if (o->flags & F_MOVE) {
+            prod[o->dst] = prod[o->src1];
             continue;
         }
         uint32_t at = cycle + 1;
-        if (c->src1 && prod[reg[c->src1]] >= 0 && done[prod[reg[c->src1]]] > at) at = done[prod[reg[c->src1]]];
-        if (c->src2 && prod[reg[c->src2]] >= 0 && done[prod[reg[c->src2]]] > at) at = done[prod[reg[c->src2]]];
+        int p1 = prod[o->src1], p2 = prod[o->src2];
+        if (p1 >= 0 && done[p1] > at) at = done[p1];
+        if (p2 >= 0 && done[p2] > at) at = done[p2];
         start[n] = at;
         done[n] = at + (uint32_t)o->latency;
-        need[n] = widen(c->res);
+        need[n] = widen(o->res);
         total += need[n];
         if (done[n] + 1 > latest) latest = done[n] + 1;
-        if (c->dst) prod[reg[c->dst]] = (int8_t)n;
+        prod[o->dst] = (int8_t)n;
         n++;
     }
     bool resources = over_limits(total);
@@ -545,16 +548,19 @@ static void replay(struct gas_sim *s)
 
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
 {
+    if (!s->direct && s->npend < GAS_PENDING_MAX) { /* the usual case: held for solve() */
+        struct gas_pending *o = &s->pend[s->npend++];
+        shape(s, in, o);
+        if ((o->flags & F_END) && !solve(s)) replay(s);
+        return;
+    }
     struct gas_pending o;
     shape(s, in, &o);
     if (s->trace) {
         feed_shaped(s, &o, true);
     } else if (s->direct) {
         feed_shaped(s, &o, false);
-    } else if (s->npend < GAS_PENDING_MAX) {
-        s->pend[s->npend++] = o;
-        if ((COSTS[o.op].flags & F_END) && !solve(s)) replay(s);
-    } else { /* as many as the ROB holds: the ROB may fill */
+    } else { /* too long for solve(): the ticks run */
         replay(s);
         feed_shaped(s, &o, false);
     }

@@ -64,8 +64,10 @@ struct gas_sim {
     bool direct; /* the ticks run instead */
     uint32_t npend;
     struct gas_pending {
-        uint8_t op, a, b, d, decode;
+        uint8_t dst, src1, src2, decode; /* registers; 16 = no source, 17 = no destination */
         int8_t latency;
+        uint8_t flags;
+        uint16_t res;
     } pend[GAS_PENDING_MAX];
 };
 

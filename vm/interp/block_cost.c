@@ -5,18 +5,7 @@
 
 bool cpvm_module_block_cost(const cpvm_module *m, uint32_t pc, uint32_t *cost)
 {
-    if (m->jit) { /* the cost compiled into the block's stub */
-        const struct jit_code *jc = m->jit;
-        size_t lo = 0, hi = jc->nblocks;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (jc->blocks[mid].pc < pc) lo = mid + 1;
-            else hi = mid;
-        }
-        if (lo == jc->nblocks || jc->blocks[lo].pc != pc) return false;
-        *cost = jc->blocks[lo].cost;
-        return true;
-    }
+    if (m->jit) return jit_block_native(m->jit, pc, cost) != UINT32_MAX; /* the cost in the block's stub */
     /* the interpreter computes it as it first enters the block, the same way */
     const struct cpvm_program *p = m->prog;
     if (!dec_is_block_start(p, pc)) return false;

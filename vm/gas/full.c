@@ -40,17 +40,24 @@ static inline uint32_t bit(uint32_t slot) { return 1u << slot; }
 
 /* Per-slot arrays need no clearing: a slot's fields are written when it is
  * dispatched, and `deps` is read only for slots in `blocked`. */
-static void reset(struct gas_sim *s)
+/* The ticking model's state, emptied only when the ticks are to run. */
+static void reset_ticks(struct gas_sim *s)
 {
     s->cycles = s->insns = 0;
-    s->finished = false;
     s->in_flight = s->head = s->tail = 0;
     s->decode_left = DECODE_PER_CYCLE;
     s->avail = ALL_FREE;
     s->decoding = s->waiting = s->executing = s->executed = s->blocked = s->finished_now = 0;
     memset(s->producer, 0, sizeof s->producer);
+}
+
+static void reset(struct gas_sim *s)
+{
+    s->finished = false;
+    s->cycles = s->in_flight = 0;
     s->npend = 0;
     s->direct = s->trace != NULL;
+    if (s->direct) reset_ticks(s);
 }
 
 void gas_sim_restart(struct gas_sim *s) { reset(s); }
@@ -188,6 +195,14 @@ static inline uint64_t widen(uint32_t r)
            (uint64_t)((r >> DIV_AT) & 1) << 32;
 }
 
+/* Resource demands add up per field (widen); over the limits of one cycle? */
+static inline bool over_limits(uint64_t demand)
+{
+    /* per byte: limit 4, 4, 4, 1, 1; adding 127 - limit sets the top bit when over
+     * (a byte holds at most 32 entries x 4, so nothing carries into the next) */
+    return ((demand + 0x7e7e7b7b7bull) & 0x8080808080ull) != 0;
+}
+
 /* Draining, when the resources and the start limit can no longer hold anything
  * back: what the ticks would do follows from the dependencies alone. An entry
  * starts at the first tick after its inputs' results come (ticks occur at every
@@ -209,9 +224,7 @@ static bool finish_unconstrained(struct gas_sim *s, bool decoded)
         if (beyond) return false;
         uint64_t demand = 0;
         FOR_SLOTS(waiting | running, slot) demand += widen(s->rob.needs[slot]);
-        if ((demand & 0xff) > 4 || (demand >> 8 & 0xff) > 4 || (demand >> 16 & 0xff) > 4 || (demand >> 24 & 0xff) > 1 ||
-            (demand >> 32 & 0xff) > 1)
-            return false;
+        if (over_limits(demand)) return false;
     }
     uint32_t now = s->cycles, latest = s->executed ? now : 0;
     FOR_SLOTS(s->executing, slot)
@@ -470,12 +483,6 @@ static inline __attribute__((always_inline)) void shape(const struct gas_sim *s,
     o->res = c->res;
 }
 
-/* Resource demands add up per field (widen); over the limits of one cycle? */
-static inline bool over_limits(uint64_t demand)
-{
-    return (demand & 0xff) > 4 || (demand >> 8 & 0xff) > 4 || (demand >> 16 & 0xff) > 4 || (demand >> 24 & 0xff) > 1 ||
-           (demand >> 32 & 0xff) > 1;
-}
 
 /* A whole block without ticks, when nothing but decoding and dependencies holds
  * anything back (most blocks). Decoding is a running count of slots. An entry
@@ -543,6 +550,7 @@ static bool solve(struct gas_sim *s)
 static void replay(struct gas_sim *s)
 {
     s->direct = true;
+    reset_ticks(s);
     for (uint32_t i = 0; i < s->npend; i++) feed_shaped(s, &s->pend[i], false);
 }
 
@@ -580,7 +588,7 @@ uint32_t gas_full_block_cost(const struct cpvm_program *p, uint32_t start, int8_
     if (trace) {
         s.trace = trace;
         s.trace_ctx = trace_ctx;
-        s.direct = true;
+        reset(&s);
     }
     struct dec_block_iter it = dec_block_begin(p, start);
     struct dec_insn in;

@@ -113,7 +113,9 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
      * entries as picking the oldest that fits five times. */
     uint32_t started = 0;
     int nstart = 0;
-    FOR_SLOTS(rotr(waiting & ~s->blocked, head), age)
+    uint32_t startable = waiting & ~s->blocked;
+    if (!(avail & (7u << ALU_AT))) startable &= s->no_alu; /* no ALU left: the rest cannot start */
+    FOR_SLOTS(rotr(startable, head), age)
     {
         uint32_t slot = (age + head) & ROB_MASK;
         uint32_t need = s->rob.needs[slot];
@@ -285,6 +287,7 @@ static inline __attribute__((always_inline)) void dispatch(struct gas_sim *s, in
     s->tail = (s->tail + 1) & ROB_MASK;
     s->rob.until[slot] = (uint32_t)c.latency;
     s->rob.needs[slot] = c.res;
+    s->no_alu = (s->no_alu & ~bit(slot)) | (uint32_t)!(c.res & (7u << ALU_AT)) << slot;
     uint32_t d = s->producer[src1] | s->producer[src2];
     s->rob.deps[slot] = d;
     s->blocked |= (uint32_t)(d != 0) << slot;

@@ -48,6 +48,7 @@ struct gas_sim {
     /* ROB entry states as bit masks over slots; a slot in none of them is free */
     uint32_t decoding, waiting, executing, executed;
     uint32_t blocked;  /* slots with a nonzero `deps` */
+    uint32_t no_alu;   /* slots whose entry needs no ALU */
     uint32_t finished_now; /* executing slots whose result came this cycle; executed next */
     struct {
         /* the latency until it starts, then the cycle its result comes: the

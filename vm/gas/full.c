@@ -22,6 +22,7 @@
 #define BRANCH_HIT 1
 #define BRANCH_MISS 20
 #define STORE_LATENCY 25
+#define GAS_SOLVE_MAX 6 /* longer blocks mostly fail solve()'s check */
 
 /* Resources, one field each, with a guard bit above: subtracting a demand larger
  * than what is free clears the guard, so one subtraction tests all five. */
@@ -558,6 +559,75 @@ static bool solve(struct gas_sim *s)
     return true;
 }
 
+/* A block of at most GAS_PENDING_MAX instructions, exactly, without the ROB
+ * machinery (it never fills): the ticks' start decisions replayed on the ticks
+ * that happen. There is one every cycle up to the cycle after the terminator is
+ * decoded, then one at each result and at the cycle after it. At each, first
+ * what finished releases its resources, then the oldest ready entries start if
+ * they fit, at most 5. */
+static void schedule(struct gas_sim *s)
+{
+    uint32_t ready[GAS_ROB_SIZE], latency[GAS_ROB_SIZE], done[GAS_ROB_SIZE];
+    uint16_t need[GAS_ROB_SIZE];
+    int8_t p1[GAS_ROB_SIZE], p2[GAS_ROB_SIZE], prod[18];
+    memset(prod, -1, sizeof prod);
+    uint32_t cycle = 0, left = DECODE_PER_CYCLE, n = 0;
+    for (uint32_t i = 0; i < s->npend; i++) {
+        const struct gas_pending *o = &s->pend[i];
+        if (left < o->decode) {
+            cycle++;
+            left = DECODE_PER_CYCLE;
+        }
+        left -= o->decode;
+        if (o->flags & F_MOVE) {
+            prod[o->dst] = prod[o->src1];
+            continue;
+        }
+        ready[n] = cycle + 1;
+        latency[n] = (uint32_t)o->latency;
+        need[n] = o->res;
+        p1[n] = prod[o->src1];
+        p2[n] = prod[o->src2];
+        prod[o->dst] = (int8_t)n;
+        n++;
+    }
+    uint32_t pending = n == 32 ? UINT32_MAX : bit(n) - 1, running = 0, avail = ALL_FREE, latest = 0;
+    for (uint32_t now = 1; pending;) {
+        bool result_now = false;
+        FOR_SLOTS(running, j)
+        {
+            if (done[j] > now) continue;
+            result_now |= done[j] == now;
+            avail += need[j];
+            running &= ~bit(j);
+        }
+        int started = 0;
+        FOR_SLOTS(pending, i)
+        {
+            if (ready[i] > now) break; /* decoded later, as all younger ones */
+            if (p1[i] >= 0 && ((pending >> p1[i] & 1) || done[p1[i]] > now)) continue;
+            if (p2[i] >= 0 && ((pending >> p2[i] & 1) || done[p2[i]] > now)) continue;
+            if (((avail - need[i]) & GUARDS) != GUARDS) continue;
+            avail -= need[i];
+            done[i] = now + latency[i];
+            if (done[i] + 1 > latest) latest = done[i] + 1;
+            pending &= ~bit(i);
+            running |= bit(i);
+            if (++started == START_PER_CYCLE) break;
+        }
+        if (result_now || now <= cycle || !running) {
+            now++;
+        } else {
+            uint32_t first = UINT32_MAX;
+            FOR_SLOTS(running, j) if (done[j] < first) first = done[j];
+            now = first;
+        }
+    }
+    s->cycles = latest + 1;
+    s->finished = true;
+    s->in_flight = 0;
+}
+
 /* The model proper, for blocks solve() cannot do, and for tracing. */
 static void replay(struct gas_sim *s)
 {
@@ -571,7 +641,7 @@ void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
     if (!s->direct && s->npend < GAS_PENDING_MAX) { /* the usual case: held for solve() */
         struct gas_pending *o = &s->pend[s->npend++];
         shape(s, in, o);
-        if ((o->flags & F_END) && !solve(s)) replay(s);
+        if ((o->flags & F_END) && (s->npend > GAS_SOLVE_MAX || !solve(s))) schedule(s);
         return;
     }
     struct gas_pending o;

@@ -12,7 +12,7 @@
 #include "../decode/decode.h"
 
 #define GAS_ROB_SIZE 32
-#define GAS_PENDING_MAX 8
+#define GAS_PENDING_MAX (GAS_ROB_SIZE - 1)
 
 /* Load latency of each cache model (gas.md §5). */
 enum gas_cache { GAS_CACHE_L1 = 4, GAS_CACHE_L2 = 25, GAS_CACHE_L3 = 37 };

@@ -22,7 +22,7 @@
 #define BRANCH_HIT 1
 #define BRANCH_MISS 20
 #define STORE_LATENCY 25
-#define GAS_SOLVE_MAX 6 /* longer blocks mostly fail solve()'s check */
+#define GAS_SOLVE_MAX 5 /* longer blocks: schedule(), cheaper than solve()'s check then */
 
 /* Resources, one field each, with a guard bit above: subtracting a demand larger
  * than what is free clears the guard, so one subtraction tests all five. */
@@ -594,9 +594,13 @@ static void schedule(struct gas_sim *s)
     uint32_t pending = n == 32 ? UINT32_MAX : bit(n) - 1, running = 0, avail = ALL_FREE, latest = 0;
     for (uint32_t now = 1; pending;) {
         bool result_now = false;
+        uint32_t first = UINT32_MAX, next_ready = UINT32_MAX; /* the next result, the next decoded */
         FOR_SLOTS(running, j)
         {
-            if (done[j] > now) continue;
+            if (done[j] > now) {
+                if (done[j] < first) first = done[j];
+                continue;
+            }
             result_now |= done[j] == now;
             avail += need[j];
             running &= ~bit(j);
@@ -604,24 +608,26 @@ static void schedule(struct gas_sim *s)
         int started = 0;
         FOR_SLOTS(pending, i)
         {
-            if (ready[i] > now) break; /* decoded later, as all younger ones */
+            if (ready[i] > now) { /* decoded later, as all younger ones */
+                next_ready = ready[i];
+                break;
+            }
             if (p1[i] >= 0 && ((pending >> p1[i] & 1) || done[p1[i]] > now)) continue;
             if (p2[i] >= 0 && ((pending >> p2[i] & 1) || done[p2[i]] > now)) continue;
             if (((avail - need[i]) & GUARDS) != GUARDS) continue;
             avail -= need[i];
             done[i] = now + latency[i];
             if (done[i] + 1 > latest) latest = done[i] + 1;
+            if (done[i] < first) first = done[i];
             pending &= ~bit(i);
             running |= bit(i);
             if (++started == START_PER_CYCLE) break;
         }
-        if (result_now || now <= cycle || !running) {
-            now++;
-        } else {
-            uint32_t first = UINT32_MAX;
-            FOR_SLOTS(running, j) if (done[j] < first) first = done[j];
-            now = first;
-        }
+        /* Only a result, a newly decoded entry, or (where the ticks have the next
+         * cycle: while decoding, after a result, with nothing running) the start
+         * limit lets anything start later; the ticks in between change nothing. */
+        if (started == START_PER_CYCLE && (now <= cycle || result_now || !running)) now++;
+        else now = first < next_ready ? first : next_ready != UINT32_MAX ? next_ready : now + 1;
     }
     s->cycles = latest + 1;
     s->finished = true;

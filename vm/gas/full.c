@@ -2,14 +2,17 @@
  * a SIMD lane per slot; here entry states are 32-bit masks over the slots and the
  * per-slot fields are small arrays walked only over the slots a phase touches.
  *
- * Three ways to the same number (the reference only has the first two):
+ * Four ways to the same number (the reference only has the first two):
  *  - the ticks, one per cycle (tracing: every event);
  *  - the ticks with the reference's fast-forward over idle cycles, and without
- *    ticks once the end is determined (finish_unconstrained);
+ *    ticks once the end is determined (finish_unconstrained); blocks of 32
+ *    entries or more, where the ROB can fill, always go this way;
  *  - solve(): a short block whose limits never bind, from decode slots and
- *    dependencies alone; checked, else the ticks run.
+ *    dependencies alone; checked, else
+ *  - schedule(): the start decisions of the ticks, made only at the cycles where
+ *    something can start, without the ROB bookkeeping.
  * The unit tests, the conformance vectors and the fuzz harness's gas check hold
- * them equal. Computing every block of doom.polkavm costs ~23% of compiling it. */
+ * them equal. Computing every block of doom.polkavm costs ~20% of compiling it. */
 #include "full.h"
 
 #include <string.h>

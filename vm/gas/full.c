@@ -5,8 +5,8 @@
  * Four ways to the same number (the reference only has the first two):
  *  - the ticks, one per cycle (tracing: every event);
  *  - the ticks with the reference's fast-forward over idle cycles, and without
- *    ticks once the end is determined (finish_unconstrained); blocks of 32
- *    entries or more, where the ROB can fill, always go this way;
+ *    ticks once the end is determined (finish_unconstrained); blocks of more
+ *    than 31 instructions, where the ROB can fill, always go this way;
  *  - solve(): a short block whose limits never bind, from decode slots and
  *    dependencies alone; checked, else
  *  - schedule(): the start decisions of the ticks, made only at the cycles where

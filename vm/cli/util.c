@@ -325,8 +325,11 @@ bool cli_parse_cost_model(const char *cmd, const char *arg, struct cpvm_cost_mod
             free(blob);
             return false;
         }
+        static uint8_t table[CPVM_COST_TABLE_SIZE + 4]; /* one --cost-model a command */
+        memcpy(table, blob, len);
+        free(blob);
         m.kind = CPVM_COST_TABLE;
-        m.table = blob; /* kept for the life of the process */
+        m.table = table;
         m.table_len = len;
     }
     *out = m;

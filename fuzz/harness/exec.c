@@ -1,6 +1,7 @@
 /* The execution harness (exec.h): setup from the input framing, the
  * deterministic host, the run loop, outcomes and their comparison. */
 #include "exec.h"
+#include "gas_check.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,6 +67,8 @@ void exec_module_config(const struct exec_setup *su, cpvm_backend backend, struc
     mc->gas_metering = su->metered;
     mc->gas_async = su->metered && su->async;
     mc->step_tracing = su->step_limit != 0;
+    const struct cpvm_cost_model *forced = exec_cost_model_override();
+    if (forced) mc->cost_model = *forced;
 }
 
 /* --- outcomes and memory snapshots ---------------------------------------------------- */

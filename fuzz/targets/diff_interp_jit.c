@@ -14,8 +14,12 @@
  *               cpvm defines its checks identically on both backends, so
  *               everything must still match exactly
  *     bits 4-5  cost model: 0 naive; 1 a block table with a cost of 1-8 at
- *               every offset; 2 a sparse table (costs 1-200, missing blocks
- *               1-4); 3 a table of extreme costs (up to 0xffffffff)
+ *               every offset, or, with bit 7 of the host seed, the full model
+ *               (gas.md §5; seed bits 5-6: 1 L1, 3 L3, else L2 hits), whose
+ *               invariants are checked too (harness/gas_check.h); 2 a sparse
+ *               table (costs 1-200, missing blocks 1-4); 3 a table of extreme
+ *               costs (up to 0xffffffff). CPVM_FUZZ_COST_MODEL overrides
+ *               these bits (harness/gas_check.h).
  *     bit 6     the host refills the gas once after (synchronous) out-of-gas
  *     bit 7     after every other host call the host sets the next pc itself
  *   byte 1   host seed (host call answers, host writes, unmapping, page
@@ -51,6 +55,7 @@
 
 #include "cpvm.h"
 #include "exec.h"
+#include "gas_check.h"
 #include "text/text.h"
 
 #define HISTORY 8u
@@ -66,6 +71,8 @@ struct diff {
     struct exec_stop hist[HISTORY];  /* the interpreter's last stops */
     bool final;                      /* comparing the end states */
     unsigned cost_mode;
+    bool full_model;                 /* cost_mode 1 with host seed bit 7 */
+    cpvm_cache_model cache;
 };
 
 /* --- the report --------------------------------------------------------------------- */
@@ -101,10 +108,12 @@ static void report(void *arg)
     const struct exec_setup *su = &d->su;
     const struct gen_program *g = &su->g;
     static const char *const costs[4] = {"naive", "dense table", "sparse table", "extreme table"};
+    static const char *const caches[3] = {"full L2", "full L1", "full L3"};
     fprintf(stderr, "\n=== diff_interp_jit report ===\n");
     fprintf(stderr, "run config 0x%02x: %s memory, compat %s, metering %s, cost model %s%s%s; host seed 0x%02x\n",
             su->cfg, su->dynamic ? "dynamic" : "standard", (su->cfg & 2) ? "gp-v0.4" : "polkavm-0.35",
-            !su->metered ? "off" : su->async ? "asynchronous" : "synchronous", costs[d->cost_mode],
+            !su->metered ? "off" : su->async ? "asynchronous" : "synchronous",
+            d->full_model ? caches[d->cache] : costs[d->cost_mode],
             su->refill ? ", one refill" : "", su->reenter ? ", host re-enters" : "", su->seed);
     const struct cpvm_memory_map *m = &g->map;
     fprintf(stderr,
@@ -282,7 +291,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct cpvm_module_config mi, mcomp;
     exec_module_config(su, CPVM_BACKEND_INTERPRETER, &mi);
-    if (d.cost_mode && !(table = cost_table(&d, &mi.cost_model))) goto out;
+    const struct cpvm_cost_model *forced = exec_cost_model_override();
+    d.full_model = forced ? forced->kind == CPVM_COST_FULL : d.cost_mode == 1 && (su->seed & 0x80);
+    if (forced) {
+        d.cache = forced->cache; /* exec_module_config set the model */
+    } else if (d.full_model) {
+        static const cpvm_cache_model by_bits[4] = {CPVM_CACHE_L2, CPVM_CACHE_L1, CPVM_CACHE_L2, CPVM_CACHE_L3};
+        d.cache = by_bits[(su->seed >> 5) & 3];
+        mi.cost_model.kind = CPVM_COST_FULL;
+        mi.cost_model.cache = d.cache;
+    } else if (d.cost_mode && !(table = cost_table(&d, &mi.cost_model))) {
+        goto out;
+    }
     mcomp = mi;
     mcomp.backend = CPVM_BACKEND_COMPILER;
     mcomp.sandbox = DIFF_SANDBOX;
@@ -302,6 +322,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         warned = true;
         goto out;
     }
+    if (d.full_model) gas_check_full_model(su, modi, modc, d.cache, 1 + (su->seed & 7));
     if (memcmp(cpvm_module_memory_map(modi), &g->map, sizeof g->map) != 0 ||
         memcmp(cpvm_module_memory_map(modc), &g->map, sizeof g->map) != 0)
         exec_fail(su, "module memory map differs from the generator's");

@@ -22,7 +22,8 @@ static void usage(FILE *out)
           "  --raw                 PROGRAM is a raw Graypaper program (dynamic memory)\n"
           "  --isa NAME            with --raw: latest64 (default), jamv1, latest32, revive_v1\n"
           "  --entry NAME|PC       export name or pc (default: first export, else 0)\n"
-          "  --gas N               starting gas (default 1000000000; naive cost model)\n"
+          "  --gas N               starting gas (default 1000000000)\n"
+          CLI_COST_MODEL_USAGE
           "  --reg NAME=VALUE      set a register before running (repeatable)\n"
           "  --iterations N        runs (default 1); the best time is reported\n"
           "  --backend NAME        interpreter (default) or compiler (x86-64 native code)\n"
@@ -515,6 +516,8 @@ int cmd_bench(int argc, char **argv)
             isa_name = v;
         } else if (OPT("--entry")) {
             entry = v;
+        } else if (OPT("--cost-model")) {
+            if (!cli_parse_cost_model(CMD, v, &cli_cost_model)) goto out;
         } else if (OPT("--gas")) {
             if (!cli_parse_i64(v, &gas)) {
                 fprintf(stderr, "cpvm bench: --gas: bad value '%s'\n", v);

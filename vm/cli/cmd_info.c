@@ -1,9 +1,11 @@
-/* cpvm info PROGRAM [--raw [--isa NAME]] — a human-readable summary. */
+/* cpvm info PROGRAM [--raw [--isa NAME]] [--gas] [--gas-trace PC] [--cost-model M]
+ * — a human-readable summary. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
+#include "info_gas.h"
 #include "util.h"
 
 static const char *const CMD = "info";
@@ -13,7 +15,11 @@ static void usage(FILE *out)
     fputs("usage: cpvm info PROGRAM [--raw [--isa latest64|jamv1|latest32|revive_v1]]\n"
           "  Prints the program's instruction set, sections, memory map (page size\n"
           "  4096), exports and imports. --raw reads a raw Graypaper program\n"
-          "  (default ISA latest64) instead of a .polkavm container.\n",
+          "  (default ISA latest64) instead of a .polkavm container.\n"
+          "  --gas                 also every basic block's gas cost (pc: cost)\n"
+          "  --gas-trace PC        the full model's cycle-by-cycle schedule of the block at PC\n"
+          "  --cost-model M        for --gas: naive, full[:l1|l2|l3] (default full:l2) or a\n"
+          "                        table FILE; for --gas-trace: full[:l1|l2|l3]\n",
           out);
 }
 
@@ -29,7 +35,12 @@ static void print_region(const char *name, uint32_t address, uint32_t size)
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL, *isa_name = NULL;
-    bool raw = false;
+    bool raw = false, gas = false, trace = false;
+    uint32_t trace_pc = 0;
+    struct cpvm_cost_model model;
+    memset(&model, 0, sizeof model);
+    model.kind = CPVM_COST_FULL;
+    model.cache = CPVM_CACHE_L2;
     for (int i = 1; i < argc; i++) {
         const char *v;
         bool missing = false;
@@ -40,6 +51,16 @@ int cmd_info(int argc, char **argv)
             raw = true;
         } else if (cli_option(argc, argv, &i, "--isa", &v, &missing, CMD)) {
             isa_name = v;
+        } else if (strcmp(argv[i], "--gas") == 0) {
+            gas = true;
+        } else if (cli_option(argc, argv, &i, "--gas-trace", &v, &missing, CMD)) {
+            if (!cli_parse_u32(v, &trace_pc)) {
+                fprintf(stderr, "cpvm info: --gas-trace: bad pc '%s'\n", v);
+                return 2;
+            }
+            trace = true;
+        } else if (cli_option(argc, argv, &i, "--cost-model", &v, &missing, CMD)) {
+            if (!cli_parse_cost_model(CMD, v, &model)) return 2;
         } else if (missing) {
             return 2;
         } else if (!cli_positional(CMD, argv[i], &path, "program")) {
@@ -126,6 +147,17 @@ int cmd_info(int argc, char **argv)
             printf("  %" PRIu32 ": \"%s\"\n", i, name);
         }
     }
+    int rc = 0;
+    if (gas) rc = info_gas_costs(CMD, p, &model);
+    if (trace && !rc) {
+        if (model.kind != CPVM_COST_FULL) {
+            fprintf(stderr, "cpvm info: --gas-trace needs a full cost model\n");
+            rc = 2;
+        } else {
+            static const int8_t latency[] = {[CPVM_CACHE_L1] = 4, [CPVM_CACHE_L2] = 25, [CPVM_CACHE_L3] = 37};
+            rc = info_gas_trace(CMD, p, latency[model.cache], trace_pc);
+        }
+    }
     cpvm_program_free(p);
-    return 0;
+    return rc;
 }

@@ -26,7 +26,8 @@ static void usage(FILE *out)
           "  --deadline MS         wall-clock limit of each run in milliseconds (zygote sandbox\n"
           "                        only; bound the others with --gas); past it the run fails\n"
           "                        with \"deadline exceeded\" and exit code 3\n"
-          "  --gas N               starting gas (default 1000000000; naive cost model)\n"
+          "  --gas N               starting gas (default 1000000000)\n"
+          CLI_COST_MODEL_USAGE
           "  --entry NAME|PC       export name or pc (default: first export, else 0)\n"
           "  --reg NAME=VALUE      set a register before running (repeatable)\n"
           "  --raw-regs            start with all registers 0 instead of a PolkaVM call\n"
@@ -159,6 +160,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
                 fprintf(stderr, "cpvm run: --deadline: expected milliseconds (at least 1), got '%s'\n", v);
                 return 2;
             }
+        } else if (OPT("--cost-model")) {
+            if (!cli_parse_cost_model(CMD, v, &cli_cost_model)) return 2;
         } else if (OPT("--gas")) {
             if (!cli_parse_i64(v, &o->gas)) {
                 fprintf(stderr, "cpvm run: --gas: bad value '%s'\n", v);

@@ -1,4 +1,5 @@
-/* cpvm test-vectors [--backend interpreter|compiler] [--sandbox zygote|none] [--verbose] PATH...
+/* cpvm test-vectors [--backend interpreter|compiler] [--sandbox zygote|none] [--cost-model M]
+ *                   [--check-block-costs] [--verbose] PATH...
  *
  * Checks JSON test vectors (execution.md §9): the flat JAM PVM v0.4 format
  * ("initial-regs", "expected-status", ...) and the step-based PolkaVM 0.35
@@ -21,14 +22,25 @@ static const char *const CMD = "test-vectors";
 /* The backend every vector runs on (--backend), and where compiled code runs (--sandbox). */
 static cpvm_backend g_backend = CPVM_BACKEND_INTERPRETER;
 static cpvm_sandbox g_sandbox = CPVM_SANDBOX_DEFAULT;
+/* --cost-model: replaces the spectool vectors' block-gas-costs; --check-block-costs
+ * compares every block's cost under it with that table. */
+static bool g_model_set, g_check_costs;
+static struct cpvm_cost_model g_model;
+static unsigned long g_blocks_matched, g_blocks_mismatched;
 
 #define TV_PAGE_SIZE 4096u
 #define TV_MAX_MAPPED (64ull << 20) /* bytes mapped by one vector, all map steps together */
 
 static void usage(FILE *out)
 {
-    fputs("usage: cpvm test-vectors [--backend interpreter|compiler] [--sandbox zygote|none] [--verbose] PATH...\n"
+    fputs("usage: cpvm test-vectors [--backend interpreter|compiler] [--sandbox zygote|none]\n"
+          "                         [--cost-model M] [--check-block-costs] [--verbose] PATH...\n"
           CLI_SANDBOX_USAGE
+          CLI_COST_MODEL_USAGE
+          "                        (spectool vectors: used instead of their block-gas-costs)\n"
+          "  --check-block-costs   compare every block's cost under --cost-model with the\n"
+          "                        vector's block-gas-costs; prints each mismatch, then\n"
+          "                        'N blocks matched, M mismatched' (a mismatch fails the run)\n"
           "  Each PATH is a test vector (.json) or a directory of them (every *.json,\n"
           "  by name; files without a \"program\" are skipped). Supports the JAM PVM v0.4\n"
           "  vectors and the PolkaVM 0.35 spectool vectors. Prints FAIL lines and\n"
@@ -50,6 +62,7 @@ struct expected_byte {
 
 struct tv {
     char msg[768];
+    const char *name; /* for MISMATCH lines */
     cpvm_program *prog;
     cpvm_module *mod;
     cpvm_instance *inst;
@@ -187,6 +200,7 @@ static bool load(struct tv *t, const cJSON *root, cpvm_isa isa, cpvm_compat comp
     cfg.cost_model.blocks = costs;
     cfg.cost_model.count = ncosts;
     cfg.cost_model.missing_cost = 0;
+    if (costs && g_model_set) cfg.cost_model = g_model;
     cfg.step_tracing = false;
     cfg.sandbox = g_sandbox;
     memset(&err, 0, sizeof err);
@@ -509,8 +523,26 @@ static bool run_steps(struct tv *t, const cJSON *root)
     }
     /* The module copies the table. */
     bool loaded = load(t, root, CPVM_ISA_JAM_V1, CPVM_COMPAT_POLKAVM_035, table, ncosts);
+    unsigned long bad = 0;
+    for (size_t k = 0; loaded && g_check_costs && k < ncosts; k++) {
+        uint32_t got = 0;
+        if (!cpvm_module_block_cost(t->mod, table[k].pc, &got)) {
+            printf("MISMATCH %s: block %" PRIu32 ": no block starts there (expected cost %" PRIu32 ")\n", t->name,
+                   table[k].pc, table[k].cost);
+            bad++;
+        } else if (got != table[k].cost) {
+            printf("MISMATCH %s: block %" PRIu32 ": cost %" PRIu32 ", expected %" PRIu32 "\n", t->name, table[k].pc,
+                   got, table[k].cost);
+            bad++;
+        }
+    }
+    if (loaded && g_check_costs) {
+        g_blocks_mismatched += bad;
+        g_blocks_matched += ncosts - bad;
+    }
     free(table);
     if (!loaded) return false;
+    if (bad) return failf(t, "%lu block cost(s) differ from block-gas-costs", bad);
     cpvm_instance_set_next_pc(t->inst, pc);
     cpvm_instance_set_gas(t->inst, gas);
 
@@ -642,6 +674,7 @@ static void check_file(const char *path, bool explicit_file, struct totals *tot)
 
     struct tv t;
     memset(&t, 0, sizeof t);
+    t.name = shown;
     bool ok;
     if (field(root, "initial-regs") && field(root, "expected-status"))
         ok = run_v04(&t, root);
@@ -737,6 +770,11 @@ int cmd_test_vectors(int argc, char **argv)
             if (!cli_parse_backend(CMD, v, &g_backend)) goto out;
         } else if (cli_option(argc, argv, &i, "--sandbox", &v, &missing, CMD)) {
             if (!cli_parse_sandbox(CMD, v, &g_sandbox)) goto out;
+        } else if (cli_option(argc, argv, &i, "--cost-model", &v, &missing, CMD)) {
+            if (!cli_parse_cost_model(CMD, v, &g_model)) goto out;
+            g_model_set = true;
+        } else if (strcmp(argv[i], "--check-block-costs") == 0) {
+            g_check_costs = true;
         } else if (missing) {
             goto out;
         } else if (argv[i][0] == '-' && argv[i][1] != 0) {
@@ -752,6 +790,10 @@ int cmd_test_vectors(int argc, char **argv)
             paths[npaths++] = argv[i];
         }
     }
+    if (g_check_costs && !g_model_set) {
+        fprintf(stderr, "cpvm test-vectors: --check-block-costs needs --cost-model\n");
+        goto out;
+    }
     if (npaths == 0) {
         fprintf(stderr, "cpvm test-vectors: no test vector files or directories given\n");
         usage(stderr);
@@ -766,6 +808,7 @@ int cmd_test_vectors(int argc, char **argv)
         }
     }
     if (tot.passed + tot.failed == 0) fprintf(stderr, "cpvm test-vectors: warning: no test vectors found\n");
+    if (g_check_costs) printf("%lu blocks matched, %lu mismatched\n", g_blocks_matched, g_blocks_mismatched);
     printf("%lu passed, %lu failed\n", tot.passed, tot.failed);
     fflush(stdout);
     rc = tot.failed ? 1 : 0;

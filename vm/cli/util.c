@@ -304,6 +304,38 @@ bool cli_parse_sandbox(const char *cmd, const char *name, cpvm_sandbox *out)
     return true;
 }
 
+struct cpvm_cost_model cli_cost_model; /* zero = naive */
+
+bool cli_parse_cost_model(const char *cmd, const char *arg, struct cpvm_cost_model *out)
+{
+    struct cpvm_cost_model m;
+    memset(&m, 0, sizeof m);
+    if (!cpvm_cost_model_from_name(arg, &m)) {
+        if (strncmp(arg, "full:", 5) == 0 || strcmp(arg, "naive") == 0) {
+            fprintf(stderr, "cpvm %s: unknown cost model '%s' (naive, full, full:l1, full:l2, full:l3 or a FILE)\n",
+                    cmd, arg);
+            return false;
+        }
+        size_t len = 0;
+        uint8_t *blob = cli_read_file(cmd, arg, &len);
+        if (!blob) return false;
+        if (len != CPVM_COST_TABLE_SIZE && len != CPVM_COST_TABLE_SIZE + 4) {
+            fprintf(stderr, "cpvm %s: %s: not a serialized cost table (%zu bytes, expected %u)\n", cmd, arg, len,
+                    CPVM_COST_TABLE_SIZE);
+            free(blob);
+            return false;
+        }
+        static uint8_t table[CPVM_COST_TABLE_SIZE + 4]; /* one --cost-model a command */
+        memcpy(table, blob, len);
+        free(blob);
+        m.kind = CPVM_COST_TABLE;
+        m.table = table;
+        m.table_len = len;
+    }
+    *out = m;
+    return true;
+}
+
 void cli_module_config(struct cpvm_module_config *cfg, cpvm_backend backend, cpvm_sandbox sandbox,
                        cpvm_memory_model memory, cpvm_compat compat, bool step_tracing)
 {
@@ -314,10 +346,7 @@ void cli_module_config(struct cpvm_module_config *cfg, cpvm_backend backend, cpv
     cfg->page_size = 4096;
     cfg->aux_data_size = 0;
     cfg->gas_metering = true;
-    cfg->cost_model.kind = CPVM_COST_NAIVE;
-    cfg->cost_model.blocks = NULL;
-    cfg->cost_model.count = 0;
-    cfg->cost_model.missing_cost = 0;
+    cfg->cost_model = cli_cost_model;
     cfg->step_tracing = step_tracing;
     cfg->sandbox = sandbox;
 }

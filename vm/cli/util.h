@@ -50,6 +50,15 @@ bool cli_resolve_entry(const char *cmd, const cpvm_program *program, const char 
 
 /* The module configuration `run` and `bench` use: naive gas metering, page size
  * 4096, the given backend and (compiler only) sandbox. */
+/* The cost model cli_module_config() uses (naive unless a command sets it). */
+extern struct cpvm_cost_model cli_cost_model;
+/* --cost-model naive|full[:l1|l2|l3]|FILE (a serialized opcode table, gas.md §4). */
+bool cli_parse_cost_model(const char *cmd, const char *arg, struct cpvm_cost_model *out);
+#define CLI_COST_MODEL_USAGE \
+    "  --cost-model M        gas cost model: naive (default), full (= full:l2), full:l1|l2|l3\n" \
+    "                        (the reference's pipeline model, loads hitting that cache), or a\n" \
+    "                        FILE holding a serialized per-opcode table (version 2)\n"
+
 void cli_module_config(struct cpvm_module_config *cfg, cpvm_backend backend, cpvm_sandbox sandbox,
                        cpvm_memory_model memory, cpvm_compat compat, bool step_tracing);
 

@@ -34,12 +34,13 @@ cpvm_status cpvm_module_new(const cpvm_program *p, const struct cpvm_module_conf
     if (!m) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory");
     m->prog = p;
     m->cfg = *cfg;
-    m->cfg.cost_model.blocks = NULL; /* the copy lives in m->gas */
+    m->cfg.cost_model.blocks = NULL; /* the copies live in m->gas */
+    m->cfg.cost_model.table = NULL;
     m->page_size = page;
     m->is64 = cpvm_program_is_64_bit(p);
     cpvm_status s = cpvm_memory_map_build(page, p->ro_data_size, p->rw_data_size, p->stack_size,
                                           cfg->aux_data_size, &m->map, err);
-    if (!s) s = gas_model_init(&m->gas, &cfg->cost_model, err);
+    if (!s) s = gas_model_init(&m->gas, p, &cfg->cost_model, err);
     /* blob-format.md §5: the reference validates JamV1 code at load time. */
     if (!s && p->isa == CPVM_ISA_JAM_V1) s = dec_validate_jam(p, err);
     const char *missing;

@@ -161,7 +161,20 @@ cpvm_status cpvm_memory_map_build(uint32_t page_size, uint32_t ro_size, uint32_t
 typedef enum cpvm_cost_model_kind {
     CPVM_COST_NAIVE = 0,      /* every instruction costs 1 */
     CPVM_COST_BLOCK_TABLE,    /* caller-supplied cost per basic block start pc */
+    CPVM_COST_FULL,           /* the reference's pipeline model (gas.md §5), with `cache` */
+    CPVM_COST_TABLE,          /* a cost per opcode, the reference's serialized form (gas.md §4) */
 } cpvm_cost_model_kind;
+
+/* The full model's memory latency: which cache every load is assumed to hit. */
+typedef enum cpvm_cache_model {
+    CPVM_CACHE_L2 = 0, /* what the PolkaVM 0.35 test vectors use */
+    CPVM_CACHE_L1,
+    CPVM_CACHE_L3,
+} cpvm_cache_model;
+
+/* Bytes of a serialized per-opcode table: version 2, one u32 per instruction in
+ * the reference's field order, then `invalid` (all little-endian). */
+#define CPVM_COST_TABLE_SIZE (143u * 4u)
 
 struct cpvm_block_cost {
     uint32_t pc;
@@ -175,7 +188,17 @@ struct cpvm_cost_model {
     const struct cpvm_block_cost *blocks;
     size_t count;
     uint32_t missing_cost;
+    cpvm_cache_model cache;  /* CPVM_COST_FULL */
+    /* CPVM_COST_TABLE: the serialized table (CPVM_COST_TABLE_SIZE bytes; a
+     * trailing 4 more are tolerated), copied at module creation. An unknown
+     * opcode costs the `invalid` entry, on every backend. */
+    const uint8_t *table;
+    size_t table_len;
 };
+
+/* "naive", "full" (= full:l2), "full:l1|l2|l3": fills `out` (table fields untouched).
+ * False for anything else (a caller may then treat the text as a table file). */
+bool cpvm_cost_model_from_name(const char *name, struct cpvm_cost_model *out);
 
 /* ------------------------------------------------------------------------ */
 /* Modules                                                                  */
@@ -248,6 +271,9 @@ const cpvm_program *cpvm_module_program(const cpvm_module *module);
 /* The backend actually in use; when it differs from the one asked for, *why
  * (if non-NULL) says why (e.g. a missing CPU feature). */
 cpvm_backend cpvm_module_backend(const cpvm_module *module, const char **why);
+/* The gas the module charges on entering the basic block at `pc` (the reference's
+ * calculate_gas_cost_for); false when no block starts there. */
+bool cpvm_module_block_cost(const cpvm_module *module, uint32_t pc, uint32_t *cost);
 /* Standard memory: the program's layout. Dynamic memory: the layout the program's
  * sizes would have (handy for mapping its data), with aux as configured. */
 const struct cpvm_memory_map *cpvm_module_memory_map(const cpvm_module *module);

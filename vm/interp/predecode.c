@@ -101,7 +101,8 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
     if (s) return s;
     uint32_t head = in->nops;
     emit(in, in->mod->cfg.gas_async ? IOP_gas_async : IOP_gas, start);
-    uint64_t cost = 0;
+    struct gas_block gb;
+    gas_block_prepare(gm, p, &gb);
     uint32_t count = 0;
     struct dec_block_iter it = dec_block_begin(p, start);
     struct dec_insn d;
@@ -109,11 +110,11 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
         if ((s = reserve(in, 1))) return s;
         if (d.op == OP_invalid) emit(in, IOP_invalid, d.pc);
         else translate(in, &d);
-        cost += gas_insn_cost(gm, (enum op)d.op);
+        gas_block_add(gm, &gb, &d);
         count++;
     }
     struct iop *g = &in->ops[head];
-    g->imm = gas_block_cost(gm, start, cost);
+    g->imm = gas_block_end(gm, p, &gb, start);
     g->x = count;
     if (start <= p->code_len) in->block_of[start] = head + 1;
     *idx = head;

@@ -185,7 +185,7 @@ static void block_head(struct cc *c, uint32_t pc, uint32_t head, uint32_t cost)
 static void invalid_block(struct cc *c, uint32_t pc)
 {
     const struct gas_model *gm = &c->m->gas;
-    block_head(c, pc, x64_label_new(&c->a), gas_block_cost(gm, pc, gas_insn_cost(gm, OP_invalid)));
+    block_head(c, pc, x64_label_new(&c->a), gas_block_cost(gm, c->p, pc, gas_insn_cost(gm, OP_invalid)));
     trap(c, pc);
 }
 
@@ -744,6 +744,8 @@ static void emit_program(struct cc *c, uint32_t table)
     const struct cpvm_program *p = c->p;
     const struct gas_model *gm = &c->m->gas;
     uint32_t forced = UINT32_MAX; /* the block after a fallthrough runs even off the look-back rule */
+    struct gas_block gb;
+    gas_block_prepare(gm, p, &gb);
     uint32_t pc = dec_bit(p, 0) ? 0 : next_start(p, 0);
     while (pc < p->code_len && !c->a.failed && !c->oom) {
         if (!dec_is_block_start(p, pc) && pc != forced) {
@@ -751,11 +753,11 @@ static void emit_program(struct cc *c, uint32_t table)
             continue;
         }
         /* cost first: the stub is emitted before the instructions it pays for */
-        uint64_t sum = 0;
+        gas_block_begin(gm, &gb);
         struct dec_block_iter it = dec_block_begin(p, pc);
         struct dec_insn in;
-        while (dec_block_next(&it, &in)) sum += gas_insn_cost(gm, (enum op)in.op);
-        uint32_t cost = gas_block_cost(gm, pc, sum);
+        while (dec_block_next(&it, &in)) gas_block_add(gm, &gb, &in);
+        uint32_t cost = gas_block_end(gm, p, &gb, pc);
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};

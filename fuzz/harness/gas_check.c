@@ -1,0 +1,114 @@
+#include "gas_check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gas/full.h"
+#include "program/program.h"
+
+const struct cpvm_cost_model *exec_cost_model_override(void)
+{
+    static bool loaded;
+    static struct cpvm_cost_model model;
+    static const struct cpvm_cost_model *result;
+    if (loaded) return result;
+    loaded = true;
+    const char *v = getenv("CPVM_FUZZ_COST_MODEL");
+    if (!v || !*v) return NULL;
+    memset(&model, 0, sizeof model);
+    if (!cpvm_cost_model_from_name(v, &model)) {
+        static uint8_t table[CPVM_COST_TABLE_SIZE + 4];
+        FILE *f = fopen(v, "rb");
+        size_t n = f ? fread(table, 1, sizeof table, f) : 0;
+        bool more = f && fgetc(f) != EOF;
+        if (f) fclose(f);
+        if (!f || more || (n != CPVM_COST_TABLE_SIZE && n != CPVM_COST_TABLE_SIZE + 4)) {
+            fprintf(stderr, "CPVM_FUZZ_COST_MODEL=%s: not naive, full[:l1|l2|l3] or a serialized cost table\n", v);
+            abort();
+        }
+        model.kind = CPVM_COST_TABLE;
+        model.table = table;
+        model.table_len = n;
+    }
+    result = &model;
+    return result;
+}
+
+static void ignore_event(void *ctx, uint32_t cycle, uint32_t insn, enum gas_event ev)
+{
+    (void)ctx;
+    (void)cycle;
+    (void)insn;
+    (void)ev;
+}
+
+static int8_t latency_of(cpvm_cache_model cache)
+{
+    return cache == CPVM_CACHE_L1 ? GAS_CACHE_L1 : cache == CPVM_CACHE_L3 ? GAS_CACHE_L3 : GAS_CACHE_L2;
+}
+
+/* A copy of `p` in a new buffer whose code is `shift` trap instructions and then
+ * p's code (code and bitmask malloc'd). Trap, not anything else, so that a branch
+ * target that wrapped below 0 and now lands in the prefix is still "predicted",
+ * as it was out of the code before. */
+static bool make_shifted(const struct cpvm_program *p, unsigned shift, struct cpvm_program *out)
+{
+    *out = *p;
+    uint32_t len = p->code_len + shift;
+    uint8_t *code = malloc(len ? len : 1), *mask = calloc(len / 8 + 1, 1);
+    if (!code || !mask) {
+        free(code);
+        free(mask);
+        return false;
+    }
+    memset(code, (uint8_t)isa_rows[OP_trap].opcode[p->isa], shift);
+    memcpy(code + shift, p->code, p->code_len);
+    for (uint32_t k = 0; k < len; k++) {
+        bool set = k < shift || dec_bit(p, k - shift);
+        if (set) mask[k >> 3] |= (uint8_t)(1u << (k & 7));
+    }
+    out->code = code;
+    out->bitmask = mask;
+    out->code_len = len;
+    out->owned = NULL;
+    return true;
+}
+
+void gas_check_full_model(const struct exec_setup *su, const cpvm_module *interp, const cpvm_module *compiled,
+                          cpvm_cache_model cache, unsigned shift)
+{
+    const struct cpvm_program *p = su->prog;
+    int8_t lat = latency_of(cache);
+    struct cpvm_program shifted;
+    bool have_shifted = make_shifted(p, shift, &shifted);
+    for (uint32_t pc = 0; pc < p->code_len; pc++) {
+        if (!dec_is_block_start(p, pc)) continue;
+        uint32_t cost = gas_full_block_cost(p, pc, lat, NULL, NULL, NULL);
+        if (cost < 1) exec_fail(su, "full gas model: block %u costs 0", pc);
+        if (gas_full_block_cost(p, pc, lat, NULL, NULL, NULL) != cost)
+            exec_fail(su, "full gas model: block %u costs differently the second time", pc);
+        /* traced, the model ticks every cycle: no skipping, no solving without ticks */
+        uint32_t slow = gas_full_block_cost(p, pc, lat, ignore_event, NULL, NULL);
+        if (slow != cost)
+            exec_fail(su, "full gas model: block %u costs %u, cycle by cycle %u (the shortcuts changed it)", pc,
+                      cost, slow);
+        uint32_t got = 0;
+        if (!cpvm_module_block_cost(interp, pc, &got) || got != cost)
+            exec_fail(su, "full gas model: block %u: interpreter charges %u, the model says %u", pc, got, cost);
+        /* the compiler emits every block the program can enter; a block start it
+         * skipped (unreachable) is not an error */
+        if (compiled && cpvm_module_block_cost(compiled, pc, &got) && got != cost)
+            exec_fail(su, "full gas model: block %u: compiler charges %u, the model says %u", pc, got, cost);
+        if (have_shifted) {
+            uint32_t moved = gas_full_block_cost(&shifted, pc + shift, lat, NULL, NULL, NULL);
+            if (moved != cost)
+                exec_fail(su, "full gas model: block %u costs %u, the same code at %u costs %u", pc, cost,
+                          pc + shift, moved);
+        }
+    }
+    if (have_shifted) {
+        free((void *)shifted.code);
+        free((void *)shifted.bitmask);
+    }
+}

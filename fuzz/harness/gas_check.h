@@ -1,0 +1,24 @@
+/* Invariants of the full gas cost model (gas.md §5), checked on a generated
+ * program by the targets that run it with that model. */
+#ifndef CPVM_FUZZ_GAS_CHECK_H
+#define CPVM_FUZZ_GAS_CHECK_H
+
+#include "exec.h"
+
+/* For every block of su->prog (exec_fail on a violation):
+ *  - the cost is at least 1;
+ *  - computing it twice gives the same cost (deterministic), and so does the
+ *    model ticking every cycle (the fast paths change nothing);
+ *  - the interpreter's (lazy, per block) and the compiler's (eager, at compile
+ *    time) costs are the model's (`compiled` may be NULL);
+ *  - the same code copied to another buffer behind `shift` trap bytes costs the
+ *    same at the shifted offset (independent of where the code sits). */
+/* CPVM_FUZZ_COST_MODEL=naive|full|full:l1|full:l2|full:l3|FILE (a serialized
+ * opcode table): the cost model exec_module_config() gives every module, over
+ * whatever a target's framing chooses; NULL when unset. A bad value aborts. */
+const struct cpvm_cost_model *exec_cost_model_override(void);
+
+void gas_check_full_model(const struct exec_setup *su, const cpvm_module *interp, const cpvm_module *compiled,
+                          cpvm_cache_model cache, unsigned shift);
+
+#endif

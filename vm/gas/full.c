@@ -1,0 +1,693 @@
+/* The full cost model (gas.md §5), scalar: the reference keeps each ROB field in
+ * a SIMD lane per slot; here entry states are 32-bit masks over the slots and the
+ * per-slot fields are small arrays walked only over the slots a phase touches.
+ *
+ * Four ways to the same number (the reference only has the first two):
+ *  - the ticks, one per cycle (tracing: every event);
+ *  - the ticks with the reference's fast-forward over idle cycles, and without
+ *    ticks once the end is determined (finish_unconstrained); blocks of more
+ *    than 31 instructions, where the ROB can fill, always go this way;
+ *  - solve(): a short block whose limits never bind, from decode slots and
+ *    dependencies alone; checked, else
+ *  - schedule(): the start decisions of the ticks, made only at the cycles where
+ *    something can start, without the ROB bookkeeping.
+ * The unit tests, the conformance vectors and the fuzz harness's gas check hold
+ * them equal. Computing every block of doom.polkavm costs ~20% of compiling it. */
+#include "full.h"
+
+#include <string.h>
+
+#include "../program/program.h"
+
+#define DECODE_PER_CYCLE 4u
+#define START_PER_CYCLE 5
+#define COST_SLACK 3
+#define BRANCH_HIT 1
+#define BRANCH_MISS 20
+#define STORE_LATENCY 25
+#define GAS_SOLVE_MAX 5 /* longer blocks: schedule(), cheaper than solve()'s check then */
+
+/* Resources, one field each, with a guard bit above: subtracting a demand larger
+ * than what is free clears the guard, so one subtraction tests all five. */
+#define ALU_AT 0
+#define LOAD_AT 4
+#define STORE_AT 8
+#define MUL_AT 12
+#define DIV_AT 14
+#define GUARDS ((1u << 3) | (1u << 7) | (1u << 11) | (1u << 13) | (1u << 15))
+#define RES(alu, load, store, mul, div)                                                                     \
+    (uint16_t)(((alu) << ALU_AT) | ((load) << LOAD_AT) | ((store) << STORE_AT) | ((mul) << MUL_AT) |        \
+               ((div) << DIV_AT))
+#define ALL_FREE (RES(4, 4, 4, 1, 1) | GUARDS)
+
+#define ROB_MASK (GAS_ROB_SIZE - 1)
+#define NO_SRC 16
+#define NO_DST 17
+
+static inline uint32_t rotr(uint32_t x, uint32_t n) { return n ? (x >> n) | (x << (32 - n)) : x; }
+static inline uint32_t rotl(uint32_t x, uint32_t n) { return n ? (x << n) | (x >> (32 - n)) : x; }
+static inline uint32_t bit(uint32_t slot) { return 1u << slot; }
+
+#define FOR_SLOTS(mask, slot) \
+    for (uint32_t m_ = (mask), slot; m_ && ((slot = (uint32_t)__builtin_ctz(m_)), 1); m_ &= m_ - 1)
+
+/* Per-slot arrays need no clearing: a slot's fields are written when it is
+ * dispatched, and `deps` is read only for slots in `blocked`. */
+/* The ticking model's state, emptied only when the ticks are to run. */
+static void reset_ticks(struct gas_sim *s)
+{
+    s->cycles = s->insns = 0;
+    s->in_flight = s->head = s->tail = 0;
+    s->decode_left = DECODE_PER_CYCLE;
+    s->avail = ALL_FREE;
+    s->decoding = s->waiting = s->executing = s->executed = s->blocked = s->finished_now = 0;
+    memset(s->producer, 0, sizeof s->producer);
+}
+
+static void reset(struct gas_sim *s)
+{
+    s->finished = false;
+    s->cycles = s->in_flight = 0;
+    s->npend = 0;
+    s->direct = s->trace != NULL;
+    if (s->direct) reset_ticks(s);
+}
+
+void gas_sim_restart(struct gas_sim *s) { reset(s); }
+
+void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_latency)
+{
+    s->code = p->code;
+    s->code_len = p->code_len;
+    /* an ISA without the instruction compares against a byte no ISA uses for it */
+    int16_t t = isa_rows[OP_trap].opcode[p->isa], u = isa_rows[OP_unlikely].opcode[p->isa];
+    s->trap_byte = t >= 0 ? t : 255;
+    s->unlikely_byte = u >= 0 ? u : 255;
+    s->load_latency = load_latency;
+    s->is64 = cpvm_program_is_64_bit(p);
+    s->trace = NULL;
+    s->trace_ctx = NULL;
+    reset(s);
+}
+
+static void emit(struct gas_sim *s, uint32_t mask, enum gas_event ev)
+{
+    FOR_SLOTS(mask, slot) s->trace(s->trace_ctx, s->cycles, s->rob.slot_insn[slot], ev);
+}
+
+/* One cycle: retire, start, advance execution, then what was decoded this cycle
+ * starts waiting. With `draining` (after the terminator) or when nothing retired,
+ * and nothing was decoded, idle cycles up to the next completion are skipped. */
+static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool draining, bool decoded, const bool T)
+{
+    /* the state in locals: stores into the per-slot arrays would force reloads */
+    uint32_t head = s->head, executed = s->executed, waiting = s->waiting, executing = s->executing;
+    uint32_t avail = s->avail, now = s->cycles;
+
+    /* 1. retire the run of executed entries at the head, in order */
+    uint32_t ready = rotr(executed, head);
+    uint32_t nret = ready == UINT32_MAX ? 32 : (uint32_t)__builtin_ctz(~ready);
+    if (nret) {
+        uint32_t retired = rotl(nret == 32 ? UINT32_MAX : bit(nret) - 1, head);
+        if (T) {
+            emit(s, retired, GAS_EV_RETIRED);
+            emit(s, executed & ~retired, GAS_EV_RETIRE_WAIT);
+        }
+        executed &= ~retired;
+        s->in_flight -= nret;
+        head = (head + nret) & ROB_MASK;
+    } else if (T) {
+        emit(s, executed, GAS_EV_RETIRE_WAIT);
+    }
+
+    /* 2. start up to 5 entries whose inputs are ready and whose resources are free,
+     * oldest first. Resources only shrink meanwhile, so an entry that does not fit
+     * now will not later in this cycle: one pass in age order picks the same
+     * entries as picking the oldest that fits five times. */
+    uint32_t started = 0;
+    int nstart = 0;
+    uint32_t startable = waiting & ~s->blocked;
+    if (!(avail & (7u << ALU_AT))) startable &= s->no_alu; /* no ALU left: the rest cannot start */
+    FOR_SLOTS(rotr(startable, head), age)
+    {
+        uint32_t slot = (age + head) & ROB_MASK;
+        uint32_t need = s->rob.needs[slot];
+        if (((avail - need) & GUARDS) != GUARDS) continue;
+        avail -= need;
+        s->rob.until[slot] += now; /* latency -> the cycle its result comes */
+        started |= bit(slot);
+        if (++nstart == START_PER_CYCLE) break;
+    }
+    waiting &= ~started;
+    executing |= started;
+    if (T) emit(s, waiting, GAS_EV_WAITING);
+
+    /* 3. advance execution. Entries whose result came last cycle (0 left) become
+     * executed (-1 left). Of the others, those whose result comes at the new cycle
+     * count release what they held; with none at 0 left, the reference skips
+     * idle cycles up to the first of them. */
+    uint32_t last = s->finished_now, step = 1;
+    uint32_t running = executing & ~last, done = 0;
+    if (running) {
+        uint32_t first = UINT32_MAX;
+        FOR_SLOTS(running, slot)
+        {
+            uint32_t at = s->rob.until[slot];
+            if (at < first) {
+                first = at;
+                done = bit(slot);
+            } else if (at == first) {
+                done |= bit(slot);
+            }
+        }
+        if (!T && !last && !decoded && (draining || nret == 0)) step = first - now;
+        else if (first != now + 1) done = 0;
+    }
+    if (done) {
+        /* results are ready: release dependents, registers and resources */
+        uint32_t blocked = s->blocked;
+        FOR_SLOTS(blocked, slot)
+        {
+            if (!(s->rob.deps[slot] &= ~done)) blocked &= ~bit(slot);
+        }
+        s->blocked = blocked;
+        uint32_t regs = 0;
+        FOR_SLOTS(done, slot)
+        {
+            regs |= s->rob.writes[slot];
+            s->rob.writes[slot] = 0;
+            avail += s->rob.needs[slot];
+        }
+        FOR_SLOTS(regs, r) s->producer[r] = 0;
+    }
+    if (T) {
+        emit(s, last, GAS_EV_EXECUTED);
+        emit(s, executing & ~last, GAS_EV_EXECUTING);
+    }
+    executing &= ~last;
+    executed |= last;
+    s->finished_now = done;
+
+    /* 4. this cycle's decoded entries wait from the next one */
+    if (decoded) {
+        waiting |= s->decoding;
+        s->decoding = 0;
+        s->decode_left = DECODE_PER_CYCLE;
+    }
+    s->head = head;
+    s->executed = executed;
+    s->waiting = waiting;
+    s->executing = executing;
+    s->avail = avail;
+    s->cycles = now + step;
+}
+
+/* Each resource field widened to a byte, to add up the demands of many entries. */
+static inline uint64_t widen(uint32_t r)
+{
+    return (uint64_t)((r >> ALU_AT) & 7) | (uint64_t)((r >> LOAD_AT) & 7) << 8 |
+           (uint64_t)((r >> STORE_AT) & 7) << 16 | (uint64_t)((r >> MUL_AT) & 1) << 24 |
+           (uint64_t)((r >> DIV_AT) & 1) << 32;
+}
+
+/* Resource demands add up per field (widen); over the limits of one cycle? */
+static inline bool over_limits(uint64_t demand)
+{
+    /* per byte: limit 4, 4, 4, 1, 1; adding 127 - limit sets the top bit when over
+     * (a byte holds at most 32 entries x 4, so nothing carries into the next) */
+    return ((demand + 0x7e7e7b7b7bull) & 0x8080808080ull) != 0;
+}
+
+/* Draining, when the resources and the start limit can no longer hold anything
+ * back: what the ticks would do follows from the dependencies alone. An entry
+ * starts at the first tick after its inputs' results come (ticks occur at every
+ * result), so its result comes at max(now, its producers' results) + latency;
+ * producers are older, so age order computes them first. It is executed one
+ * cycle after its result comes (one whose result came this cycle: next cycle),
+ * an executed one already; each retires at the first tick at or after that, in
+ * order, so the last tick is at the latest of those and the count ends one
+ * cycle later. Returns false, changing nothing, when resources might bind. */
+static bool finish_unconstrained(struct gas_sim *s, bool decoded)
+{
+    /* with `decoded`, called in place of this cycle's tick: what was decoded in
+     * it starts waiting at the next one */
+    uint32_t fresh = decoded ? s->decoding : 0;
+    uint32_t waiting = s->waiting | fresh, running = s->executing & ~s->finished_now;
+    if (waiting) {
+        uint32_t beyond = waiting; /* entries past the fifth */
+        for (int k = 0; k < START_PER_CYCLE; k++) beyond &= beyond - 1;
+        if (beyond) return false;
+        uint64_t demand = 0;
+        FOR_SLOTS(waiting | running, slot) demand += widen(s->rob.needs[slot]);
+        if (over_limits(demand)) return false;
+    }
+    uint32_t now = s->cycles, latest = s->executed ? now : 0;
+    FOR_SLOTS(s->executing, slot)
+    {
+        uint32_t at = s->rob.until[slot] + 1;
+        if (at > latest) latest = at;
+    }
+    FOR_SLOTS(rotr(waiting, s->head), age)
+    {
+        uint32_t slot = (age + s->head) & ROB_MASK, begin = now + ((fresh >> slot) & 1);
+        for (uint32_t d = s->rob.deps[slot]; d; d &= d - 1) {
+            uint32_t at = s->rob.until[__builtin_ctz(d)];
+            if (at > begin) begin = at;
+        }
+        s->rob.until[slot] += begin;
+        if (s->rob.until[slot] + 1 > latest) latest = s->rob.until[slot] + 1;
+    }
+    s->cycles = latest + 1;
+    s->in_flight = 0;
+    s->waiting = s->executing = s->executed = s->finished_now = s->decoding = 0;
+    return true;
+}
+
+static inline __attribute__((always_inline)) void tick_until(struct gas_sim *s, bool draining, const bool T)
+{
+    if (draining) {
+        /* the check costs about a tick: made once, then whenever nothing waits */
+        if (!T && finish_unconstrained(s, true)) return;
+        tick(s, true, true, T);
+        while (s->in_flight) {
+            if (!T && !s->waiting && finish_unconstrained(s, false)) break;
+            tick(s, true, false, T);
+        }
+        return;
+    }
+    tick(s, false, true, T);
+    while (s->in_flight > GAS_ROB_SIZE - 1) tick(s, false, false, T);
+}
+
+static inline __attribute__((always_inline)) void make_room(struct gas_sim *s, uint32_t slots, const bool T)
+{
+    if (s->decode_left < slots || s->in_flight == GAS_ROB_SIZE) tick_until(s, false, T);
+}
+
+struct cost {
+    int8_t latency;
+    uint8_t decode;
+    uint16_t res;
+};
+
+/* dst/src1/src2: registers; NO_SRC / NO_DST for none (producer[NO_SRC] stays 0,
+ * producer[NO_DST] is written and never read) */
+static inline __attribute__((always_inline)) void dispatch(struct gas_sim *s, int dst, int src1, int src2, struct cost c, const bool T)
+{
+    make_room(s, c.decode, T);
+    if (T) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
+    uint32_t slot = s->tail;
+    s->tail = (s->tail + 1) & ROB_MASK;
+    s->rob.until[slot] = (uint32_t)c.latency;
+    s->rob.needs[slot] = c.res;
+    s->no_alu = (s->no_alu & ~bit(slot)) | (uint32_t)!(c.res & (7u << ALU_AT)) << slot;
+    uint32_t d = s->producer[src1] | s->producer[src2];
+    s->rob.deps[slot] = d;
+    s->blocked |= (uint32_t)(d != 0) << slot;
+    /* a register's bit is only ever in its producer's `writes` */
+    uint32_t old = s->producer[dst];
+    if (old) s->rob.writes[__builtin_ctz(old)] &= ~bit((uint32_t)dst);
+    s->rob.writes[slot] = bit((uint32_t)dst);
+    s->producer[dst] = bit(slot);
+    s->decoding |= bit(slot);
+    if (T) s->rob.slot_insn[slot] = s->insns;
+    s->in_flight++;
+    s->insns++;
+    s->decode_left -= c.decode;
+}
+
+/* move_reg is renamed away: the destination now names the source's producer. */
+static inline __attribute__((always_inline)) void move_reg(struct gas_sim *s, int dst, int src, const bool T)
+{
+    make_room(s, 1, T);
+    if (T) s->trace(s->trace_ctx, s->cycles, s->insns, GAS_EV_DECODE);
+    uint32_t old = s->producer[dst], now = s->producer[src];
+    if (old) s->rob.writes[__builtin_ctz(old)] &= ~bit((uint32_t)dst);
+    if (now) s->rob.writes[__builtin_ctz(now)] |= bit((uint32_t)dst);
+    s->producer[dst] = now;
+    s->decode_left -= 1;
+    s->insns++;
+}
+
+static inline __attribute__((always_inline)) void drain(struct gas_sim *s, const bool T)
+{
+    s->finished = true;
+    tick_until(s, true, T);
+}
+
+static bool predicted_at(const struct gas_sim *s, uint64_t at)
+{
+    if (at >= s->code_len) return true;
+    return s->code[at] == s->trap_byte || s->code[at] == s->unlikely_byte;
+}
+
+/* gas.md §5: cheap when either way leads to trap/unlikely or out of the code. The
+ * fallthrough is the byte after the whole instruction (the interpreter's reading, F7). */
+static int8_t branch_latency(const struct gas_sim *s, const struct dec_insn *in)
+{
+    if (predicted_at(s, (uint64_t)in->pc + in->len) || predicted_at(s, in->target)) return BRANCH_HIT;
+    return BRANCH_MISS;
+}
+
+/* Each instruction's costs (gas.md §5 table), as data. Register roles name the
+ * decoder's fields: A, B (the first two) and D (the third of three-register ops). */
+enum { R_NONE, R_A, R_B, R_D };
+enum {
+    F_D3 = 1 << 0,    /* one more decode slot when D is neither A nor B */
+    F_D2 = 1 << 1,    /* ... when A (destination) differs from B (source) */
+    F_DA = 1 << 2,    /* ... when D differs from A */
+    F_W = 1 << 3,     /* 32-bit op: one more cycle and decode slot in 64-bit programs */
+    F_LOAD = 1 << 4,  /* latency = the cache model's */
+    F_BRANCH = 1 << 5, /* latency by the branch rule */
+    F_END = 1 << 6,   /* ends the block: the model drains */
+    F_MOVE = 1 << 7,  /* move_reg: renamed away */
+};
+struct op_cost {
+    int8_t latency;
+    uint8_t decode, flags;
+    uint8_t dst, src1, src2;
+    uint16_t res;
+};
+#define ALU RES(1, 0, 0, 0, 0)
+#define OPC(lat, dec, fl, d, s1, s2, res) {lat, dec, fl, R_##d, R_##s1, R_##s2, res}
+#define ALU3(lat, dec, fl) OPC(lat, dec, fl, D, A, B, ALU)      /* D = A op B */
+#define ALU2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, ALU)   /* A = op B */
+#define LOADS(d, s1) OPC(0, 1, F_LOAD, d, s1, NONE, RES(1, 1, 0, 0, 0))
+#define STORES(s1, s2) OPC(STORE_LATENCY, 1, 0, NONE, s1, s2, RES(1, 0, 1, 0, 0))
+#define BRANCH(s2) OPC(0, 1, F_BRANCH | F_END, NONE, A, s2, ALU)
+#define MUL3(lat, dec, fl) OPC(lat, dec, fl, D, A, B, RES(1, 0, 0, 1, 0))
+#define MUL2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, RES(1, 0, 0, 1, 0))
+#define DIV OPC(60, 4, 0, D, A, B, RES(1, 0, 0, 0, 1))
+#define END(lat) OPC(lat, 1, F_END, NONE, NONE, NONE, 0)
+static const struct op_cost COSTS[OP_COUNT + 1] = {
+    [OP_add_64] = ALU3(1, 1, F_D3), [OP_sub_64] = ALU3(1, 1, F_D3), [OP_and] = ALU3(1, 1, F_D3),
+    [OP_or] = ALU3(1, 1, F_D3), [OP_xor] = ALU3(1, 1, F_D3),
+    [OP_add_32] = ALU3(1, 1, F_D3 | F_W), [OP_sub_32] = ALU3(1, 1, F_D3 | F_W),
+    [OP_xor_imm] = ALU2(1, 1, F_D2), [OP_and_imm] = ALU2(1, 1, F_D2), [OP_or_imm] = ALU2(1, 1, F_D2),
+    [OP_add_imm_64] = ALU2(1, 1, F_D2), [OP_shift_logical_right_imm_64] = ALU2(1, 1, F_D2),
+    [OP_shift_arithmetic_right_imm_64] = ALU2(1, 1, F_D2), [OP_shift_logical_left_imm_64] = ALU2(1, 1, F_D2),
+    [OP_rotate_right_imm_64] = ALU2(1, 1, F_D2), [OP_reverse_byte] = ALU2(1, 1, F_D2),
+    [OP_add_imm_32] = ALU2(1, 1, F_D2 | F_W), [OP_shift_logical_right_imm_32] = ALU2(1, 1, F_D2 | F_W),
+    [OP_shift_arithmetic_right_imm_32] = ALU2(1, 1, F_D2 | F_W),
+    [OP_shift_logical_left_imm_32] = ALU2(1, 1, F_D2 | F_W), [OP_rotate_right_imm_32] = ALU2(1, 1, F_D2 | F_W),
+    [OP_count_leading_zero_bits_32] = ALU2(1, 1, 0), [OP_count_leading_zero_bits_64] = ALU2(1, 1, 0),
+    [OP_count_set_bits_32] = ALU2(1, 1, 0), [OP_count_set_bits_64] = ALU2(1, 1, 0),
+    [OP_sign_extend_8] = ALU2(1, 1, 0), [OP_sign_extend_16] = ALU2(1, 1, 0), [OP_zero_extend_16] = ALU2(1, 1, 0),
+    [OP_count_trailing_zero_bits_32] = OPC(2, 1, 0, A, B, NONE, RES(2, 0, 0, 0, 0)),
+    [OP_count_trailing_zero_bits_64] = OPC(2, 1, 0, A, B, NONE, RES(2, 0, 0, 0, 0)),
+    [OP_shift_logical_right_64] = ALU3(1, 2, F_DA), [OP_shift_arithmetic_right_64] = ALU3(1, 2, F_DA),
+    [OP_shift_logical_left_64] = ALU3(1, 2, F_DA), [OP_rotate_left_64] = ALU3(1, 2, F_DA),
+    [OP_rotate_right_64] = ALU3(1, 2, F_DA),
+    [OP_shift_logical_right_32] = ALU3(1, 2, F_DA | F_W), [OP_shift_arithmetic_right_32] = ALU3(1, 2, F_DA | F_W),
+    [OP_shift_logical_left_32] = ALU3(1, 2, F_DA | F_W), [OP_rotate_left_32] = ALU3(1, 2, F_DA | F_W),
+    [OP_rotate_right_32] = ALU3(1, 2, F_DA | F_W),
+    [OP_shift_logical_right_imm_alt_64] = ALU2(1, 3, 0), [OP_shift_arithmetic_right_imm_alt_64] = ALU2(1, 3, 0),
+    [OP_shift_logical_left_imm_alt_64] = ALU2(1, 3, 0), [OP_rotate_right_imm_alt_64] = ALU2(1, 3, 0),
+    [OP_shift_logical_right_imm_alt_32] = ALU2(2, 4, 0), [OP_shift_arithmetic_right_imm_alt_32] = ALU2(2, 4, 0),
+    [OP_shift_logical_left_imm_alt_32] = ALU2(2, 4, 0), [OP_rotate_right_imm_alt_32] = ALU2(2, 4, 0),
+    [OP_set_less_than_unsigned] = ALU3(3, 3, 0), [OP_set_less_than_signed] = ALU3(3, 3, 0),
+    [OP_set_less_than_unsigned_imm] = ALU2(3, 3, 0), [OP_set_less_than_signed_imm] = ALU2(3, 3, 0),
+    [OP_set_greater_than_unsigned_imm] = ALU2(3, 3, 0), [OP_set_greater_than_signed_imm] = ALU2(3, 3, 0),
+    [OP_cmov_if_zero] = ALU3(2, 2, 0), [OP_cmov_if_not_zero] = ALU3(2, 2, 0),
+    [OP_cmov_if_zero_imm] = ALU2(2, 3, 0), [OP_cmov_if_not_zero_imm] = ALU2(2, 3, 0),
+    [OP_maximum] = ALU3(3, 2, F_D3), [OP_maximum_unsigned] = ALU3(3, 2, F_D3), [OP_minimum] = ALU3(3, 2, F_D3),
+    [OP_minimum_unsigned] = ALU3(3, 2, F_D3),
+    [OP_load_indirect_u8] = LOADS(A, B), [OP_load_indirect_i8] = LOADS(A, B), [OP_load_indirect_u16] = LOADS(A, B),
+    [OP_load_indirect_i16] = LOADS(A, B), [OP_load_indirect_u32] = LOADS(A, B),
+    [OP_load_indirect_i32] = LOADS(A, B), [OP_load_indirect_u64] = LOADS(A, B),
+    [OP_load_u8] = LOADS(A, NONE), [OP_load_i8] = LOADS(A, NONE), [OP_load_u16] = LOADS(A, NONE),
+    [OP_load_i16] = LOADS(A, NONE), [OP_load_u32] = LOADS(A, NONE), [OP_load_i32] = LOADS(A, NONE),
+    [OP_load_u64] = LOADS(A, NONE),
+    [OP_store_imm_indirect_u8] = STORES(A, NONE), [OP_store_imm_indirect_u16] = STORES(A, NONE),
+    [OP_store_imm_indirect_u32] = STORES(A, NONE), [OP_store_imm_indirect_u64] = STORES(A, NONE),
+    [OP_store_indirect_u8] = STORES(A, B), [OP_store_indirect_u16] = STORES(A, B),
+    [OP_store_indirect_u32] = STORES(A, B), [OP_store_indirect_u64] = STORES(A, B),
+    [OP_store_imm_u8] = STORES(NONE, NONE), [OP_store_imm_u16] = STORES(NONE, NONE),
+    [OP_store_imm_u32] = STORES(NONE, NONE), [OP_store_imm_u64] = STORES(NONE, NONE),
+    [OP_store_u8] = STORES(A, NONE), [OP_store_u16] = STORES(A, NONE), [OP_store_u32] = STORES(A, NONE),
+    [OP_store_u64] = STORES(A, NONE),
+    [OP_branch_eq] = BRANCH(B), [OP_branch_not_eq] = BRANCH(B), [OP_branch_less_unsigned] = BRANCH(B),
+    [OP_branch_less_signed] = BRANCH(B), [OP_branch_greater_or_equal_unsigned] = BRANCH(B),
+    [OP_branch_greater_or_equal_signed] = BRANCH(B),
+    [OP_branch_eq_imm] = BRANCH(NONE), [OP_branch_not_eq_imm] = BRANCH(NONE),
+    [OP_branch_less_unsigned_imm] = BRANCH(NONE), [OP_branch_less_or_equal_unsigned_imm] = BRANCH(NONE),
+    [OP_branch_greater_or_equal_unsigned_imm] = BRANCH(NONE), [OP_branch_greater_unsigned_imm] = BRANCH(NONE),
+    [OP_branch_less_signed_imm] = BRANCH(NONE), [OP_branch_less_or_equal_signed_imm] = BRANCH(NONE),
+    [OP_branch_greater_or_equal_signed_imm] = BRANCH(NONE), [OP_branch_greater_signed_imm] = BRANCH(NONE),
+    [OP_div_unsigned_32] = DIV, [OP_div_signed_32] = DIV, [OP_rem_unsigned_32] = DIV, [OP_rem_signed_32] = DIV,
+    [OP_div_unsigned_64] = DIV, [OP_div_signed_64] = DIV, [OP_rem_unsigned_64] = DIV, [OP_rem_signed_64] = DIV,
+    [OP_and_inverted] = ALU3(2, 3, 0), [OP_or_inverted] = ALU3(2, 3, 0), [OP_xnor] = ALU3(2, 2, F_D3),
+    [OP_negate_and_add_imm_64] = ALU2(2, 3, 0), [OP_negate_and_add_imm_32] = ALU2(3, 4, 0),
+    [OP_move_reg] = OPC(0, 1, F_MOVE, A, B, NONE, 0),
+    [OP_load_imm] = OPC(1, 1, 0, A, NONE, NONE, 0), [OP_load_imm64] = OPC(1, 2, 0, A, NONE, NONE, 0),
+    [OP_mul_32] = MUL3(4, 2, F_D3), [OP_mul_64] = MUL3(3, 1, F_D3), [OP_mul_imm_32] = MUL2(4, 2, F_D2),
+    [OP_mul_imm_64] = MUL2(3, 1, F_D2), [OP_mul_upper_signed_signed] = MUL3(4, 4, 0),
+    [OP_mul_upper_unsigned_unsigned] = MUL3(4, 4, 0), [OP_mul_upper_signed_unsigned] = MUL3(6, 4, 0),
+    [OP_invalid] = END(2), [OP_trap] = END(2), [OP_fallthrough] = END(2),
+    [OP_unlikely] = OPC(40, 1, 0, NONE, NONE, NONE, 0),
+    [OP_jump] = END(15), [OP_load_imm_and_jump] = END(15),
+    [OP_jump_indirect] = OPC(22, 1, F_END, NONE, A, NONE, 0),
+    [OP_load_imm_and_jump_indirect] = OPC(22, 1, F_END, NONE, B, NONE, 0),
+    [OP_ecalli] = OPC(100, 4, 0, NONE, NONE, NONE, ALU), [OP_memset] = OPC(100, 4, 0, NONE, NONE, NONE, ALU),
+    [OP_sbrk] = OPC(100, 4, 0, A, B, NONE, ALU),
+};
+
+bool gas_full_table_complete(void)
+{
+    for (unsigned op = 0; op <= OP_COUNT; op++)
+        if (!COSTS[op].latency && !(COSTS[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
+    return true;
+}
+
+/* One instruction with its latency and decode slots worked out. */
+static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s, const struct gas_pending *o, const bool T)
+{
+    if (o->flags & F_MOVE) {
+        move_reg(s, o->dst, o->src1, T);
+        return;
+    }
+    dispatch(s, o->dst, o->src1, o->src2, (struct cost){.latency = o->latency, .decode = o->decode, .res = o->res}, T);
+    if (o->flags & F_END) drain(s, T);
+}
+
+static inline __attribute__((always_inline)) void shape(const struct gas_sim *s, const struct dec_insn *in,
+                                                      struct gas_pending *o)
+{
+    unsigned op = in->op <= OP_COUNT ? in->op : OP_invalid;
+    const struct op_cost *c = &COSTS[op];
+    unsigned flags = c->flags, decode = c->decode;
+    int latency = c->latency;
+    if (flags & (F_D3 | F_D2 | F_DA | F_W | F_LOAD | F_BRANCH)) {
+        int A = in->a, B = in->b, D = in->d;
+        if (flags & F_D3) decode += D != A && D != B;
+        if (flags & F_D2) decode += A != B;
+        if (flags & F_DA) decode += D != A;
+        if (flags & F_W) {
+            decode += s->is64;
+            latency += s->is64;
+        }
+        if (flags & F_LOAD) latency = s->load_latency;
+        if (flags & F_BRANCH) latency = branch_latency(s, in);
+    }
+    const uint8_t reg[4] = {NO_SRC, in->a, in->b, in->d};
+    o->dst = c->dst ? reg[c->dst] : NO_DST;
+    o->src1 = reg[c->src1];
+    o->src2 = reg[c->src2];
+    o->decode = (uint8_t)decode;
+    o->latency = (int8_t)latency;
+    o->flags = (uint8_t)(flags & (F_MOVE | F_END));
+    o->res = c->res;
+}
+
+
+/* A whole block without ticks, when nothing but decoding and dependencies holds
+ * anything back (most blocks). Decoding is a running count of slots. An entry
+ * decoded in cycle c waits from c + 1 and starts at the first tick at or after
+ * that and its producers' results (there is a tick every cycle while decoding,
+ * and one at every result); its result comes its latency later. Then, given
+ * those start cycles, check what the ticks would have checked: at most 5 starts
+ * a cycle, and each start fits beside everything executing and everything older
+ * starting with it; if not, false (the ticks decide). The block ends one cycle
+ * after its last retirement, which is one cycle after the latest result. */
+static bool solve(struct gas_sim *s)
+{
+    uint32_t start[GAS_ROB_SIZE], done[GAS_ROB_SIZE];
+    uint64_t need[GAS_ROB_SIZE];
+    int8_t prod[18]; /* the entry producing a register; NO_SRC never has one */
+    memset(prod, -1, sizeof prod);
+    uint32_t cycle = 0, left = DECODE_PER_CYCLE, n = 0, latest = 0;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < s->npend; i++) {
+        const struct gas_pending *o = &s->pend[i];
+        if (left < o->decode) {
+            cycle++;
+            left = DECODE_PER_CYCLE;
+        }
+        left -= o->decode;
+        if (o->flags & F_MOVE) {
+            prod[o->dst] = prod[o->src1];
+            continue;
+        }
+        uint32_t at = cycle + 1;
+        int p1 = prod[o->src1], p2 = prod[o->src2];
+        if (p1 >= 0 && done[p1] > at) at = done[p1];
+        if (p2 >= 0 && done[p2] > at) at = done[p2];
+        start[n] = at;
+        done[n] = at + (uint32_t)o->latency;
+        need[n] = widen(o->res);
+        total += need[n];
+        if (done[n] + 1 > latest) latest = done[n] + 1;
+        prod[o->dst] = (int8_t)n;
+        n++;
+    }
+    bool resources = over_limits(total);
+    if (n > START_PER_CYCLE || resources) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t use = 0;
+            unsigned together = 0;
+            for (uint32_t j = 0; j <= i; j++) {
+                bool same = start[j] == start[i];
+                together += same;
+                if (same || done[j] > start[i]) use += start[j] <= start[i] ? need[j] : 0;
+            }
+            if (resources)
+                for (uint32_t j = i + 1; j < n; j++)
+                    if (start[j] < start[i] && done[j] > start[i]) use += need[j];
+            if (together > START_PER_CYCLE || over_limits(use)) return false;
+        }
+    }
+    s->cycles = latest + 1;
+    s->finished = true;
+    s->in_flight = 0;
+    return true;
+}
+
+/* A block of at most GAS_PENDING_MAX instructions, exactly, without the ROB
+ * machinery (it never fills): the ticks' start decisions replayed on the ticks
+ * that happen. There is one every cycle up to the cycle after the terminator is
+ * decoded, then one at each result and at the cycle after it. At each, first
+ * what finished releases its resources, then the oldest ready entries start if
+ * they fit, at most 5. */
+static void schedule(struct gas_sim *s)
+{
+    uint32_t ready[GAS_ROB_SIZE], latency[GAS_ROB_SIZE], done[GAS_ROB_SIZE];
+    uint16_t need[GAS_ROB_SIZE];
+    int8_t p1[GAS_ROB_SIZE], p2[GAS_ROB_SIZE], prod[18];
+    memset(prod, -1, sizeof prod);
+    uint32_t cycle = 0, left = DECODE_PER_CYCLE, n = 0;
+    for (uint32_t i = 0; i < s->npend; i++) {
+        const struct gas_pending *o = &s->pend[i];
+        if (left < o->decode) {
+            cycle++;
+            left = DECODE_PER_CYCLE;
+        }
+        left -= o->decode;
+        if (o->flags & F_MOVE) {
+            prod[o->dst] = prod[o->src1];
+            continue;
+        }
+        ready[n] = cycle + 1;
+        latency[n] = (uint32_t)o->latency;
+        need[n] = o->res;
+        p1[n] = prod[o->src1];
+        p2[n] = prod[o->src2];
+        prod[o->dst] = (int8_t)n;
+        n++;
+    }
+    uint32_t pending = n == 32 ? UINT32_MAX : bit(n) - 1, running = 0, avail = ALL_FREE, latest = 0;
+    for (uint32_t now = 1; pending;) {
+        bool result_now = false;
+        uint32_t first = UINT32_MAX, next_ready = UINT32_MAX; /* the next result, the next decoded */
+        FOR_SLOTS(running, j)
+        {
+            if (done[j] > now) {
+                if (done[j] < first) first = done[j];
+                continue;
+            }
+            result_now |= done[j] == now;
+            avail += need[j];
+            running &= ~bit(j);
+        }
+        int started = 0;
+        FOR_SLOTS(pending, i)
+        {
+            if (ready[i] > now) { /* decoded later, as all younger ones */
+                next_ready = ready[i];
+                break;
+            }
+            if (p1[i] >= 0 && ((pending >> p1[i] & 1) || done[p1[i]] > now)) continue;
+            if (p2[i] >= 0 && ((pending >> p2[i] & 1) || done[p2[i]] > now)) continue;
+            if (((avail - need[i]) & GUARDS) != GUARDS) continue;
+            avail -= need[i];
+            done[i] = now + latency[i];
+            if (done[i] + 1 > latest) latest = done[i] + 1;
+            if (done[i] < first) first = done[i];
+            pending &= ~bit(i);
+            running |= bit(i);
+            if (++started == START_PER_CYCLE) break;
+        }
+        /* Only a result, a newly decoded entry, or (where the ticks have the next
+         * cycle: while decoding, after a result, with nothing running) the start
+         * limit lets anything start later; the ticks in between change nothing. */
+        if (started == START_PER_CYCLE && (now <= cycle || result_now || !running)) now++;
+        else now = first < next_ready ? first : next_ready != UINT32_MAX ? next_ready : now + 1;
+    }
+    s->cycles = latest + 1;
+    s->finished = true;
+    s->in_flight = 0;
+}
+
+/* The model proper, for blocks solve() cannot do, and for tracing. */
+static void replay(struct gas_sim *s)
+{
+    s->direct = true;
+    reset_ticks(s);
+    for (uint32_t i = 0; i < s->npend; i++) feed_shaped(s, &s->pend[i], false);
+}
+
+void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
+{
+    if (!s->direct && s->npend < GAS_PENDING_MAX) { /* the usual case: held for solve() */
+        struct gas_pending *o = &s->pend[s->npend++];
+        shape(s, in, o);
+        if ((o->flags & F_END) && (s->npend > GAS_SOLVE_MAX || !solve(s))) schedule(s);
+        return;
+    }
+    struct gas_pending o;
+    shape(s, in, &o);
+    if (s->trace) {
+        feed_shaped(s, &o, true);
+    } else if (s->direct) {
+        feed_shaped(s, &o, false);
+    } else { /* too long for solve(): the ticks run */
+        replay(s);
+        feed_shaped(s, &o, false);
+    }
+}
+
+uint32_t gas_sim_cost(const struct gas_sim *s)
+{
+    int64_t c = (int64_t)s->cycles - COST_SLACK;
+    return c < 1 ? 1 : (uint32_t)c;
+}
+
+uint32_t gas_full_block_cost(const struct cpvm_program *p, uint32_t start, int8_t load_latency,
+                             gas_trace_fn *trace, void *trace_ctx, uint32_t *cycles)
+{
+    struct gas_sim s;
+    gas_sim_init(&s, p, load_latency);
+    if (trace) {
+        s.trace = trace;
+        s.trace_ctx = trace_ctx;
+        reset(&s);
+    }
+    struct dec_block_iter it = dec_block_begin(p, start);
+    struct dec_insn in;
+    while (!s.finished && dec_block_next(&it, &in)) gas_sim_feed(&s, &in);
+    if (!s.finished) { /* cannot happen: the iterator ends with a terminator */
+        struct dec_insn t = {.op = OP_invalid, .pc = p->code_len, .len = 1};
+        gas_sim_feed(&s, &t);
+    }
+    if (cycles) *cycles = s.cycles;
+    return gas_sim_cost(&s);
+}

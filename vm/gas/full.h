@@ -1,0 +1,92 @@
+/* The full cost model (gas.md §5): a cycle-level model of a small out-of-order
+ * core, run from an empty state over one basic block. Its cost is the cycle
+ * count less GAS_COST_SLACK, at least 1. Bit-exact with the reference's
+ * simulator; pure and deterministic (the code bytes are read only for the
+ * branch rule, by offset, so where the code sits in memory does not matter). */
+#ifndef CPVM_GAS_FULL_H
+#define CPVM_GAS_FULL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../decode/decode.h"
+
+#define GAS_ROB_SIZE 32
+#define GAS_PENDING_MAX (GAS_ROB_SIZE - 1)
+
+/* Load latency of each cache model (gas.md §5). */
+enum gas_cache { GAS_CACHE_L1 = 4, GAS_CACHE_L2 = 25, GAS_CACHE_L3 = 37 };
+
+/* What an instruction does in a cycle, as the reference's timeline letters. */
+enum gas_event {
+    GAS_EV_DECODE = 'D',
+    GAS_EV_WAITING = '=',    /* waiting for its inputs or for resources */
+    GAS_EV_EXECUTING = 'e',
+    GAS_EV_EXECUTED = 'E',
+    GAS_EV_RETIRE_WAIT = '-', /* done, an older entry has not retired yet */
+    GAS_EV_RETIRED = 'R',
+};
+
+/* Called once per (cycle, instruction) event; `insn` counts from 0 in the block. */
+typedef void gas_trace_fn(void *ctx, uint32_t cycle, uint32_t insn, enum gas_event ev);
+
+struct gas_sim {
+    /* the program, for the branch rule and the opcode bytes of trap/unlikely */
+    const uint8_t *code;
+    uint32_t code_len;
+    int trap_byte, unlikely_byte;
+    int8_t load_latency;
+    bool is64;
+    gas_trace_fn *trace; /* set: one tick per cycle (no skipping), events reported */
+    void *trace_ctx;
+
+    uint32_t cycles, insns;
+    bool finished;
+    uint32_t decode_left; /* decode slots left this cycle */
+    uint32_t avail;       /* free resources, packed with underflow guard bits */
+    uint32_t in_flight, head, tail;
+    /* ROB entry states as bit masks over slots; a slot in none of them is free */
+    uint32_t decoding, waiting, executing, executed;
+    uint32_t blocked;  /* slots with a nonzero `deps` */
+    uint32_t no_alu;   /* slots whose entry needs no ALU */
+    uint32_t finished_now; /* executing slots whose result came this cycle; executed next */
+    struct {
+        /* the latency until it starts, then the cycle its result comes: the
+         * reference counts cycles left down, and cycles left + cycle count stays
+         * constant while an entry executes */
+        uint32_t until[GAS_ROB_SIZE];
+        uint16_t needs[GAS_ROB_SIZE];    /* resources held while executing */
+        uint32_t deps[GAS_ROB_SIZE];     /* slots whose results it still waits for */
+        uint32_t writes[GAS_ROB_SIZE];   /* registers it is the latest producer of */
+        uint32_t slot_insn[GAS_ROB_SIZE]; /* for trace events */
+    } rob;
+    uint32_t producer[18];               /* register -> bit of the slot producing it, 0 if ready */
+    /* the block so far, until it ends (solved without ticks) or cannot be */
+    bool direct; /* the ticks run instead */
+    uint32_t npend;
+    struct gas_pending {
+        uint8_t dst, src1, src2, decode; /* registers; 16 = no source, 17 = no destination */
+        int8_t latency;
+        uint8_t flags;
+        uint16_t res;
+    } pend[GAS_PENDING_MAX];
+};
+
+/* An empty model for blocks of `p` with the given load latency (enum gas_cache). */
+void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_latency);
+/* Empties the model for the next block (same program and latency). */
+void gas_sim_restart(struct gas_sim *s);
+/* Feeds the next instruction of the block (OP_invalid = the implicit trap). */
+void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in);
+/* Whether every instruction has its costs (a self-check for the tests). */
+bool gas_full_table_complete(void);
+/* After the block's terminator: its cost. */
+uint32_t gas_sim_cost(const struct gas_sim *s);
+static inline bool gas_sim_done(const struct gas_sim *s) { return s->finished && s->in_flight == 0; }
+
+/* The cost of the basic block starting at `start` (the block iterator's view),
+ * optionally traced; `cycles` (may be NULL) gets the total before the slack. */
+uint32_t gas_full_block_cost(const struct cpvm_program *p, uint32_t start, int8_t load_latency,
+                             gas_trace_fn *trace, void *trace_ctx, uint32_t *cycles);
+
+#endif

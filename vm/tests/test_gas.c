@@ -1,0 +1,418 @@
+/* The full cost model (gas.md §5), one test per rule, each with its cycle count
+ * worked out by hand from the rules (an instruction decoded in cycle c with
+ * latency L, started in c + 1, is done at c + L, executed at c + L + 1 and retires
+ * at c + L + 2 unless an older entry holds it; cost = cycles - 3, at least 1).
+ * Plus the opcode table's serialized form and the model invariants. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "gas/full.h"
+#include "gas/gas.h"
+#include "program/program.h"
+#include "text/text.h"
+
+#define MAX_ROWS 48
+#define MAX_COLS 160
+
+struct timeline {
+    char grid[MAX_ROWS][MAX_COLS];
+    uint32_t rows;
+};
+
+static void record(void *ctx, uint32_t cycle, uint32_t insn, enum gas_event ev)
+{
+    struct timeline *t = ctx;
+    assert_true(insn < MAX_ROWS && cycle < MAX_COLS);
+    assert_int_equal(t->grid[insn][cycle], '.'); /* one event per instruction and cycle */
+    t->grid[insn][cycle] = (char)ev;
+    if (insn + 1 > t->rows) t->rows = insn + 1;
+}
+
+static cpvm_program *assemble(const char *src)
+{
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    struct cpvm_error e;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(text_assemble(src, strlen(src), CPVM_ISA_LATEST64, true, &raw, &len, &e), CPVM_OK);
+    cpvm_program *p = NULL;
+    assert_int_equal(cpvm_program_parse_raw(raw, len, CPVM_ISA_LATEST64, 0, &p, &e), CPVM_OK);
+    free(raw);
+    return p;
+}
+
+/* Cost of the block at `pc`, checked equal with and without fast-forward and
+ * tracing; the total cycle count goes to *cycles. */
+static uint32_t block_cost(const char *src, uint32_t pc, int8_t latency, uint32_t *cycles, struct timeline *tl)
+{
+    cpvm_program *p = assemble(src);
+    uint32_t fast_cycles = 0, traced_cycles = 0;
+    uint32_t fast = gas_full_block_cost(p, pc, latency, NULL, NULL, &fast_cycles);
+    struct timeline local;
+    struct timeline *t = tl ? tl : &local;
+    memset(t->grid, '.', sizeof t->grid);
+    t->rows = 0;
+    uint32_t traced = gas_full_block_cost(p, pc, latency, record, t, &traced_cycles);
+    assert_int_equal(fast, traced); /* fast-forward never changes the result */
+    assert_int_equal(fast_cycles, traced_cycles);
+    for (uint32_t r = 0; r < t->rows; r++) t->grid[r][traced_cycles] = 0;
+    cpvm_program_free(p);
+    if (cycles) *cycles = fast_cycles;
+    return fast;
+}
+
+static void expect_timeline(const struct timeline *t, const char *const *rows, uint32_t n)
+{
+    assert_int_equal(t->rows, n);
+    for (uint32_t r = 0; r < n; r++) assert_string_equal(t->grid[r], rows[r]);
+}
+
+/* No dependencies: both adds start together; 2 + 1 + 1 decode slots fit one cycle. */
+static void test_parallel_independent(void **state)
+{
+    (void)state;
+    struct timeline t;
+    uint32_t cycles;
+    assert_int_equal(block_cost("a0 = a1 + a2\na1 = a1 + a2\ntrap\n", 0, GAS_CACHE_L1, &cycles, &t), 2);
+    assert_int_equal(cycles, 5);
+    const char *rows[] = {"DeER.", "DeER.", "DeeER"};
+    expect_timeline(&t, rows, 3);
+}
+
+/* Decode limit: four slots a cycle. load_imm64 takes 2, so two per cycle; the
+ * trap is decoded in cycle 2, done at 4, retired at 6: 7 cycles, cost 4. */
+static void test_decode_limit(void **state)
+{
+    (void)state;
+    struct timeline t;
+    uint32_t cycles;
+    const char *src = "a0 = 0x12345678aabbccdd\na1 = 0x12345678aabbccdd\n"
+                      "a2 = 0x12345678aabbccdd\na3 = 0x12345678aabbccdd\ntrap\n";
+    assert_int_equal(block_cost(src, 0, GAS_CACHE_L1, &cycles, &t), 4);
+    assert_int_equal(cycles, 7);
+    const char *rows[] = {"DeER...", "DeER...", ".DeER..", ".DeER..", "..DeeER"};
+    expect_timeline(&t, rows, 5);
+}
+
+/* A dependency chain: the second add waits a cycle for the first ('='). Its two
+ * 2-slot adds fill cycle 0, so the trap decodes in cycle 1: 6 cycles, cost 3. */
+static void test_dependency_chain(void **state)
+{
+    (void)state;
+    struct timeline t;
+    uint32_t cycles;
+    assert_int_equal(block_cost("a0 = a1 + a2\na1 = a0 + a2\ntrap\n", 0, GAS_CACHE_L1, &cycles, &t), 3);
+    assert_int_equal(cycles, 6);
+    const char *rows[] = {"DeER..", "D=eER.", ".DeeER"};
+    expect_timeline(&t, rows, 3);
+    /* four chained adds (1 slot each) start at 1, 2, 3, 4: the last retires at 6,
+     * cost 4; four independent ones all start at 1 and the trap (decoded at 1)
+     * retires last at 5: cost 3 */
+    assert_int_equal(block_cost("a0 = a0 + a1\na0 = a0 + a1\na0 = a0 + a1\na0 = a0 + a1\ntrap\n", 0, GAS_CACHE_L1,
+                                NULL, NULL),
+                     4);
+    assert_int_equal(block_cost("a0 = a0 + a1\na2 = a2 + a1\na3 = a3 + a1\na4 = a4 + a1\ntrap\n", 0, GAS_CACHE_L1,
+                                NULL, NULL),
+                     3);
+}
+
+/* move_reg is eliminated: one decode slot, no ROB entry, and its reader depends
+ * on the moved value's producer (the load_imm), finishing like the chain above. */
+static void test_move_elimination(void **state)
+{
+    (void)state;
+    struct timeline t;
+    uint32_t cycles;
+    assert_int_equal(block_cost("s0 = 1\na0 = s0\na1 = a0 + 1\ntrap\n", 0, GAS_CACHE_L1, &cycles, &t), 3);
+    assert_int_equal(cycles, 6);
+    const char *rows[] = {"DeER..", "D.....", "D=eER.", ".DeeER"};
+    expect_timeline(&t, rows, 4);
+    /* a move of a ready register leaves nothing to wait for */
+    assert_int_equal(block_cost("a0 = s0\na1 = a0 + 1\ntrap\n", 0, GAS_CACHE_L1, NULL, NULL), 2);
+}
+
+/* MUL limit, one multiplier: the second (independent) mul starts when the first
+ * is done at cycle 3, so it runs 4..6, executed at 7, retired at 8: cost 6. */
+static void test_mul_limit(void **state)
+{
+    (void)state;
+    struct timeline t;
+    uint32_t cycles;
+    assert_int_equal(block_cost("a0 = a1 * a2\na1 = a3 * a4\ntrap\n", 0, GAS_CACHE_L1, &cycles, &t), 6);
+    assert_int_equal(cycles, 9);
+    const char *rows[] = {"DeeeER...", "D===eeeER", ".DeeE---R"};
+    expect_timeline(&t, rows, 3);
+}
+
+/* ALU limit, four: ctz holds two ALU slots for 2 cycles, so of four ready ones
+ * two start at cycle 1 and two at 3 (done at 4, retired at 6): cost 4 (3 if
+ * all four could start together). */
+static void test_alu_limit(void **state)
+{
+    (void)state;
+    uint32_t cycles;
+    const char *src = "a0 = ctz a4\na1 = ctz a4\na2 = ctz a4\na3 = ctz a4\ntrap\n";
+    assert_int_equal(block_cost(src, 0, GAS_CACHE_L1, &cycles, NULL), 4);
+    assert_int_equal(cycles, 7);
+}
+
+/* DIV limit, one divider, latency 60: one div per cycle to decode (4 slots); the
+ * second starts at 61 when the first frees the divider, done at 120, retired at
+ * 122: 123 cycles, cost 120. */
+static void test_div_limit(void **state)
+{
+    (void)state;
+    uint32_t cycles;
+    assert_int_equal(block_cost("a0 = a1 /u a2\na3 = a4 /u a5\ntrap\n", 0, GAS_CACHE_L1, &cycles, NULL), 120);
+    assert_int_equal(cycles, 123);
+}
+
+/* LOAD limit (4, each load also holding an ALU slot): four L1 loads start at 1
+ * and free their slots at 4; the fifth, decoded in cycle 1, starts at 5, done
+ * at 8, retired at 10: cost 8. With the L3 latency (37) the fifth starts at 38,
+ * is done at 74, retired at 76: cost 74. */
+static void test_load_limit(void **state)
+{
+    (void)state;
+    const char *src = "a0 = u64 [0x1000]\na1 = u64 [0x1008]\na2 = u64 [0x1010]\na3 = u64 [0x1018]\n"
+                      "a4 = u64 [0x1020]\ntrap\n";
+    uint32_t cycles;
+    assert_int_equal(block_cost(src, 0, GAS_CACHE_L1, &cycles, NULL), 8);
+    assert_int_equal(cycles, 11);
+    assert_int_equal(block_cost(src, 0, GAS_CACHE_L3, NULL, NULL), 74);
+}
+
+/* STORE limit (4, latency 25 whatever the cache): the fifth store starts at 26
+ * when the first four are done at 25; done at 50, retired at 52: cost 50. */
+static void test_store_limit(void **state)
+{
+    (void)state;
+    const char *src = "u64 [0x1000] = a0\nu64 [0x1008] = a0\nu64 [0x1010] = a0\nu64 [0x1018] = a0\n"
+                      "u64 [0x1020] = a0\ntrap\n";
+    uint32_t cycles;
+    assert_int_equal(block_cost(src, 0, GAS_CACHE_L1, &cycles, NULL), 50);
+    assert_int_equal(cycles, 53);
+    assert_int_equal(block_cost(src, 0, GAS_CACHE_L3, NULL, NULL), 50);
+}
+
+/* ROB full: 33 `unlikely` (latency 40, no units), four decoded a cycle. Group k
+ * (cycle k) retires at k + 42; the 33rd waits for a free entry until group 0
+ * retires at 42, decodes at 43 and retires at 85: 86 cycles, cost 83 (48 with
+ * an unbounded ROB). */
+static void test_rob_full(void **state)
+{
+    (void)state;
+    char src[33 * 9 + 8] = "";
+    for (int i = 0; i < 33; i++) strcat(src, "unlikely\n");
+    strcat(src, "trap\n");
+    uint32_t cycles;
+    assert_int_equal(block_cost(src, 0, GAS_CACHE_L1, &cycles, NULL), 83);
+    assert_int_equal(cycles, 86);
+    /* 31 and the trap fit: the last group (cycle 7) retires at 49, cost 47 */
+    char src31[31 * 9 + 8] = "";
+    for (int i = 0; i < 31; i++) strcat(src31, "unlikely\n");
+    strcat(src31, "trap\n");
+    assert_int_equal(block_cost(src31, 0, GAS_CACHE_L1, NULL, NULL), 47);
+}
+
+/* Branch rule: latency 1 when the next instruction or the target is trap or
+ * unlikely or out of the code, else 20 (decoded at 0: retired at L + 2). */
+static void test_branch_rule(void **state)
+{
+    (void)state;
+    /* next = add, target = add: mispredicted, 23 cycles, cost 20 */
+    const char *miss = "pub @main:\njump @t if a0 == a1\na0 = a1 + a2\ntrap\n@t:\na2 = a0 + a1\ntrap\n";
+    uint32_t cycles;
+    assert_int_equal(block_cost(miss, 0, GAS_CACHE_L2, &cycles, NULL), 20);
+    assert_int_equal(cycles, 23);
+    /* next = trap: predicted, 4 cycles, cost 1 (also the minimum) */
+    const char *next_trap = "pub @main:\njump @t if a0 == a1\ntrap\n@t:\na2 = a0 + a1\ntrap\n";
+    assert_int_equal(block_cost(next_trap, 0, GAS_CACHE_L2, &cycles, NULL), 1);
+    assert_int_equal(cycles, 4);
+    /* target = unlikely: predicted */
+    const char *target_unlikely = "pub @main:\njump @t if a0 == a1\na0 = a1 + a2\ntrap\n@t:\nunlikely\ntrap\n";
+    assert_int_equal(block_cost(target_unlikely, 0, GAS_CACHE_L2, NULL, NULL), 1);
+    /* the branch is the last instruction: the next one is out of the code */
+    assert_int_equal(block_cost("pub @main:\njump @main if a0 != 0\n", 0, GAS_CACHE_L2, NULL, NULL), 1);
+    /* a register-immediate branch follows the same rule */
+    assert_int_equal(block_cost("pub @main:\njump @t if a0 == 5\na0 = a1 + a2\ntrap\n@t:\na2 = a0 + a1\ntrap\n", 0,
+                                GAS_CACHE_L2, NULL, NULL),
+                     20);
+}
+
+/* Terminators: trap/fallthrough latency 2 (5 cycles), jump 15, jump_indirect 22. */
+static void test_terminators(void **state)
+{
+    (void)state;
+    assert_int_equal(block_cost("fallthrough\ntrap\n", 0, GAS_CACHE_L2, NULL, NULL), 2);
+    assert_int_equal(block_cost("pub @main:\njump @main\n", 0, GAS_CACHE_L2, NULL, NULL), 15);
+    assert_int_equal(block_cost("jump [a0 + 0]\n", 0, GAS_CACHE_L2, NULL, NULL), 22);
+    /* no terminator at the end: the implicit trap closes the block */
+    assert_int_equal(block_cost("a0 = a1 + a2\n", 0, GAS_CACHE_L2, NULL, NULL), 2);
+}
+
+/* The block's cost depends on its bytes, not on where the program sits: the
+ * same block copied into a second program at another offset costs the same. */
+static void test_position_independent(void **state)
+{
+    (void)state;
+    const char *body = "a0 = u64 [0x1000]\na1 = a0 * a2\nu64 [0x2000] = a1\njump @t if a1 == a3\n"
+                       "a4 = a1 + a2\ntrap\n@t:\na5 = a1 + a2\ntrap\n";
+    char shifted[512];
+    snprintf(shifted, sizeof shifted, "pub @main:\na0 = 1\na1 = 2\nfallthrough\n@b:\n%s", body);
+    char plain[512];
+    snprintf(plain, sizeof plain, "pub @main:\n%s", body);
+    uint32_t base = block_cost(plain, 0, GAS_CACHE_L2, NULL, NULL);
+    cpvm_program *p = assemble(shifted);
+    uint32_t start = 0;
+    for (uint32_t pc = 1; pc < p->code_len; pc++)
+        if (dec_is_block_start(p, pc)) {
+            start = pc;
+            break;
+        }
+    assert_true(start > 0);
+    assert_int_equal(gas_full_block_cost(p, start, GAS_CACHE_L2, NULL, NULL, NULL), base);
+    cpvm_program_free(p);
+    assert_true(base >= 1);
+}
+
+/* The opcode table: version 2, fields in the reference's order, `invalid` last,
+ * distinct from `trap`. */
+static void test_table_serialized_form(void **state)
+{
+    (void)state;
+    uint8_t blob[CPVM_COST_TABLE_SIZE + 4];
+    memset(blob, 0, sizeof blob);
+    blob[0] = 2;
+    for (unsigned i = 0; i < OP_COUNT + 1; i++) blob[4 + 4 * i] = (uint8_t)(i + 1);
+    uint32_t costs[OP_COUNT + 1];
+    struct cpvm_error e;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(gas_table_parse(blob, CPVM_COST_TABLE_SIZE, costs, &e), CPVM_OK);
+    assert_int_equal(costs[OP_add_32], 1);               /* first field */
+    assert_int_equal(costs[OP_add_64], 2);
+    assert_int_equal(costs[OP_zero_extend_16], OP_COUNT); /* last named field */
+    assert_int_equal(costs[OP_invalid], OP_COUNT + 1);
+    assert_int_equal(costs[OP_trap], 136);                /* 136th in the order */
+    assert_int_equal(costs[OP_unlikely], 137);
+    /* the reference's reader asks for one word more; tolerated */
+    assert_int_equal(gas_table_parse(blob, CPVM_COST_TABLE_SIZE + 4, costs, &e), CPVM_OK);
+    assert_int_equal(gas_table_parse(blob, CPVM_COST_TABLE_SIZE - 4, costs, &e), CPVM_E_INVALID_ARGUMENT);
+    blob[0] = 1;
+    assert_int_equal(gas_table_parse(blob, CPVM_COST_TABLE_SIZE, costs, &e), CPVM_E_INVALID_ARGUMENT);
+}
+
+/* The table through a module: block cost = sum of its instructions' entries, an
+ * unknown opcode charged its `invalid` entry on both backends. */
+static void test_table_module(void **state)
+{
+    (void)state;
+    uint8_t blob[CPVM_COST_TABLE_SIZE];
+    memset(blob, 0, sizeof blob);
+    blob[0] = 2;
+    for (unsigned i = 0; i < OP_COUNT + 1; i++) blob[4 + 4 * i] = 10;
+    blob[4 + 4 * 0] = 3;          /* add_32 */
+    blob[4 + 4 * 135] = 7;        /* trap */
+    blob[4 + 4 * OP_COUNT] = 100; /* invalid */
+    cpvm_program *p = assemble("pub @main:\ni32 a0 = a1 + a2\ntrap\n");
+    for (int b = 0; b < 2; b++) {
+        struct cpvm_module_config cfg;
+        cpvm_module_config_default(&cfg);
+        cfg.backend = b ? CPVM_BACKEND_COMPILER : CPVM_BACKEND_INTERPRETER;
+        cfg.sandbox = CPVM_SANDBOX_NONE;
+        cfg.gas_metering = true;
+        cfg.cost_model.kind = CPVM_COST_TABLE;
+        cfg.cost_model.table = blob;
+        cfg.cost_model.table_len = sizeof blob;
+        cpvm_module *m = NULL;
+        struct cpvm_error e;
+        memset(&e, 0, sizeof e);
+        assert_int_equal(cpvm_module_new(p, &cfg, &m, &e), CPVM_OK);
+        uint32_t cost = 0;
+        assert_true(cpvm_module_block_cost(m, 0, &cost));
+        assert_int_equal(cost, 3 + 7);
+        cpvm_module_free(m);
+    }
+    cpvm_program_free(p);
+    /* a lone unknown opcode: its block costs the invalid entry */
+    static const char *const bad[] = {"ff"};
+    size_t len = 0;
+    uint8_t *raw = tu_raw_program(bad, 1, NULL, 0, &len);
+    cpvm_program *q = NULL;
+    struct cpvm_error e;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(cpvm_program_parse_raw(raw, len, CPVM_ISA_LATEST64, 0, &q, &e), CPVM_OK);
+    struct cpvm_module_config cfg;
+    cpvm_module_config_default(&cfg);
+    cfg.gas_metering = true;
+    cfg.cost_model.kind = CPVM_COST_TABLE;
+    cfg.cost_model.table = blob;
+    cfg.cost_model.table_len = sizeof blob;
+    cpvm_module *m = NULL;
+    assert_int_equal(cpvm_module_new(q, &cfg, &m, &e), CPVM_OK);
+    uint32_t cost = 0;
+    assert_true(cpvm_module_block_cost(m, 0, &cost));
+    assert_int_equal(cost, 100);
+    cpvm_module_free(m);
+    cpvm_program_free(q);
+    free(raw);
+}
+
+static void test_every_instruction_costed(void **state)
+{
+    (void)state;
+    assert_true(gas_full_table_complete());
+}
+
+/* Names accepted by --cost-model, and a bad table rejected at module creation. */
+static void test_model_names(void **state)
+{
+    (void)state;
+    struct cpvm_cost_model m;
+    memset(&m, 0, sizeof m);
+    assert_true(cpvm_cost_model_from_name("full", &m));
+    assert_int_equal(m.kind, CPVM_COST_FULL);
+    assert_int_equal(m.cache, CPVM_CACHE_L2);
+    assert_true(cpvm_cost_model_from_name("full:l3", &m));
+    assert_int_equal(m.cache, CPVM_CACHE_L3);
+    assert_true(cpvm_cost_model_from_name("naive", &m));
+    assert_int_equal(m.kind, CPVM_COST_NAIVE);
+    assert_false(cpvm_cost_model_from_name("full:l4", &m));
+    cpvm_program *p = assemble("trap\n");
+    struct cpvm_module_config cfg;
+    cpvm_module_config_default(&cfg);
+    cfg.cost_model.kind = CPVM_COST_TABLE;
+    cfg.cost_model.table = (const uint8_t *)"short";
+    cfg.cost_model.table_len = 5;
+    cpvm_module *mod = NULL;
+    struct cpvm_error e;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(cpvm_module_new(p, &cfg, &mod, &e), CPVM_E_INVALID_ARGUMENT);
+    assert_null(mod);
+    cpvm_program_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parallel_independent),
+        cmocka_unit_test(test_decode_limit),
+        cmocka_unit_test(test_dependency_chain),
+        cmocka_unit_test(test_move_elimination),
+        cmocka_unit_test(test_mul_limit),
+        cmocka_unit_test(test_alu_limit),
+        cmocka_unit_test(test_div_limit),
+        cmocka_unit_test(test_load_limit),
+        cmocka_unit_test(test_store_limit),
+        cmocka_unit_test(test_rob_full),
+        cmocka_unit_test(test_branch_rule),
+        cmocka_unit_test(test_terminators),
+        cmocka_unit_test(test_position_independent),
+        cmocka_unit_test(test_table_serialized_form),
+        cmocka_unit_test(test_table_module),
+        cmocka_unit_test(test_model_names),
+        cmocka_unit_test(test_every_instruction_costed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

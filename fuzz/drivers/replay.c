@@ -6,6 +6,10 @@
  * dotfiles are skipped: corpus directories carry their notes there.
  *
  *   replay_<target> [-q] PATH...      exit 0: all ran; 1: a path is unreadable
+ *   replay_<target> --describe [--full] [--program-out OUT] FILE
+ *       prints the input in words (the target's fuzz_describe(): framing
+ *       fields, the program disassembled) without running it; OUT gets the
+ *       program it frames, for `cpvm run` / `cpvm disasm`.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include "describe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -34,13 +40,14 @@ static int skipped_name(const char *name)
     return name[0] == '.' || strncmp(name, "README", 6) == 0;
 }
 
-static void run_file(const char *path)
+/* The whole file in an exact-size buffer (so ASan sees reads one past the
+ * end), or NULL after a message. */
+static uint8_t *read_whole(const char *path, size_t *out_len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
-        n_errors++;
-        return;
+        return NULL;
     }
     size_t cap = 4096, len = 0;
     uint8_t *buf = malloc(cap);
@@ -48,8 +55,7 @@ static void run_file(const char *path)
         if (!buf) {
             fprintf(stderr, "replay: %s: out of memory\n", path);
             fclose(f);
-            n_errors++;
-            return;
+            return NULL;
         }
         len += fread(buf + len, 1, cap - len, f);
         if (len < cap) break;
@@ -63,18 +69,23 @@ static void run_file(const char *path)
     if (err) {
         fprintf(stderr, "replay: %s: read error\n", path);
         free(buf);
-        n_errors++;
-        return;
+        return NULL;
     }
-    /* An exact-size copy, so ASan sees reads one past the end. */
     uint8_t *exact = malloc(len ? len : 1);
+    if (exact) memcpy(exact, buf, len);
+    free(buf);
+    *out_len = len;
+    return exact;
+}
+
+static void run_file(const char *path)
+{
+    size_t len = 0;
+    uint8_t *exact = read_whole(path, &len);
     if (!exact) {
-        free(buf);
         n_errors++;
         return;
     }
-    memcpy(exact, buf, len);
-    free(buf);
     if (!quiet) {
         fprintf(stderr, "replay: %s (%zu bytes) ...", path, len);
         fflush(stderr);
@@ -136,8 +147,34 @@ static void run_path(const char *path)
     free(names);
 }
 
+static int describe_main(int argc, char **argv)
+{
+    struct describe_opts o = {.out = stdout, .full = false, .program_out = NULL};
+    const char *file = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--full") == 0) o.full = true;
+        else if (strcmp(argv[i], "--program-out") == 0 && i + 1 < argc) o.program_out = argv[++i];
+        else if (argv[i][0] != '-' && !file) file = argv[i];
+        else {
+            file = NULL; /* an unknown flag or a second file */
+            break;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "usage: %s --describe [--full] [--program-out OUT] FILE\n", argv[0]);
+        return 2;
+    }
+    size_t len = 0;
+    uint8_t *data = read_whole(file, &len);
+    if (!data) return 1;
+    fuzz_describe(data, len, &o);
+    free(data);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--describe") == 0) return describe_main(argc, argv);
     if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
     int paths = 0;
     for (int i = 1; i < argc; i++) {

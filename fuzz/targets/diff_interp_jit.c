@@ -46,6 +46,7 @@
 
 #include "cpvm.h"
 #include "exec.h"
+#include "describe.h"
 #include "text/text.h"
 
 #define HISTORY 8u
@@ -331,4 +332,15 @@ out:
     free(table);
     exec_setup_free(su);
     return 0;
+}
+
+void fuzz_describe(const uint8_t *data, size_t size, const struct describe_opts *o)
+{
+    static const char *const models[4] = {"naive", "dense table", "sparse table", "extreme table"};
+    uint8_t c = size > 0 ? data[0] : 0;
+    char bits[64];
+    snprintf(bits, sizeof bits, "%s, cost model %s", (c & 8) ? ", asynchronous gas" : "", models[(c >> 4) & 3]);
+    describe_exec_framing(data, size, bits, o);
+    struct gen_config cfg = GEN_CONFIG_INTERP_EXEC;
+    describe_generated(size > 2 ? data + 2 : NULL, size > 2 ? size - 2 : 0, &cfg, o);
 }

@@ -12,8 +12,11 @@
  *   asm_roundtrip/conf-<set>-<name>    raw mode + the raw program
  *   interp_exec/conf-<set>-<name>      run config + host seed + generator input
  *                                      resembling the program (gen.h inverse)
- * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`) and edge-*
- * files (see the functions below).
+ *   asm_text/conf-<set>-<name>         every fourth: raw-program mode + its
+ *                                      disassembly (text)
+ * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`; asm_text:
+ * the generated container's disassembly) and edge-* files (see the functions
+ * below).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +32,7 @@
 #include "gen.h"
 #include "isa/isa.h"
 #include "program/writer.h"
+#include "text/text.h"
 
 static const char *corpus;
 static unsigned written;
@@ -68,6 +72,17 @@ static uint8_t *read_file(const char *path, size_t *len)
     b[n] = 0;
     *len = (size_t)n;
     return b;
+}
+
+/* asm_text: mode byte (ISA, bit 2 raw) + the program's disassembly. */
+static void text_seed(const char *name, const cpvm_program *p, bool raw)
+{
+    struct text_disasm_options opt = {.show_offsets = false, .non_abi_regs = false};
+    char *text = NULL;
+    if (text_disassemble(p, &opt, &text, NULL) != CPVM_OK) return;
+    uint8_t mode = (uint8_t)(cpvm_program_isa(p) | (raw ? 4 : 0));
+    write_seed("asm_text", name, &mode, 1, (const uint8_t *)text, strlen(text));
+    free(text);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -149,6 +164,7 @@ static void conformance_set(const char *dir, const char *set, cpvm_isa isa)
         cpvm_program *p = NULL;
         if (cpvm_program_parse_raw(raw, plen, isa, 0, &p, NULL) == CPVM_OK) {
             if (i % 4 == 0) {
+                text_seed(name, p, true);
                 size_t clen;
                 uint8_t *c = container_of(p, entry, &clen);
                 if (c) {
@@ -190,6 +206,16 @@ static void generated(void)
         static const uint8_t cfgs[6] = {0x00, 0x01, 0x08, 0x38, 0xc1, 0x04};
         uint8_t head[2] = {cfgs[s % 6], (uint8_t)(s * 37)};
         write_seed("interp_exec", name, head, 2, buf, n);
+        struct gen_config cfg = GEN_CONFIG_ASM_ROUNDTRIP;
+        struct gen_program g;
+        cpvm_program *p = NULL;
+        if (gen_from_bytes(buf, n, &cfg, &g) == CPVM_OK) {
+            if (cpvm_program_parse(g.blob, g.blob_len, 0, &p, NULL) == CPVM_OK) {
+                text_seed(name, p, false);
+                cpvm_program_free(p);
+            }
+            gen_program_free(&g);
+        }
     }
 }
 
@@ -346,8 +372,8 @@ int main(int argc, char **argv)
     }
     corpus = argv[2];
     char dir[4096];
-    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec"};
-    for (unsigned i = 0; i < 3; i++) {
+    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text"};
+    for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++) {
         snprintf(dir, sizeof dir, "%s/%s", corpus, targets[i]);
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
             perror(dir);

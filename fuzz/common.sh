@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by fuzz/campaign.sh, fuzz/triage.sh, ci/fuzz-smoke.sh, ci/coverage.sh and
+# Shared by fuzz/campaign.sh, fuzz/triage/triage.sh, ci/fuzz-smoke.sh, ci/coverage.sh and
 # ci/docker-check.sh.
 # Sourced, not run.
 #

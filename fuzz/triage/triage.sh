@@ -6,7 +6,7 @@
 # with the same name are the same bug). The files are ready to commit under
 # corpus/regressions/, where CTest replays them.
 #
-#   fuzz/triage.sh [options] CRASH_FILE_OR_DIR...
+#   fuzz/triage/triage.sh [options] CRASH_FILE_OR_DIR...
 #     --build DIR     build with cpvm, replay_<t> and fuzz_<t> (default ${CPVM_BUILD_PREFIX}fuzz,
 #                     built with the fuzz preset when missing)
 #     --afl-build DIR AFL++ build for afl-tmin (default ${CPVM_BUILD_PREFIX}afl-asan)
@@ -21,7 +21,7 @@
 # Prints one line per input and a summary; exit 0 when every input was handled
 # (whether or not it reproduced), 2 on usage or build errors.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/../common.sh"
 
 build=${CPVM_BUILD_PREFIX}fuzz
 afl_build=${CPVM_BUILD_PREFIX}afl-asan

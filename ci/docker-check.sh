@@ -22,7 +22,7 @@ source fuzz/common.sh
 what=${1:-all}
 [[ $what =~ ^(oss-fuzz|cflite|image|all)$ ]] || die "usage: ci/docker-check.sh [oss-fuzz|cflite|image|all]"
 [[ $(id -u) -eq 0 ]] || die "run as root (debootstrap and podman need it)"
-bash ci/deps.sh fuzz docker
+if [[ $what == oss-fuzz ]]; then bash ci/deps.sh fuzz; else bash ci/deps.sh fuzz docker; fi
 work=${CPVM_BUILD_PREFIX}docker-check
 mkdir -p "$work"
 

@@ -14,6 +14,11 @@
  *                                      resembling the program (gen.h inverse)
  *   asm_text/conf-<set>-<name>         every fourth: raw-program mode + its
  *                                      disassembly (text)
+ *   diff_interp_jit/edge-pairs-<op>-<k> every two-source instruction with all
+ *                                      16 x 16 edge-value pairs (gen.h) in its
+ *                                      sources, over a few programs
+ *   diff_interp_jit/edge-odd-<n>       non-canonical encodings of every class
+ *                                      and skip length (ID_ODD_ENC records)
  * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`; asm_text:
  * the generated container's disassembly) and edge-* files (see the functions
  * below).
@@ -331,6 +336,76 @@ static void edge_blob_parse(void)
     }
 }
 
+static uint8_t selector_of(const char *idiom)
+{
+    for (unsigned s = 0; s < 256; s++)
+        if (strcmp(gen_selector_name((uint8_t)s), idiom) == 0) return (uint8_t)s;
+    fprintf(stderr, "make_seeds: no selector for %s\n", idiom);
+    exit(1);
+}
+
+/* ID_EDGE_PAIR records covering the 256 pairs of each two-source instruction,
+ * as many per program as the generator's cap on instructions (256, of which a
+ * pair record takes up to 3) allows. */
+static void edge_pair_seeds(void)
+{
+    uint8_t sel = selector_of("idiom_edge_pair");
+    static uint8_t buf[2 + 6 + 4 * 256];
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        if (!gen_two_sources(op)) continue;
+        cpvm_isa isa = isa_has(CPVM_ISA_LATEST64, (enum op)op) ? CPVM_ISA_LATEST64 : CPVM_ISA_LATEST32;
+        if (!isa_has(isa, (enum op)op)) continue;
+        unsigned index = 0; /* its place among the ISA's two-source instructions */
+        for (unsigned o = 0; o < op; o++) index += isa_has(isa, (enum op)o) && gen_two_sources(o);
+        const unsigned per = 80;
+        for (unsigned first = 0, k = 0; first < 256; first += per, k++) {
+            size_t n = 0;
+            buf[n++] = 0x00; /* run config: standard memory, metered */
+            buf[n++] = 0x00; /* host seed */
+            const uint8_t hdr[6] = {(uint8_t)isa, 0, 0, 0, 7 /* gas 100000 */, 0};
+            memcpy(buf + n, hdr, 6);
+            n += 6;
+            for (unsigned p = first; p < first + per && p < 256; p++) {
+                buf[n++] = sel;
+                buf[n++] = (uint8_t)((p * 37) & 0x7f); /* registers; results never overwrite a source */
+                buf[n++] = (uint8_t)index;
+                buf[n++] = (uint8_t)p;
+            }
+            char name[96];
+            snprintf(name, sizeof name, "edge-pairs-%s-%u", isa_rows[op].name, k);
+            write_seed("diff_interp_jit", name, buf, 2, buf + 2, n - 2);
+        }
+    }
+}
+
+/* ID_ODD_ENC records: every variant byte over a few programs, with length
+ * bytes walking every immediate extension and padding, on instructions of
+ * every class (the selector byte walks isa.def). */
+static void odd_encoding_seeds(void)
+{
+    uint8_t sel = selector_of("idiom_odd_enc");
+    static uint8_t buf[2 + 6 + 12 * 64];
+    unsigned rec = 0;
+    for (unsigned k = 0; k < 16; k++) {
+        size_t n = 0;
+        buf[n++] = 0x00;
+        buf[n++] = (uint8_t)k;
+        const uint8_t hdr[6] = {(uint8_t)(k & 1 ? CPVM_ISA_JAM_V1 : CPVM_ISA_LATEST64), 0, 0, 0, 7, 0};
+        memcpy(buf + n, hdr, 6);
+        n += 6;
+        for (unsigned i = 0; i < 64; i++, rec++) {
+            buf[n++] = sel;
+            buf[n++] = (uint8_t)(rec * 7);                   /* variant */
+            buf[n++] = (uint8_t)(3 | (rec % 23) << 2 | (rec & 1) << 7); /* widest immediates, padding 0-22 */
+            buf[n++] = (uint8_t)((rec * 13) % OP_COUNT);     /* instruction */
+            for (unsigned j = 0; j < 8; j++) buf[n++] = (uint8_t)(0x11 * j + rec); /* its operands */
+        }
+        char name[64];
+        snprintf(name, sizeof name, "edge-odd-%u", k);
+        write_seed("diff_interp_jit", name, buf, 2, buf + 2, n - 2);
+    }
+}
+
 static void edge_generator(void)
 {
     uint8_t b[64];
@@ -372,7 +447,7 @@ int main(int argc, char **argv)
     }
     corpus = argv[2];
     char dir[4096];
-    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text"};
+    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text", "diff_interp_jit"};
     for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++) {
         snprintf(dir, sizeof dir, "%s/%s", corpus, targets[i]);
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
@@ -387,6 +462,8 @@ int main(int argc, char **argv)
     generated();
     edge_blob_parse();
     edge_generator();
+    edge_pair_seeds();
+    odd_encoding_seeds();
     printf("make_seeds: %u files written under %s\n", written, corpus);
     return 0;
 }

@@ -129,7 +129,7 @@ static void report(void *arg)
     } else {
         fprintf(stderr, "disassembly failed\n");
     }
-    fprintf(stderr, "=== end of report (fuzz/tools/unframe interp_exec INPUT gives the program) ===\n");
+    fprintf(stderr, "=== end of report (replay_<target> --describe INPUT, or cpvm repro INPUT, shows the program) ===\n");
 }
 
 /* --- lockstep comparison ------------------------------------------------------------- */

@@ -13,7 +13,8 @@
  *   interp_exec/conf-<set>-<name>      run config + host seed + generator input
  *                                      resembling the program (gen.h inverse)
  *   asm_text/conf-<set>-<name>         every fourth: raw-program mode + its
- *                                      disassembly (text)
+ *                                      disassembly (text); asm_text/edge-*: each
+ *                                      directive and each assembler error
  *   diff_interp_jit/edge-pairs-<op>-<k> every two-source instruction with all
  *                                      16 x 16 edge-value pairs (gen.h) in its
  *                                      sources, over a few programs
@@ -406,6 +407,40 @@ static void odd_encoding_seeds(void)
     }
 }
 
+/* Text the assembler must take or refuse with a clear error: every directive,
+ * alias and error message of vm/text/asm.c at least once. */
+static void edge_asm_text(void)
+{
+    static const char *const texts[] = {
+        "%isa = jam_v1\n%ro_data_size = 4096\n%rw_data_size = 8192\n%stack_size = 4096\n%ro_data = 01 02 03\n"
+        "%rw_data = aabb\n%ro_data += cc\n%rw_data += dd ee\npub @main:\na0 = 5\nret\n",
+        "%import \"gen_host\"\n%import \"log\\x41\"\n%export \"main\" = 0\ntrap\n",
+        "@a:\njump @b\n@b: %no_fallthrough\na0 = @a\ntmp = a1, a0 = 4, jump [tmp + 8]\na0 = 4, jump [a1 + 8]\n",
+        "a0 = 4, jump [a0 + 8]\n", /* the destination is also the base */
+        "%raw 00 01 02\n%raw_cont 03 04\n%raw\n",
+        "%jump_table = 0, 1\n%jump_table += 2\n%jump_table_entry_size = 4\n%jump_table_count = 3\ntrap\n",
+        "%jump_table_entry_size = 9\n", "%jump_table_count = 5\n@x:\na0 = @x\n", "%jump_table = 0 1\n",
+        "%isa = latest32\ni32 a0 = a1 + a2\na0 = a1 + a2\n", "trap\n%isa = jam_v1\n", "%isa = nonsense\n",
+        "%bogus = 1\n", "%ro_data_size += 1\n", "%ro_data_size\n", "%ro_data_size = x\n", "%ro_data_size = 1 2\n",
+        "%ro_data_size = 99999999999\n", "%ro_data = abc\n", "%ro_data = zz\n", "%ro_data_size = 1\n%ro_data = 0102\n",
+        "%rw_data_size = 1\n%rw_data = 0102\n", "%import \"unterminated\n", "%import \"a\\xq\"\n",
+        "%import \"a\" trailing\n", "%export \"m\" 5\n", "%export \"m\" = 5 6\n", "@:\n", "@lbl x\n", "@lbl: junk\n",
+        "jump @nowhere\n", "a0 = 0x1ffffffff\n", "a0 = 99999999999999999999\n", "a0 = -0x80000001\n",
+        "a0 = i64 0xffffffffffffffff\na1 = 0x100000000\n", "a0 = a1 - 5\na0 = -a1\na0 = 5 + a1\na0 = a1 >u a2\n",
+        "jump 10 if a0 >=u 5\njump 10 if 5 <s a0\njump 10\na0 = 1, jump 10\n",
+        "u32 [a0 + 4] = 5\nu8 [a0 - 4] = a1\na1 = u16 [a0]\n[a0..a0 + a2] = u8 a1\n",
+        "a0 = a1 if a2 != 0\na0 = a1 if a2 == 0\nnop\nret\njump [a0]\n",
+        "pre: gas = 10\npost: a0 = 1\nstep: 1\n// a comment\na0 = 1 // trailing\n", "r13 = 1\n", "a0 = = 1\n",
+        "\t a0\t=\t0b101\n", "a0 = 0b2\n", "a0 = 0x\n", "a0 = -\n", "ecalli 4294967295\necalli 4294967296\n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "edge-text-%02zu", i);
+        uint8_t mode = (uint8_t)(i % 4 | (i % 3 == 2 ? 4 : 0)); /* ISA; some as raw programs */
+        write_seed("asm_text", name, &mode, 1, (const uint8_t *)texts[i], strlen(texts[i]));
+    }
+}
+
 static void edge_generator(void)
 {
     uint8_t b[64];
@@ -463,6 +498,7 @@ int main(int argc, char **argv)
     edge_blob_parse();
     edge_generator();
     edge_pair_seeds();
+    edge_asm_text();
     odd_encoding_seeds();
     printf("make_seeds: %u files written under %s\n", written, corpus);
     return 0;

@@ -412,8 +412,8 @@ static void odd_encoding_seeds(void)
 static void edge_asm_text(void)
 {
     static const char *const texts[] = {
-        "%isa = jam_v1\n%ro_data_size = 4096\n%rw_data_size = 8192\n%stack_size = 4096\n%ro_data = 01 02 03\n"
-        "%rw_data = aabb\n%ro_data += cc\n%rw_data += dd ee\npub @main:\na0 = 5\nret\n",
+        ("%isa = jam_v1\n%ro_data_size = 4096\n%rw_data_size = 8192\n%stack_size = 4096\n%ro_data = 01 02 03\n"
+         "%rw_data = aabb\n%ro_data += cc\n%rw_data += dd ee\npub @main:\na0 = 5\nret\n"),
         "%import \"gen_host\"\n%import \"log\\x41\"\n%export \"main\" = 0\ntrap\n",
         "@a:\njump @b\n@b: %no_fallthrough\na0 = @a\ntmp = a1, a0 = 4, jump [tmp + 8]\na0 = 4, jump [a1 + 8]\n",
         "a0 = 4, jump [a0 + 8]\n", /* the destination is also the base */

@@ -35,6 +35,7 @@
 #include <cjson/cJSON.h>
 
 #include "cpvm.h"
+#include "common/limits.h"
 #include "gen.h"
 #include "isa/isa.h"
 #include "program/writer.h"
@@ -432,6 +433,14 @@ static void edge_asm_text(void)
         "a0 = a1 if a2 != 0\na0 = a1 if a2 == 0\nnop\nret\njump [a0]\n",
         "pre: gas = 10\npost: a0 = 1\nstep: 1\n// a comment\na0 = 1 // trailing\n", "r13 = 1\n", "a0 = = 1\n",
         "\t a0\t=\t0b101\n", "a0 = 0b2\n", "a0 = 0x\n", "a0 = -\n", "ecalli 4294967295\necalli 4294967296\n",
+        "a0 = 5\n@x:\na1 = 6\n@y: %no_fallthrough\nret\n", "@x:\ntrap\n@x:\ntrap\n", "%import \"a\\q\"\n",
+        "%jump_table_count = 2\ntrap\n", "%jump_table_entry_size = 0\n%jump_table = 0\ntrap\n",
+        "%jump_table_entry_size = 1\n%jump_table = 300\ntrap\n", "%ro_data_size = 1\n%ro_data = 010203\ntrap\n",
+        "pub @zeta:\ntrap\npub @alpha:\ntrap\npub @al:\ntrap\npub @beta:\nret\n",
+        "u8 [a0 + 0x100000000] = 1\n", "jump 0x100000000\n", "a0 = u8 [a1 + 99999999999]\n",
+        ("@l0:\n@l1:\n@l2:\n@l3:\n@l4:\n@l5:\n@l6:\n@l7:\n@l8:\n@l9:\n@la:\n@lb:\n@lc:\n@ld:\n@le:\n@lf:\n"
+         "@lg:\n@lh:\n@li:\n@lj:\n@lk:\n@ll:\n@lm:\n@ln:\n@lo:\n@lp:\n@lq:\n@lr:\n@ls:\n@lt:\n@lu:\n@lv:\n"
+         "@lw:\n@lx:\n@ly:\n@lz:\njump @l0\njump @lz\n"),
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         char name[32];
@@ -439,6 +448,13 @@ static void edge_asm_text(void)
         uint8_t mode = (uint8_t)(i % 4 | (i % 3 == 2 ? 4 : 0)); /* ISA; some as raw programs */
         write_seed("asm_text", name, &mode, 1, (const uint8_t *)texts[i], strlen(texts[i]));
     }
+    /* a line past LIMIT_ASM_LINE characters */
+    static char long_line[LIMIT_ASM_LINE + 16];
+    memset(long_line, ' ', sizeof long_line - 2);
+    memcpy(long_line, "a0 = 1", 6);
+    long_line[sizeof long_line - 2] = '\n';
+    uint8_t mode = 0;
+    write_seed("asm_text", "edge-text-long-line", &mode, 1, (const uint8_t *)long_line, sizeof long_line - 1);
 }
 
 static void edge_generator(void)

@@ -20,6 +20,8 @@
  *                                      sources, over a few programs
  *   diff_interp_jit/edge-odd-<n>       non-canonical encodings of every class
  *                                      and skip length (ID_ODD_ENC records)
+ *   interp_exec/edge-*-step            the first of each, stepped beside the
+ *                                      fast loop
  * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`; asm_text:
  * the generated container's disassembly) and edge-* files (see the functions
  * below).
@@ -346,6 +348,21 @@ static uint8_t selector_of(const char *idiom)
     exit(1);
 }
 
+/* interp_exec/<name>-step: the same program stepped one instruction at a
+ * time beside the fast loop (run config bit 3, step 1; gas class 0 keeps it
+ * under the target's step-differential gas cap). */
+static void step_twin(const char *name, uint8_t *buf, size_t n)
+{
+    uint8_t cfg = buf[0], gas = buf[2 + 4];
+    buf[0] = 0x08;
+    buf[2 + 4] = 0;
+    char twin[128];
+    snprintf(twin, sizeof twin, "%s-step", name);
+    write_seed("interp_exec", twin, buf, 2, buf + 2, n - 2);
+    buf[0] = cfg;
+    buf[2 + 4] = gas;
+}
+
 /* ID_EDGE_PAIR records covering the 256 pairs of each two-source instruction,
  * as many per program as the generator's cap on instructions (256, of which a
  * pair record takes up to 3) allows. */
@@ -376,6 +393,7 @@ static void edge_pair_seeds(void)
             char name[96];
             snprintf(name, sizeof name, "edge-pairs-%s-%u", isa_rows[op].name, k);
             write_seed("diff_interp_jit", name, buf, 2, buf + 2, n - 2);
+            if (k == 0) step_twin(name, buf, n);
         }
     }
 }
@@ -405,6 +423,7 @@ static void odd_encoding_seeds(void)
         char name[64];
         snprintf(name, sizeof name, "edge-odd-%u", k);
         write_seed("diff_interp_jit", name, buf, 2, buf + 2, n - 2);
+        step_twin(name, buf, n);
     }
 }
 

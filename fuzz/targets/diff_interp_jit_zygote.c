@@ -91,6 +91,12 @@ static void sandbox_drill(const uint8_t *data, size_t size)
     mc.sandbox = CPVM_SANDBOX_ZYGOTE;
     cpvm_module *mod = NULL;
     if (su.dynamic || cpvm_module_new(su.prog, &mc, &mod, NULL) != CPVM_OK) goto out;
+    /* Where no sandbox can be had (cpvm_sandbox_available) the compiler runs
+     * in-process: nothing to drill. */
+    if (cpvm_module_sandbox(mod) != CPVM_SANDBOX_ZYGOTE) {
+        cpvm_module_free(mod);
+        goto out;
+    }
     struct cpvm_interrupt intr;
     cpvm_status s;
     cpvm_instance *inst = NULL;

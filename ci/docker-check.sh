@@ -91,8 +91,9 @@ oss_run() { # engine sanitizer: every target replays its seeds and fuzzes for a 
     else
       rm -rf "$root/afl-$t"
       # The driver's main runs under afl-fuzz's fork server, in persistent
-      # mode; afl-fuzz runs every seed first (and fails on a crashing one).
-      env -u ASAN_OPTIONS -u UBSAN_OPTIONS AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
+      # mode; afl-fuzz runs every seed first (and fails on a crashing one;
+      # AFL_FAST_CAL: one calibration run per seed is enough for a check).
+      env -u ASAN_OPTIONS -u UBSAN_OPTIONS AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_FAST_CAL=1 \
         afl-fuzz -i "$seeds" -o "$root/afl-$t" -x "$root/out/$t.dict" -m none -t 10000+ -V 5 -- "$root/out/$t" \
         >"$root/$t.run.log" 2>&1 || { tail -n 30 "$root/$t.run.log"; die "afl: $t failed"; }
       local crashes

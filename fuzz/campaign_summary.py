@@ -120,7 +120,11 @@ def plot_afl(work):
         return None
     dest = os.path.join(work, "plot")
     r = subprocess.run(["afl-plot", main, dest], capture_output=True, text=True)
-    return dest if r.returncode == 0 else None
+    if r.returncode == 0:
+        return dest
+    # e.g. "plot_data carries too little data" after a short run
+    errors = [l for l in (r.stdout + r.stderr).splitlines() if "Error" in l]
+    return {"afl-plot failed": errors[-1].strip() if errors else r.returncode}
 
 
 def crashes(work, out):

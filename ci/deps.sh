@@ -8,7 +8,7 @@ packages=(build-essential cmake ninja-build pkg-config clang-19 lld-19 libclang-
 # Optional groups, named as arguments: `ci/deps.sh fuzz` for campaigns and triage
 # (afl++ pulls in clang-14, so the plain test run does without it), `ci/deps.sh
 # docker` for ci/docker-check.sh.
-declare -A groups=([fuzz]="afl++ gdb zip" [docker]="podman debootstrap zip")
+declare -A groups=([fuzz]="afl++ gdb zip gnuplot-nox" [docker]="podman debootstrap zip")
 for group in "$@"; do
   if [[ -z ${groups[$group]+set} ]]; then
     echo "ci/deps.sh: unknown group '$group' (known: ${!groups[*]})" >&2

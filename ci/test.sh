@@ -2,7 +2,10 @@
 # The test command: installs dependencies, builds the release (gcc) and the
 # sanitizer (clang, ASan + UBSan) configurations and runs every test in both;
 # builds every fuzz target in every mode (replay, libFuzzer, AFL++ with CMPLOG)
-# and runs each libFuzzer target for a bounded time (ci/fuzz-smoke.sh).
+# and runs each libFuzzer target for a bounded time (ci/fuzz-smoke.sh); builds
+# every registered target the OSS-Fuzz way for each engine and sanitizer of
+# docker/oss-fuzz/project.yaml, replays its seed zip and fuzzes it briefly
+# (ci/docker-check.sh oss-fuzz); prints the corpus coverage of vm/ (ci/coverage.sh).
 #   CPVM_SMOKE_SECONDS   seconds of fuzzing per target (default 60; 0 skips the smoke run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +36,13 @@ if [[ $smoke != 0 ]]; then
   echo "=== libFuzzer targets: $smoke s each"
   bash ci/fuzz-smoke.sh "$smoke"
 fi
+echo "=== OSS-Fuzz build.sh: every target, engine and sanitizer; seeds replayed, fuzzed briefly"
+t0=$SECONDS
+bash ci/docker-check.sh oss-fuzz
+echo "(oss-fuzz check: $((SECONDS - t0)) s)"
+
+echo "=== coverage of vm/ from the shipped corpus"
+t0=$SECONDS
+bash ci/coverage.sh all
+echo "(coverage: $((SECONDS - t0)) s)"
 echo "=== all tests passed (release + asan, fuzz targets built in every mode and smoke-fuzzed)"

@@ -2,9 +2,9 @@
 # A fuzzing campaign in one command: builds what it needs, fuzzes each target
 # in turn with N jobs from the shipped corpus and dictionary, shows progress,
 # stops after the time limit, triages the crashes into regression files
-# (fuzz/triage.sh) and merges the new inputs back into corpus/<target>/.
+# (fuzz/triage/triage.sh) and merges the new inputs back into corpus/<target>/.
 #
-#   fuzz/campaign.sh [options] [TARGET... | all]
+#   fuzz/campaign.sh [options] [TARGET... | all] [-- ENGINE_FLAGS...]
 #     --engine E      libfuzzer (default): -fork=N jobs of the ASan+UBSan build;
 #                     afl: AFL++, one main (-M, explore) and secondaries (-S): a
 #                     CMPLOG one (-c), an ASan+UBSan one, then other power schedules
@@ -15,6 +15,16 @@
 #     --out DIR       campaign directory (default ${CPVM_BUILD_PREFIX}campaigns/<date>-<engine>)
 #     --no-merge      leave corpus/<target>/ untouched
 #     --no-build      use the existing builds
+#     -- FLAGS...     passed to every fuzzer as they are (libFuzzer: e.g.
+#                     -use_value_profile=1 -max_len=4096; afl-fuzz: e.g. -L 0)
+#
+# Results in OUT: summary.json (per target: execs, execs/s, coverage,
+# features, corpus size, crashes with dedup key and regression file; from the
+# engines' own statistics, fuzz/campaign_summary.py), plots (libFuzzer:
+# <t>/progress.png, coverage and execs/s over time with gnuplot; AFL++:
+# <t>/plot/ by afl-plot), logs and queues. The merge into corpus/<t>/ is a
+# set-cover merge against what is there (libFuzzer -set_cover_merge=1 with the
+# shipped corpus first, afl-cmin over both), so the corpus stays minimal.
 #
 # With no arguments: every target, libFuzzer, 2 jobs, 160 s of fuzzing in all
 # (about 5 minutes with the build, the triage and the merge on 2 CPUs).
@@ -24,7 +34,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 engine=libfuzzer jobs=2 total=160 per="" timeout=10 out="" merge=1 build=1
-targets=()
+targets=() engine_flags=()
 while (($#)); do
   case $1 in
     --engine) engine=$2; shift 2 ;;
@@ -35,6 +45,7 @@ while (($#)); do
     --out) out=$2; shift 2 ;;
     --no-merge) merge=0; shift ;;
     --no-build) build=0; shift ;;
+    --) shift; engine_flags=("$@"); break ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (--help)" ;;
     all) mapfile -t targets < <(fuzz_targets); shift ;;
@@ -98,16 +109,12 @@ human() { awk -v n="$1" 'BEGIN { if (n >= 1e9) printf "%.1fG", n/1e9; else if (n
 
 # --- libFuzzer ----------------------------------------------------------------------
 lf_status() { # $1 log: the latest "#N: cov: ..." line of -fork mode
-  local line
+  local line re='^#([0-9]+): cov: ([0-9]+) ft: ([0-9]+) corp: ([0-9]+) exec/s: ([0-9]+) oom/timeout/crash: ([0-9]+)/([0-9]+)/([0-9]+)'
   line=$(grep -a -E '^#[0-9]+: cov: ' "$1" 2>/dev/null | tail -n 1) || true
-  [[ -n $line ]] || { echo "starting"; return; }
-  awk -v line="$line" 'BEGIN {
-    n = split(line, f, " ")
-    for (i = 1; i <= n; i++) v[f[i]] = f[i + 1]
-    split(v["oom/timeout/crash:"], c, "/")
-    sub(":", "", f[1]); sub("#", "", f[1])
-    printf "%s execs (%s/s)  cov %s  ft %s  corpus %s  crashes %d  timeouts %d  ooms %d", f[1], v["exec/s:"], v["cov:"], v["ft:"], v["corp:"], c[3], c[2], c[1]
-  }'
+  [[ $line =~ $re ]] || { echo "starting"; return; }
+  local m=("${BASH_REMATCH[@]}")
+  printf '%s execs (%s/s)  cov %s  ft %s  corpus %s  crashes %d  timeouts %d  ooms %d' "${m[1]}" "${m[5]}" "${m[2]}" \
+    "${m[3]}" "${m[4]}" "${m[8]}" "${m[7]}" "${m[6]}"
 }
 
 run_libfuzzer() { # $1 target, $2 work dir
@@ -118,6 +125,7 @@ run_libfuzzer() { # $1 target, $2 work dir
                  -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -print_final_stats=1
                  -artifact_prefix="$work/crashes/")
   [[ -f corpus/$t.dict ]] && args+=(-dict="$CPVM_ROOT/corpus/$t.dict")
+  args+=("${engine_flags[@]}")
   # New inputs go to the first directory; the shipped corpus is only read here.
   args+=("$work/queue")
   local d
@@ -179,6 +187,7 @@ run_afl() { # $1 target, $2 work dir
   [[ -n $(ls -A "$work/seeds") ]] || printf '\0\0\0\0' >"$work/seeds/empty"
   local -a common=(-i "$work/seeds" -o "$work/afl" -V "$per" -t $((timeout * 1000)) -m none)
   [[ -f corpus/$t.dict ]] && common+=(-x "$CPVM_ROOT/corpus/$t.dict")
+  common+=("${engine_flags[@]}")
   local schedules=(exploit rare mmopt seek lin quad)
   pids=()
   local i name
@@ -288,7 +297,7 @@ for t in "${targets[@]}"; do
   tri_line="no crashes"
   if ((n_crash > 0)); then
     say "campaign: triaging $n_crash crash file(s) of $t"
-    fuzz/triage.sh "${tri[@]}" --target "$t" --timeout "$timeout" --out "$out/regressions" \
+    fuzz/triage/triage.sh "${tri[@]}" --target "$t" --timeout "$timeout" --out "$out/regressions" \
       --known corpus/regressions "${crash_files[@]}" | tee "$work/triage.log" ||
       say "campaign: triage of $t failed; its crashes stay in $work"
     tri_line=$(tail -n 1 "$work/triage.log" | sed 's/^triage: //; s/; files in .*//')
@@ -303,11 +312,20 @@ for t in "${targets[@]}"; do
 
   added="not merged"
   if ((merge)); then
-    if [[ $engine == libfuzzer ]]; then added="+$(lf_merge "$t" "$work") corpus files"
-    else added="+$(afl_merge "$t" "$work") corpus files"; fi
+    if [[ $engine == libfuzzer ]]; then n=$(lf_merge "$t" "$work"); else n=$(afl_merge "$t" "$work"); fi
+    echo "$n" >"$work/merged"
+    added="+$n corpus files"
   fi
   summary[$t]="$tri_line$hangs; $added"
 done
+
+python3 - "$engine" "$jobs" "$per" $((SECONDS - t0)) "$out/campaign.json" "${engine_flags[@]}" <<'PY'
+import json, sys
+e, j, p, a, path = sys.argv[1:6]
+json.dump({"engine": e, "jobs": int(j), "seconds_per_target": int(p), "seconds_in_all": int(a),
+           "engine_flags": sys.argv[6:]}, open(path, "w"))
+PY
+json=$(python3 fuzz/campaign_summary.py "$out" "$engine" "${targets[@]}") || json="(summary failed)"
 
 echo
 echo "campaign summary ($engine, $jobs job(s), $(mmss "$per") per target, $(mmss $((SECONDS - t0))) in all):"
@@ -315,6 +333,7 @@ for t in "${targets[@]}"; do
   [[ -n ${summary[$t]+set} ]] && printf '  %-16s %s\n' "$t" "${summary[$t]}"
 done
 echo "  logs and queues: $out"
+echo "  JSON summary: $json; plots: $(cd "$out" && ls -d ./*/progress.png ./*/plot 2>/dev/null | sed 's|^\./||' | xargs)"
 if ((new_bugs > 0)); then
   echo "  NEW crashes: $out/regressions/ ('cpvm repro FILE' explains each one;"
   echo "  after the fix: cp -r $out/regressions/* corpus/regressions/)"

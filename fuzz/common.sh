@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by fuzz/campaign.sh, fuzz/triage.sh, ci/fuzz-smoke.sh, ci/coverage.sh and
+# Shared by fuzz/campaign.sh, fuzz/triage/triage.sh, ci/fuzz-smoke.sh, ci/coverage.sh and
 # ci/docker-check.sh.
 # Sourced, not run.
 #
@@ -18,11 +18,28 @@ die() {
   exit 2
 }
 
-# Every fuzz/targets/<name>.c is a target (fuzz/CMakeLists.txt globs the same way).
-fuzz_targets() {
-  local f
-  for f in "$CPVM_ROOT"/fuzz/targets/*.c; do basename "$f" .c; done
+# The registry: fuzz/targets.def, one FUZZ_TARGET(name, needs, engines) row each
+# (fuzz/CMakeLists.txt reads the same rows).
+fuzz_target_rows() { grep -E '^FUZZ_TARGET\(' "$CPVM_ROOT/fuzz/targets.def"; }
+
+# fuzz_target_field TARGET N: field N (1 name, 2 needs, 3 engines) of its row,
+# blanks squeezed ("HARNESS | COMPILER").
+fuzz_target_field() {
+  fuzz_target_rows | sed -E 's/^FUZZ_TARGET\((.*)\).*/\1/; s/ +/ /g; s/ *, */,/g' |
+    awk -F, -v t="$1" -v n="$2" '$1 == t { print $n }'
 }
+
+# fuzz_targets [ENGINE]: every registered target, or those built for ENGINE
+# (libfuzzer, afl: OSS-Fuzz's names).
+fuzz_targets() {
+  local t
+  for t in $(fuzz_target_rows | sed -E 's/^FUZZ_TARGET\( *([a-z0-9_]+).*/\1/'); do
+    [[ -z ${1:-} || " $(fuzz_target_field "$t" 3 | tr -d '|') " == *" ${1^^} "* ]] && echo "$t"
+  done
+}
+
+# fuzz_target_needs TARGET WHAT: true if its row lists WHAT (HARNESS, COMPILER, SANDBOX).
+fuzz_target_needs() { [[ " $(fuzz_target_field "$1" 2 | tr -d '|') " == *" $2 "* ]]; }
 
 is_target() {
   local t

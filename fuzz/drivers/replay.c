@@ -6,6 +6,10 @@
  * dotfiles are skipped: corpus directories carry their notes there.
  *
  *   replay_<target> [-q] PATH...      exit 0: all ran; 1: a path is unreadable
+ *   replay_<target> --describe [--full] [--program-out OUT] FILE
+ *       prints the input in words (the target's fuzz_describe(): framing
+ *       fields, the program disassembled) without running it; OUT gets the
+ *       program it frames, for `cpvm run` / `cpvm disasm`.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +24,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "describe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -158,8 +164,36 @@ static void run_path(const char *path, unsigned char type)
     free(names);
 }
 
+static int describe_main(int argc, char **argv)
+{
+    struct describe_opts o = {.out = stdout, .full = false, .program_out = NULL};
+    const char *file = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--full") == 0) o.full = true;
+        else if (strcmp(argv[i], "--program-out") == 0 && i + 1 < argc) o.program_out = argv[++i];
+        else if (argv[i][0] != '-' && !file) file = argv[i];
+        else {
+            file = NULL; /* an unknown flag or a second file */
+            break;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "usage: %s --describe [--full] [--program-out OUT] FILE\n", argv[0]);
+        return 2;
+    }
+    size_t len = 0;
+    uint8_t *data = read_all(file, &len);
+    if (!data) {
+        fprintf(stderr, "replay: %s: %s\n", file, errno ? strerror(errno) : "read error");
+        return 1;
+    }
+    fuzz_describe(data, len, &o);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--describe") == 0) return describe_main(argc, argv);
 #ifdef __GLIBC__
     /* Keep freed memory, as the fuzzing engines' allocators do: glibc would
      * otherwise give a target's per-input buffers back and fault them in again. */

@@ -109,17 +109,34 @@ static const uint32_t dyn_specials[16] = {VM_ADDR_RETURN_TO_HOST, 0, 1, 3, 0xfff
                                           0xfffefffe, 0xffff0002, 0xfffffffc, 0x7ffffffe, 5, 0x10000, 0x1fffe,
                                           VM_ADDR_RETURN_TO_HOST, 0x200};
 
+/* Edge values for the two source operands of one instruction (ID_EDGE_PAIR):
+ * each width's extremes, -1/0/1, shift amounts at and past 32 and 64, and
+ * pairs differing only in bit 31 (0x7fffffff/0xffffffff, 0/0x80000000), bit 32
+ * (0/0x100000000) or bit 63 (0/0x8000000000000000, INT64_MAX/-1). A register
+ * gets gen_edge_values[i]; an immediate operand gen_edge_imms[i]. */
+const uint64_t gen_edge_values[GEN_EDGE_COUNT] = {
+    0, 1, UINT64_MAX, 0x80, 0xff, 0x8000, 0x7fffffff, 0x80000000, 0xffffffff, 0x100000000ull,
+    0x7fffffffffffffffull, 0x8000000000000000ull, 31, 32, 63, 64};
+const int32_t gen_edge_imms[GEN_EDGE_COUNT] = {0,  1,  -1, 0x80, 0xff, 0x8000, 0xffff, 0x7fffffff, INT32_MIN,
+                                               -2, 0x7f, -0x80, 31, 32, 63, 64};
+
+/* Where the generator reports what it made (gen_stats_attach), or NULL. */
+static struct gen_stats *stats_sink;
+void gen_stats_attach(struct gen_stats *s) { stats_sink = s; }
+
 /* Idioms: selector values from OP_COUNT upwards, by weight. */
 enum idiom {
     ID_SET_BASE, ID_CALL, ID_RET, ID_DYN_JUMP, ID_MEMSET, ID_SBRK, ID_ECALLI, ID_LOOP,
-    ID_LOAD_WIDE, ID_STORE_LOAD, ID_SPLIT, ID_UNKNOWN, ID_SET_REG, ID_COUNT
+    ID_LOAD_WIDE, ID_STORE_LOAD, ID_SPLIT, ID_UNKNOWN, ID_SET_REG, ID_EDGE_PAIR, ID_ODD_ENC, ID_COUNT
 };
 static const uint8_t idiom_weight[ID_COUNT] = {
     [ID_SET_BASE] = 16, [ID_CALL] = 9,      [ID_RET] = 7,        [ID_DYN_JUMP] = 10, [ID_MEMSET] = 8,
     [ID_SBRK] = 7,      [ID_ECALLI] = 8,    [ID_LOOP] = 8,       [ID_LOAD_WIDE] = 9, [ID_STORE_LOAD] = 12,
-    [ID_SPLIT] = 8,     [ID_UNKNOWN] = 1,   [ID_SET_REG] = 12,
+    [ID_SPLIT] = 8,     [ID_UNKNOWN] = 1,   [ID_SET_REG] = 3,    [ID_EDGE_PAIR] = 6, [ID_ODD_ENC] = 3,
 };
-_Static_assert(OP_COUNT + 16 + 9 + 7 + 10 + 8 + 7 + 8 + 8 + 9 + 12 + 8 + 1 + 12 == 256,
+/* ID_EDGE_PAIR and ID_ODD_ENC took the top of ID_SET_REG's range, so every
+ * other selector (and the inputs committed before them) keeps its meaning. */
+_Static_assert(OP_COUNT + 16 + 9 + 7 + 10 + 8 + 7 + 8 + 8 + 9 + 12 + 8 + 1 + 3 + 6 + 3 == 256,
                "every selector byte maps to an instruction or an idiom");
 
 /* ---- state ----------------------------------------------------------------- */
@@ -134,6 +151,7 @@ struct tgt {
 struct ginsn {
     struct dec_insn in; /* in.op == OP_invalid: raw bytes (an unknown opcode) */
     struct tgt t;
+    uint16_t odd;       /* ID_ODD_ENC: variant byte | length byte << 8 (0: canonical) */
     uint8_t raw[4], raw_len;
     uint8_t len;
     uint32_t pc;
@@ -147,6 +165,8 @@ struct gen {
     uint8_t decode_map[256];
     uint8_t ops[OP_COUNT];
     unsigned n_ops;
+    uint8_t pair_ops[OP_COUNT]; /* instructions with two source operands (ID_EDGE_PAIR) */
+    unsigned n_pair_ops;
     struct cpvm_memory_map map;
     uint32_t rs[RG_COUNT], re[RG_COUNT];
 
@@ -477,6 +497,99 @@ static enum op pick(const struct gen *g, enum op want, enum op fallback)
     return isa_has(g->isa, want) ? want : fallback;
 }
 
+/* A register holds `v` (load_imm when the sign-extended i32 gives it, else
+ * load_imm64; 32-bit ISAs keep the low half). */
+static void set_value(struct gen *g, uint8_t reg, uint64_t v)
+{
+    if (!g->is64 || (uint64_t)(int64_t)(int32_t)v == v) {
+        emit_load_imm(g, reg, (int32_t)v);
+        return;
+    }
+    struct ginsn x = mk(OP_load_imm64);
+    x.in.a = reg;
+    x.in.imm64 = v;
+    emit(g, &x);
+}
+
+/* ID_EDGE_PAIR: record bytes op, pair (low nibble: the first source's edge
+ * value, high nibble: the second's). Loads the edge values into two general
+ * registers and runs one two-source instruction on them (a branch goes to the
+ * next block); with rb bit 7 the result overwrites the first source, so the
+ * next pair record's instruction may see it as a neighbour's output. */
+static bool edge_pair(struct gen *g, uint8_t rb)
+{
+    if (g->n_pair_ops == 0) return false;
+    enum op op = (enum op)g->pair_ops[take(g) % g->n_pair_ops];
+    uint8_t pb = take(g);
+    unsigned ea = pb & 15, eb = pb >> 4;
+    uint8_t r1 = general_regs[rb % 7], r2 = general_regs[(rb % 7 + 1 + (rb >> 3) % 6) % 7];
+    uint8_t d = (rb & 0x80) ? r1 : dest_reg(g, rb >> 4);
+    set_value(g, r1, gen_edge_values[ea]);
+    struct ginsn x = mk(op);
+    switch ((enum isa_class)isa_rows[op].cls) {
+    case CLS_RRR:
+        set_value(g, r2, gen_edge_values[eb]);
+        x.in.a = r1;
+        x.in.b = r2;
+        x.in.d = d;
+        break;
+    case CLS_RR_I:
+        x.in.a = d;
+        x.in.b = r1;
+        x.in.i1 = gen_edge_imms[eb];
+        break;
+    case CLS_RR_O:
+        set_value(g, r2, gen_edge_values[eb]);
+        x.in.a = r1;
+        x.in.b = r2;
+        x.t = (struct tgt){T_BLOCK, cur_block(g) + 1};
+        break;
+    default: /* CLS_R_I_O: a branch against an immediate */
+        x.in.a = r1;
+        x.in.i1 = gen_edge_imms[eb];
+        x.t = (struct tgt){T_BLOCK, cur_block(g) + 1};
+        break;
+    }
+    emit(g, &x);
+    if (stats_sink && !g->oom) stats_sink->pairs[op][ea][eb]++;
+    return true;
+}
+
+/* ID_ODD_ENC: a valid but non-canonical encoding of the next record's
+ * instruction (record bytes: length byte, then an instruction selector and its
+ * operands as usual). Variant byte rb:
+ *   bits 0-1, 2-3, 4-5  register field a, b, d written as 13, 14 or 15 (the
+ *                       decoder reads them as 12, so the field holds a5)
+ *   bit 6               the bits the decoder ignores set (high nibbles, bit 7
+ *                       of a length nibble)
+ *   bit 7               a first-immediate length of 4 written as 5-7
+ * Length byte (instructions without a branch target only): bits 0-1 bytes
+ * added to each immediate (sign-extended, up to 4), bits 2-6 padding bytes
+ * after the last field (the last immediate is then 4 bytes long, so the
+ * padding is skipped, not read), bit 7 the pattern of the padding. */
+static void odd_record(struct gen *g, uint8_t rb)
+{
+    uint8_t lb = take(g), s = take(g);
+    enum op op = s < OP_COUNT && isa_has(g->isa, (enum op)s) ? (enum op)s : (enum op)g->ops[s % g->n_ops];
+    size_t before = g->n;
+    gen_op(g, op);
+    if (g->oom || g->n == before) return;
+    struct ginsn *x = &g->v[g->n - 1];
+    static const uint8_t has_a[CLS_COUNT] = {[CLS_R_I] = 1, [CLS_R_I_O] = 1, [CLS_R_I_I] = 1, [CLS_RR_I] = 1,
+                                             [CLS_RR_O] = 1, [CLS_RRR] = 1, [CLS_RR] = 1, [CLS_RR_I_I] = 1,
+                                             [CLS_R_I64] = 1};
+    unsigned cls = isa_rows[op].cls;
+    bool has_b = cls == CLS_RR_I || cls == CLS_RR_O || cls == CLS_RRR || cls == CLS_RR || cls == CLS_RR_I_I;
+    if (!has_a[cls]) rb &= (uint8_t)~0x3f;
+    if (!has_b) rb &= (uint8_t)~0x0c;
+    if (cls != CLS_RRR) rb &= (uint8_t)~0x30;
+    if (rb & 3) x->in.a = 12;
+    if (rb & 0x0c) x->in.b = 12;
+    if (rb & 0x30) x->in.d = 12;
+    x->odd = (uint16_t)(rb | (x->t.kind == T_NONE ? lb : 0) << 8);
+    if (!x->odd) x->odd = 0x40; /* at least the ignored bits */
+}
+
 static void gen_idiom(struct gen *g, enum idiom id)
 {
     struct ginsn x;
@@ -632,6 +745,12 @@ static void gen_idiom(struct gen *g, enum idiom id)
     case ID_SET_REG:
         emit_load_imm(g, dest_reg(g, rb), imm(g));
         return;
+    case ID_EDGE_PAIR:
+        if (edge_pair(g, rb)) return;
+        break;
+    case ID_ODD_ENC:
+        odd_record(g, rb);
+        return;
     case ID_COUNT:
         abort();
     }
@@ -666,6 +785,45 @@ static void gen_record(struct gen *g)
     abort();
 }
 
+bool gen_two_sources(unsigned op)
+{
+    if (op >= OP_COUNT) return false;
+    switch ((enum isa_class)isa_rows[op].cls) {
+    case CLS_RRR:
+    case CLS_RR_O: return true;
+    case CLS_RR_I: return !(isa_flags((enum op)op) & (LOAD | STORE));
+    case CLS_R_I_O: return op != OP_load_imm_and_jump;
+    default: return false;
+    }
+}
+
+/* What the finished program holds, for gen_stats_attach's sink: instructions,
+ * skip lengths and the unusual encodings, read back from the code bytes. */
+static void record_stats(const struct gen *g, const uint8_t *code)
+{
+    struct gen_stats *st = stats_sink;
+    st->programs++;
+    for (size_t i = 0; i < g->n; i++) {
+        const struct ginsn *x = &g->v[i];
+        if (x->in.op != OP_invalid) st->insns[x->in.op]++;
+        st->skips[x->len - 1]++;
+        if (!x->odd) continue;
+        const uint8_t *b = code + x->pc;
+        unsigned v = x->odd & 0xff, cls = isa_rows[x->in.op].cls;
+        for (unsigned f = 0; f < 3; f++)
+            if ((v >> (2 * f)) & 3) st->enc[GEN_ENC_REG_A13 + 3 * f + ((v >> (2 * f)) & 3) - 1]++;
+        if (v & 0x40) st->enc[GEN_ENC_IGNORED_BITS]++;
+        unsigned l1 = cls == CLS_R_I_I || cls == CLS_R_I_O ? (b[1] >> 4) & 7 : cls == CLS_I_I ? b[1] & 7
+                      : cls == CLS_RR_I_I ? b[2] & 7 : 0;
+        if (l1 > 4) st->enc[GEN_ENC_L1_WIDE]++;
+        if (x->t.kind != T_NONE) continue;
+        uint8_t canon[LIMIT_INSN_MAX_LEN];
+        unsigned n = dec_encode(g->isa, &x->in, x->pc, canon);
+        if (x->len > n) st->enc[GEN_ENC_LONGER]++;
+        if (x->len > n) st->odd_skips[x->len - 1]++;
+    }
+}
+
 const char *gen_selector_name(uint8_t s)
 {
     static const char *const names[ID_COUNT] = {
@@ -673,7 +831,7 @@ const char *gen_selector_name(uint8_t s)
         [ID_DYN_JUMP] = "idiom_dyn_jump", [ID_MEMSET] = "idiom_memset",   [ID_SBRK] = "idiom_sbrk",
         [ID_ECALLI] = "idiom_ecalli",     [ID_LOOP] = "idiom_loop",       [ID_LOAD_WIDE] = "idiom_load_wide",
         [ID_STORE_LOAD] = "idiom_store_load", [ID_SPLIT] = "idiom_split", [ID_UNKNOWN] = "idiom_unknown",
-        [ID_SET_REG] = "idiom_set_reg",
+        [ID_SET_REG] = "idiom_set_reg",   [ID_EDGE_PAIR] = "idiom_edge_pair", [ID_ODD_ENC] = "idiom_odd_enc",
     };
     if (s < OP_COUNT) return isa_rows[s].name;
     unsigned k = s - OP_COUNT;
@@ -712,6 +870,97 @@ static uint32_t resolve(const struct gen *g, const struct tgt *t, uint32_t code_
     }
 }
 
+/* Little-endian low `len` bytes of v at out[at]; returns at + len. */
+static unsigned put_bytes(uint8_t *out, unsigned at, int64_t v, unsigned len)
+{
+    for (unsigned i = 0; i < len; i++) out[at + i] = (uint8_t)((uint64_t)v >> (8 * i));
+    return at + len;
+}
+
+/* ID_ODD_ENC's encodings (see odd_record). Instructions with a branch target
+ * keep the canonical layout (their offset's length is the layout's) and only
+ * get the register and ignored-bit variants; the others are rebuilt field by
+ * field with longer immediates and padding. The decoder must read the same
+ * instruction back. */
+static unsigned odd_encode(cpvm_isa isa, const struct ginsn *x, uint8_t out[LIMIT_INSN_MAX_LEN], unsigned n)
+{
+    const struct dec_insn *in = &x->in;
+    unsigned v = x->odd & 0xff, lb = x->odd >> 8, cls = isa_rows[in->op].cls;
+    unsigned ra = (v & 3) ? 12 + (v & 3) : in->a, rb = (v >> 2 & 3) ? 12 + (v >> 2 & 3) : in->b;
+    unsigned rd = (v >> 4 & 3) ? 12 + (v >> 4 & 3) : in->d;
+    bool hi = v & 0x40, l1_wide = v & 0x80;
+    if (x->t.kind != T_NONE) {
+        switch (cls) {
+        case CLS_R_I_O: out[1] = (uint8_t)((out[1] & 0x70) | ra | (hi ? 0x80 : 0)); break;
+        case CLS_RR_O: out[1] = (uint8_t)(ra | rb << 4); break;
+        default: break;
+        }
+        return n;
+    }
+    unsigned ext = lb & 3, pad = (lb >> 2) & 31;
+    uint8_t fill = (lb & 0x80) ? 0xff : 0x5a;
+    /* An immediate's encoded length: its minimal one plus `ext`, at most 4;
+     * 4 when it is the last field and padding follows. */
+#define IMM_LEN(val, last) ((pad && (last)) ? 4u : (imm_len(val) + ext > 4 ? 4u : imm_len(val) + ext))
+    unsigned k, L1, L2;
+    memset(out + 1, 0, LIMIT_INSN_MAX_LEN - 1);
+    switch ((enum isa_class)cls) {
+    case CLS_N: k = 1; break;
+    case CLS_R_I:
+        out[1] = (uint8_t)(ra | (hi ? 0xf0 : 0));
+        k = put_bytes(out, 2, in->i1, IMM_LEN(in->i1, true));
+        break;
+    case CLS_R_I_I:
+    case CLS_I_I:
+    case CLS_RR_I_I: {
+        L1 = IMM_LEN(in->i1, false);
+        L2 = IMM_LEN(in->i2, true);
+        unsigned l1_field = L1 == 4 && l1_wide ? 5 + (lb >> 7) + (ext & 1) : L1;
+        if (cls == CLS_R_I_I) {
+            out[1] = (uint8_t)(ra | l1_field << 4 | (hi ? 0x80 : 0));
+            k = 2;
+        } else if (cls == CLS_I_I) {
+            out[1] = (uint8_t)(l1_field | (hi ? 0xf8 : 0));
+            k = 2;
+        } else {
+            out[1] = (uint8_t)(ra | rb << 4);
+            out[2] = (uint8_t)(l1_field | (hi ? 0xf8 : 0));
+            k = 3;
+        }
+        k = put_bytes(out, k, in->i1, L1);
+        k = put_bytes(out, k, in->i2, L2);
+        break;
+    }
+    case CLS_RR_I:
+        out[1] = (uint8_t)(ra | rb << 4);
+        k = put_bytes(out, 2, in->i1, IMM_LEN(in->i1, true));
+        break;
+    case CLS_RRR:
+        out[1] = (uint8_t)(ra | rb << 4);
+        out[2] = (uint8_t)(rd | (hi ? 0xf0 : 0));
+        k = 3;
+        break;
+    case CLS_I: k = put_bytes(out, 1, in->i1, IMM_LEN(in->i1, true)); break;
+    case CLS_RR:
+        out[1] = (uint8_t)(ra | rb << 4);
+        k = 2;
+        break;
+    case CLS_R_I64:
+        out[1] = (uint8_t)(ra | (hi ? 0xf0 : 0));
+        k = put_bytes(out, 2, (int64_t)in->imm64, 8);
+        break;
+    default: return n; /* branch classes always have a target */
+    }
+#undef IMM_LEN
+    /* JamV1: a 25-byte instruction at pc = 7 mod 8 in the last 32 bytes does
+     * not fall through there (the reference's scanner quirk, decode.c), so
+     * load validation would refuse the program: 24 bytes at most. */
+    unsigned max = isa == CPVM_ISA_JAM_V1 ? LIMIT_INSN_MAX_LEN - 1 : LIMIT_INSN_MAX_LEN;
+    if (k + pad > max) pad = max - k;
+    for (unsigned i = 0; i < pad; i++) out[k + i] = fill;
+    return k + pad;
+}
+
 /* Encodes x at `pc`; when `want` exceeds the minimal length (lengths only grow
  * after the first passes, so they settle), the branch offset, always the last
  * field, is written with more bytes. */
@@ -730,6 +979,7 @@ static unsigned encode(const struct gen *g, const struct ginsn *x, uint32_t pc, 
         fprintf(stderr, "gen: %s does not encode in %s\n", isa_rows[in.op].name, cpvm_isa_name(g->isa));
         abort();
     }
+    if (x->odd && x->t.kind == T_NONE) return odd_encode(g->isa, x, out, n); /* its length never changes */
     if (want > n) {
         if (x->t.kind == T_NONE) abort(); /* only targets change length */
         int32_t off = (int32_t)(target - pc);
@@ -738,7 +988,7 @@ static unsigned encode(const struct gen *g, const struct ginsn *x, uint32_t pc, 
         for (unsigned i = 0; i < L; i++) out[prefix + i] = (uint8_t)((uint32_t)off >> (8 * i));
         n = want;
     }
-    return n;
+    return x->odd ? odd_encode(g->isa, x, out, n) : n;
 }
 
 static uint32_t assign_pcs(struct gen *g)
@@ -838,8 +1088,11 @@ cpvm_status gen_from_bytes(const uint8_t *data, size_t len, const struct gen_con
     g.isa = cfg->isa == GEN_ISA_FROM_INPUT ? (cpvm_isa)(h0 & 3) : (cpvm_isa)cfg->isa;
     g.is64 = g.isa != CPVM_ISA_LATEST32;
     isa_build_decode_map(g.isa, g.decode_map);
-    for (unsigned op = 0; op < OP_COUNT; op++)
-        if (isa_has(g.isa, (enum op)op)) g.ops[g.n_ops++] = (uint8_t)op;
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        if (!isa_has(g.isa, (enum op)op)) continue;
+        g.ops[g.n_ops++] = (uint8_t)op;
+        if (gen_two_sources(op)) g.pair_ops[g.n_pair_ops++] = (uint8_t)op;
+    }
 
     uint32_t page = 0x1000, aux = 0;
     if (cfg->layout_from_input) {
@@ -972,6 +1225,7 @@ cpvm_status gen_from_bytes(const uint8_t *data, size_t len, const struct gen_con
     out->jump_table_count = (uint32_t)g.njt;
     out->has_memset = g.has_memset;
     out->consumed = g.pos;
+    if (stats_sink) record_stats(&g, code);
 done:
     free(code);
     free(bitmask);

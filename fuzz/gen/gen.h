@@ -61,8 +61,8 @@ struct gen_config {
     bool layout_from_input;
 };
 
-/* The fuzz targets' configurations; `cpvm repro` and fuzz/tools/unframe.c must
- * decode their inputs with the same ones. */
+/* The fuzz targets' configurations (their fuzz_describe() decodes with the
+ * same ones). */
 #define GEN_CONFIG_ASM_ROUNDTRIP {.isa = GEN_ISA_FROM_INPUT, .max_insns = 512, .layout_from_input = false}
 #define GEN_CONFIG_INTERP_EXEC {.isa = GEN_ISA_FROM_INPUT, .max_insns = 256, .layout_from_input = true}
 
@@ -98,6 +98,42 @@ size_t gen_seed_bytes(uint64_t seed, uint8_t *buf, size_t cap);
 cpvm_status gen_from_seed(uint64_t seed, cpvm_isa isa, const struct gen_config *cfg, struct gen_program *out);
 
 void gen_program_free(struct gen_program *p);
+
+/* ---- edge values, unusual encodings, and what the generator made --------------
+ * ID_EDGE_PAIR records load two registers with edge values and run one
+ * two-source instruction on them; ID_ODD_ENC records encode one instruction
+ * non-canonically (register fields 13-15, ignored bits set, first-immediate
+ * length fields 5-7, longer immediates, padding up to the 24-byte skip). */
+#define GEN_EDGE_COUNT 16
+extern const uint64_t gen_edge_values[GEN_EDGE_COUNT]; /* register operands */
+extern const int32_t gen_edge_imms[GEN_EDGE_COUNT];    /* immediate operands */
+
+/* True for the instructions ID_EDGE_PAIR uses: two registers (RRR, branches),
+ * or a register and an immediate (ALU immediates, branches on an immediate). */
+bool gen_two_sources(unsigned op);
+
+enum gen_enc_class {
+    GEN_ENC_REG_A13, GEN_ENC_REG_A14, GEN_ENC_REG_A15, /* register field a written as 13/14/15 */
+    GEN_ENC_REG_B13, GEN_ENC_REG_B14, GEN_ENC_REG_B15,
+    GEN_ENC_REG_D13, GEN_ENC_REG_D14, GEN_ENC_REG_D15,
+    GEN_ENC_IGNORED_BITS, /* bits the decoder ignores, set */
+    GEN_ENC_L1_WIDE,      /* a first-immediate length field of 5-7 (read as 4) */
+    GEN_ENC_LONGER,       /* longer than canonical: wider immediates and/or padding */
+    GEN_ENC_COUNT
+};
+
+/* Counts over every program generated while attached (fuzz/tools/gen_report). */
+struct gen_stats {
+    uint64_t programs;
+    uint64_t insns[256];                                  /* per isa.def instruction */
+    uint32_t pairs[256][GEN_EDGE_COUNT][GEN_EDGE_COUNT];  /* ID_EDGE_PAIR: instruction x edge x edge */
+    uint64_t enc[GEN_ENC_COUNT];
+    uint64_t skips[25];                                   /* instructions by skip length (length - 1) */
+    uint64_t odd_skips[25];                               /* non-canonical ones by skip length */
+};
+/* Every later gen_from_bytes() adds to *s (NULL detaches). Not thread-safe;
+ * for tools, not for fuzz targets. */
+void gen_stats_attach(struct gen_stats *s);
 
 /* What selector byte `s` generates: an isa.def name ("add_64"; the ISA may
  * map it onto another instruction) or an idiom ("idiom_call"). */

@@ -28,6 +28,7 @@
 
 #include "cpvm.h"
 #include "gen.h"
+#include "describe.h"
 #include "program/program.h"
 #include "text/text.h"
 
@@ -148,4 +149,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cpvm_program_free(prog);
     gen_program_free(&g);
     return 0;
+}
+
+void fuzz_describe(const uint8_t *data, size_t size, const struct describe_opts *o)
+{
+    if (describe_too_short(size, 1, o)) return;
+    uint8_t m = data[0];
+    bool raw = (m & 1) && !(m & 4);
+    fprintf(o->out, "input: mode 0x%02x: %s%s%s%s%s\n", m,
+            !(m & 1) ? "generated program" : raw ? "raw program, ISA " : "a .polkavm container",
+            raw ? cpvm_isa_name((cpvm_isa)((m >> 1) & 3)) : "", (m & 8) ? ", offsets" : "",
+            (m & 16) ? ", r0..r12 names" : "", !(m & 1) && (m & 32) ? ", also re-assembled as a raw program" : "");
+    if (m & 1) {
+        describe_parsed(raw ? "raw program" : "container", data + 1, size - 1, raw, (cpvm_isa)((m >> 1) & 3), o);
+        return;
+    }
+    struct gen_config cfg = GEN_CONFIG_ASM_ROUNDTRIP;
+    describe_generated(data + 1, size - 1, &cfg, o);
 }

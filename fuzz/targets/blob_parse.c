@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "cpvm.h"
+#include "describe.h"
 #include "common/limits.h"
 #include "decode/decode.h"
 #include "isa/isa.h"
@@ -293,4 +294,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     return 0;
+}
+
+static const char *const page_names[4] = {"4K", "4K", "16K", "64K"};
+
+void fuzz_describe(const uint8_t *data, size_t size, const struct describe_opts *o)
+{
+    if (describe_too_short(size, 1, o)) return;
+    uint8_t m = data[0];
+    cpvm_isa isa = (cpvm_isa)(m & 3);
+    fprintf(o->out, "input: mode 0x%02x: raw ISA %s, page %s, %s memory, compat %s%s%s; %zu program bytes\n", m,
+            cpvm_isa_name(isa), page_names[(m >> 2) & 3], (m & 16) ? "dynamic" : "standard",
+            (m & 32) ? "gp-v0.4" : "polkavm-0.35", (m & 64) ? ", borrowed" : "", (m & 128) ? ", runs each module" : "",
+            size - 1);
+    struct describe_opts quiet = *o;
+    quiet.program_out = NULL; /* the same bytes twice: written once, as the container */
+    describe_parsed("as a .polkavm container", data + 1, size - 1, false, isa, o);
+    describe_parsed("as a raw program", data + 1, size - 1, true, isa, &quiet);
 }

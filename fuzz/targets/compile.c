@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "cpvm.h"
+#include "describe.h"
 #include "decode/decode.h"
 #include "jit/jit.h"
 
@@ -129,4 +130,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cpvm_module_free(m);
     cpvm_program_free(p);
     return 0;
+}
+
+void fuzz_describe(const uint8_t *data, size_t size, const struct describe_opts *o)
+{
+    if (describe_too_short(size, 1, o)) return;
+    uint8_t m = data[0];
+    cpvm_isa isa = (cpvm_isa)(m & 3);
+    fprintf(o->out, "input: mode 0x%02x: %s%s%s%s%s, compat %s, %s memory; %zu program bytes\n", m,
+            (m & 4) ? "a .polkavm container" : "a raw program, ISA ", (m & 4) ? "" : cpvm_isa_name(isa),
+            (m & 8) ? ", gas metering" : ", no gas metering", (m & 24) == 24 ? " (asynchronous)" : "",
+            (m & 32) ? ", step tracing" : "", (m & 64) ? "gp-v0.4" : "polkavm-0.35", (m & 128) ? "dynamic" : "standard",
+            size - 1);
+    describe_parsed((m & 4) ? "container" : "raw program", data + 1, size - 1, !(m & 4), isa, o);
 }

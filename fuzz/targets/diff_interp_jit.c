@@ -56,6 +56,7 @@
 #include "cpvm.h"
 #include "exec.h"
 #include "gas_check.h"
+#include "describe.h"
 #include "text/text.h"
 
 #define HISTORY 8u
@@ -142,7 +143,7 @@ static void report(void *arg)
     } else {
         fprintf(stderr, "disassembly failed\n");
     }
-    fprintf(stderr, "=== end of report (fuzz/tools/unframe interp_exec INPUT gives the program) ===\n");
+    fprintf(stderr, "=== end of report (replay_<target> --describe INPUT, or cpvm repro INPUT, shows the program) ===\n");
 }
 
 /* --- lockstep comparison ------------------------------------------------------------- */
@@ -374,4 +375,18 @@ out:
     free(table);
     exec_setup_free(su);
     return 0;
+}
+
+void fuzz_describe(const uint8_t *data, size_t size, const struct describe_opts *o)
+{
+    static const char *const models[4] = {"naive", "dense table", "sparse table", "extreme table"};
+    static const char *const full_by_bits[4] = {"full L2", "full L1", "full L2", "full L3"};
+    uint8_t c = size > 0 ? data[0] : 0, seed = size > 1 ? data[1] : 0;
+    bool full = ((c >> 4) & 3) == 1 && (seed & 0x80);
+    char bits[64];
+    snprintf(bits, sizeof bits, "%s, cost model %s", (c & 8) ? ", asynchronous gas" : "",
+             full ? full_by_bits[(seed >> 5) & 3] : models[(c >> 4) & 3]);
+    describe_exec_framing(data, size, bits, o);
+    struct gen_config cfg = GEN_CONFIG_INTERP_EXEC;
+    describe_generated(size > 2 ? data + 2 : NULL, size > 2 ? size - 2 : 0, &cfg, o);
 }

@@ -3,6 +3,151 @@
  * (scrubbed between instances); besides every check of diff_interp_jit, the
  * sandboxed instance must stay healthy (cpvm_instance_integrity_ok is false
  * once its worker died or lied) and the run must never fail with a sandbox
- * error. Same input framing and seeds as diff_interp_jit. */
+ * error. Same input framing and seeds as diff_interp_jit.
+ *
+ * Then, for one input in four (picked by a hash of the input, so the
+ * differential run itself is unchanged), a drill of the sandbox's error
+ * handling through the public API, on a fresh instance of the same program:
+ *   kill      every worker of this process is SIGKILLed after the instance
+ *             took its worker: run() must fail with CPVM_E_SANDBOX, again on
+ *             a second call, and the pool must hand out a working worker next;
+ *   deadline  a wall-clock deadline of 1-4096 ns: run() returns CPVM_OK or
+ *             CPVM_E_DEADLINE, and after CPVM_E_DEADLINE never CPVM_OK again;
+ *   pool      pool size 0-2, three instances at once, prewarm 0-4: the stats
+ *             stay consistent (idle <= max, busy back to 0), then size 4. */
 #define DIFF_SANDBOX CPVM_SANDBOX_ZYGOTE
+#define LLVMFuzzerTestOneInput diff_test_one_input
 #include "diff_interp_jit.c"
+#undef LLVMFuzzerTestOneInput
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+static void drill_fail(const char *what, cpvm_status s)
+{
+    fprintf(stderr, "diff_interp_jit_zygote invariant violated: sandbox drill: %s (%s)\n", what,
+            cpvm_status_message(s));
+    abort();
+}
+
+/* A killed process is gone once it is a zombie (or reaped). */
+static bool dead(long pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return true;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *paren = strrchr(buf, ')');
+    return !paren || paren[1] == 0 || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+/* SIGKILLs every child of this process (the pool's workers, idle and busy,
+ * are its only children) and waits until they are dead. */
+static void kill_children(void)
+{
+    long pids[256];
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        long pid;
+        while (n < 256 && fscanf(f, "%ld", &pid) == 1)
+            if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0) pids[n++] = pid;
+        fclose(f);
+    }
+    closedir(d);
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned tries = 0; tries < 2000 && !dead(pids[i]); tries++) usleep(500);
+}
+
+static cpvm_instance *drill_instance(const cpvm_module *mod, const struct exec_setup *su)
+{
+    cpvm_instance *inst = NULL;
+    if (cpvm_instance_new(mod, &inst, NULL) != CPVM_OK) return NULL;
+    cpvm_instance_set_gas(inst, su->g.gas);
+    cpvm_instance_prepare_call(inst, su->g.entry_pc);
+    return inst;
+}
+
+static void sandbox_drill(const uint8_t *data, size_t size)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 16777619u;
+    if ((h & 3) != 0) return;
+    struct exec_setup su;
+    if (!exec_setup_init(&su, "diff_interp_jit_zygote", data, size)) return;
+    struct cpvm_module_config mc;
+    exec_module_config(&su, CPVM_BACKEND_COMPILER, &mc);
+    mc.sandbox = CPVM_SANDBOX_ZYGOTE;
+    cpvm_module *mod = NULL;
+    if (su.dynamic || cpvm_module_new(su.prog, &mc, &mod, NULL) != CPVM_OK) goto out;
+    /* Where no sandbox can be had (cpvm_sandbox_available) the compiler runs
+     * in-process: nothing to drill. */
+    if (cpvm_module_sandbox(mod) != CPVM_SANDBOX_ZYGOTE) {
+        cpvm_module_free(mod);
+        goto out;
+    }
+    struct cpvm_interrupt intr;
+    cpvm_status s;
+    cpvm_instance *inst = NULL;
+    switch ((h >> 2) % 3) {
+    case 0: /* kill */
+        if (!(inst = drill_instance(mod, &su))) break;
+        kill_children();
+        if ((s = cpvm_instance_run(inst, &intr)) != CPVM_E_SANDBOX) drill_fail("run() after the worker was killed", s);
+        if ((s = cpvm_instance_run(inst, &intr)) == CPVM_OK) drill_fail("a second run() after the kill", s);
+        cpvm_instance_free(inst);
+        /* The pool drops the dead idle workers and starts a new one. */
+        if (!(inst = drill_instance(mod, &su))) drill_fail("no instance after the kill", CPVM_E_SANDBOX);
+        s = cpvm_instance_run(inst, &intr);
+        if (s != CPVM_OK) drill_fail("run() on a fresh worker after the kill", s);
+        if (!cpvm_instance_integrity_ok(inst)) drill_fail("integrity after the kill", s);
+        break;
+    case 1: /* deadline */
+        if (!(inst = drill_instance(mod, &su))) break;
+        if ((s = cpvm_instance_set_deadline(inst, 1 + (h >> 8) % 4096)) != CPVM_OK) drill_fail("set_deadline", s);
+        s = cpvm_instance_run(inst, &intr);
+        if (s != CPVM_OK && s != CPVM_E_DEADLINE) drill_fail("run() under a deadline", s);
+        if (s == CPVM_E_DEADLINE && cpvm_instance_run(inst, &intr) == CPVM_OK)
+            drill_fail("run() after the deadline passed", CPVM_OK);
+        break;
+    default: { /* pool */
+        cpvm_sandbox_set_pool_size((h >> 8) % 3);
+        cpvm_instance *many[3] = {NULL, NULL, NULL};
+        for (unsigned i = 0; i < 3; i++) many[i] = drill_instance(mod, &su);
+        for (unsigned i = 0; i < 3; i++)
+            if (many[i] && (s = cpvm_instance_run(many[i], &intr)) != CPVM_OK) drill_fail("run() with a small pool", s);
+        for (unsigned i = 0; i < 3; i++) cpvm_instance_free(many[i]);
+        struct cpvm_sandbox_stats st;
+        cpvm_sandbox_stats(&st);
+        if (st.workers_idle > st.max_idle) drill_fail("more idle workers than the pool size", CPVM_OK);
+        cpvm_sandbox_prewarm((h >> 12) % 5, NULL);
+        cpvm_sandbox_stats(&st);
+        if (st.workers_idle > st.max_idle) drill_fail("prewarm beyond the pool size", CPVM_OK);
+        cpvm_sandbox_set_pool_size(4);
+        break;
+    }
+    }
+    cpvm_instance_free(inst);
+    cpvm_module_free(mod);
+out:
+    exec_setup_free(&su);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    diff_test_one_input(data, size);
+    sandbox_drill(data, size);
+    return 0;
+}

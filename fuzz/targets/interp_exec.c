@@ -48,6 +48,7 @@
 
 #include "cpvm.h"
 #include "exec.h"
+#include "describe.h"
 
 #define STEP_DIFF_MAX_GAS 20000 /* keeps the one-step-per-run() instance cheap */
 
@@ -96,4 +97,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
     exec_setup_free(&su);
     return 0;
+}
+
+void fuzz_describe(const uint8_t *data, size_t size, const struct describe_opts *o)
+{
+    static const unsigned step_limits[4] = {1, 2, 3, 17};
+    char bits[64] = "";
+    if (size > 0 && (data[0] & 8))
+        snprintf(bits, sizeof bits, ", differential stepping every %u", step_limits[(data[0] >> 4) & 3]);
+    describe_exec_framing(data, size, bits, o);
+    struct gen_config cfg = GEN_CONFIG_INTERP_EXEC;
+    describe_generated(size > 2 ? data + 2 : NULL, size > 2 ? size - 2 : 0, &cfg, o);
 }

@@ -11,6 +11,9 @@
  * asm_roundtrip.dict, interp_exec.dict: one generator record per selector byte
  * (the selector followed by operand bytes of the right count) and the raw
  * immediate forms of boundary values.
+ * asm_text.dict: the words of the assembler's text (vm/text/asm.c): every
+ * instruction template of isa.def with its placeholders filled and split at
+ * the placeholders, register names, directives, ISA names, boundary numbers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +163,76 @@ static void generator_dict(const char *dir, const char *target)
     fclose(f);
 }
 
+/* A token as text: dictionary values are quoted with \\ and \" escaped. */
+static void put_text(FILE *f, struct seen *s, const char *name, const char *text)
+{
+    char v[64];
+    size_t k = 0;
+    for (const char *c = text; *c && k + 5 < sizeof v; c++) {
+        if (*c == '"' || *c == '\\' || *c < 0x20) k += (size_t)snprintf(v + k, sizeof v - k, "\\x%02x", (uint8_t)*c);
+        else v[k++] = *c;
+    }
+    v[k] = 0;
+    for (unsigned i = 0; i < s->n; i++)
+        if (strcmp(s->vals[i], v) == 0) return;
+    if (s->n < sizeof s->vals / sizeof s->vals[0]) strcpy(s->vals[s->n++], v);
+    fprintf(f, "%s=\"%s\"\n", name, v);
+}
+
+static void asm_text_dict(const char *dir)
+{
+    static struct seen seen;
+    memset(&seen, 0, sizeof seen);
+    FILE *f = open_dict(dir, "asm_text");
+    char name[64];
+    /* The literal pieces of each template between placeholders ({A}, {i}, ...). */
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        const char *t = isa_rows[op].tmpl;
+        unsigned k = 0;
+        while (*t) {
+            const char *open = strchr(t, '{');
+            size_t n = open ? (size_t)(open - t) : strlen(t);
+            char piece[48];
+            while (n && *t == ' ') t++, n--;
+            while (n && t[n - 1] == ' ') n--;
+            if (n && n < sizeof piece) {
+                memcpy(piece, t, n);
+                piece[n] = 0;
+                snprintf(name, sizeof name, "t_%s_%u", isa_rows[op].name, k++);
+                put_text(f, &seen, name, piece);
+            }
+            if (!open) break;
+            const char *close = strchr(open, '}');
+            t = close ? close + 1 : open + strlen(open);
+        }
+    }
+    for (unsigned r = 0; r < CPVM_REG_COUNT; r++) {
+        snprintf(name, sizeof name, "reg_%u", r);
+        put_text(f, &seen, name, cpvm_reg_name(r));
+        char alt[8];
+        snprintf(alt, sizeof alt, "r%u", r);
+        snprintf(name, sizeof name, "reg_r%u", r);
+        put_text(f, &seen, name, alt);
+    }
+    static const char *const words[] = {
+        "%isa = ", "%ro_data_size = ", "%rw_data_size = ", "%stack_size = ", "%ro_data = ", "%rw_data = ",
+        "%ro_data += ", "%rw_data += ", "%raw ", "%raw_cont ", "%jump_table = ", "%jump_table += ",
+        "%jump_table_entry_size = ", "%jump_table_count = ", "%export ", "%no_fallthrough", "pub @", "@", ":",
+        "//", "\n", "jump ", " if ", "tmp = ", "i64 ", "i32 ", "ret", "nop", "[", "]", " + ", " - ", "==", "!=",
+        "<u", "<s", "<=u", "<=s", ">u", ">s", ">=u", ">=s", "0x", "0b", "-", "\"", "pre:", "post:", "step:",
+        "0x7fffffff", "0x80000000", "0xffffffff", "0xffffffffffffffff", "0x8000000000000000", "-2147483648",
+        "4294967296"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        snprintf(name, sizeof name, "w_%zu", i);
+        put_text(f, &seen, name, words[i]);
+    }
+    for (unsigned isa = 0; isa < CPVM_ISA_COUNT; isa++) {
+        snprintf(name, sizeof name, "isa_%u", isa);
+        put_text(f, &seen, name, cpvm_isa_name((cpvm_isa)isa));
+    }
+    fclose(f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -169,5 +242,6 @@ int main(int argc, char **argv)
     blob_parse_dict(argv[1]);
     generator_dict(argv[1], "asm_roundtrip");
     generator_dict(argv[1], "interp_exec");
+    asm_text_dict(argv[1]);
     return 0;
 }

@@ -12,8 +12,19 @@
  *   asm_roundtrip/conf-<set>-<name>    raw mode + the raw program
  *   interp_exec/conf-<set>-<name>      run config + host seed + generator input
  *                                      resembling the program (gen.h inverse)
- * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`) and edge-*
- * files (see the functions below).
+ *   asm_text/conf-<set>-<name>         every fourth: raw-program mode + its
+ *                                      disassembly (text); asm_text/edge-*: each
+ *                                      directive and each assembler error
+ *   diff_interp_jit/edge-pairs-<op>-<k> every two-source instruction with all
+ *                                      16 x 16 edge-value pairs (gen.h) in its
+ *                                      sources, over a few programs
+ *   diff_interp_jit/edge-odd-<n>       non-canonical encodings of every class
+ *                                      and skip length (ID_ODD_ENC records)
+ *   interp_exec/edge-*-step            the first of each, stepped beside the
+ *                                      fast loop
+ * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`; asm_text:
+ * the generated container's disassembly) and edge-* files (see the functions
+ * below).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,9 +37,11 @@
 #include <cjson/cJSON.h>
 
 #include "cpvm.h"
+#include "common/limits.h"
 #include "gen.h"
 #include "isa/isa.h"
 #include "program/writer.h"
+#include "text/text.h"
 
 static const char *corpus;
 static unsigned written;
@@ -68,6 +81,17 @@ static uint8_t *read_file(const char *path, size_t *len)
     b[n] = 0;
     *len = (size_t)n;
     return b;
+}
+
+/* asm_text: mode byte (ISA, bit 2 raw) + the program's disassembly. */
+static void text_seed(const char *name, const cpvm_program *p, bool raw)
+{
+    struct text_disasm_options opt = {.show_offsets = false, .non_abi_regs = false};
+    char *text = NULL;
+    if (text_disassemble(p, &opt, &text, NULL) != CPVM_OK) return;
+    uint8_t mode = (uint8_t)(cpvm_program_isa(p) | (raw ? 4 : 0));
+    write_seed("asm_text", name, &mode, 1, (const uint8_t *)text, strlen(text));
+    free(text);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -149,6 +173,7 @@ static void conformance_set(const char *dir, const char *set, cpvm_isa isa)
         cpvm_program *p = NULL;
         if (cpvm_program_parse_raw(raw, plen, isa, 0, &p, NULL) == CPVM_OK) {
             if (i % 4 == 0) {
+                text_seed(name, p, true);
                 size_t clen;
                 uint8_t *c = container_of(p, entry, &clen);
                 if (c) {
@@ -190,6 +215,16 @@ static void generated(void)
         static const uint8_t cfgs[6] = {0x00, 0x01, 0x08, 0x38, 0xc1, 0x04};
         uint8_t head[2] = {cfgs[s % 6], (uint8_t)(s * 37)};
         write_seed("interp_exec", name, head, 2, buf, n);
+        struct gen_config cfg = GEN_CONFIG_ASM_ROUNDTRIP;
+        struct gen_program g;
+        cpvm_program *p = NULL;
+        if (gen_from_bytes(buf, n, &cfg, &g) == CPVM_OK) {
+            if (cpvm_program_parse(g.blob, g.blob_len, 0, &p, NULL) == CPVM_OK) {
+                text_seed(name, p, false);
+                cpvm_program_free(p);
+            }
+            gen_program_free(&g);
+        }
     }
 }
 
@@ -305,6 +340,142 @@ static void edge_blob_parse(void)
     }
 }
 
+static uint8_t selector_of(const char *idiom)
+{
+    for (unsigned s = 0; s < 256; s++)
+        if (strcmp(gen_selector_name((uint8_t)s), idiom) == 0) return (uint8_t)s;
+    fprintf(stderr, "make_seeds: no selector for %s\n", idiom);
+    exit(1);
+}
+
+/* interp_exec/<name>-step: the same program stepped one instruction at a
+ * time beside the fast loop (run config bit 3, step 1; gas class 0 keeps it
+ * under the target's step-differential gas cap). */
+static void step_twin(const char *name, uint8_t *buf, size_t n)
+{
+    uint8_t cfg = buf[0], gas = buf[2 + 4];
+    buf[0] = 0x08;
+    buf[2 + 4] = 0;
+    char twin[128];
+    snprintf(twin, sizeof twin, "%s-step", name);
+    write_seed("interp_exec", twin, buf, 2, buf + 2, n - 2);
+    buf[0] = cfg;
+    buf[2 + 4] = gas;
+}
+
+/* ID_EDGE_PAIR records covering the 256 pairs of each two-source instruction,
+ * as many per program as the generator's cap on instructions (256, of which a
+ * pair record takes up to 3) allows. */
+static void edge_pair_seeds(void)
+{
+    uint8_t sel = selector_of("idiom_edge_pair");
+    static uint8_t buf[2 + 6 + 4 * 256];
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        if (!gen_two_sources(op)) continue;
+        cpvm_isa isa = isa_has(CPVM_ISA_LATEST64, (enum op)op) ? CPVM_ISA_LATEST64 : CPVM_ISA_LATEST32;
+        if (!isa_has(isa, (enum op)op)) continue;
+        unsigned index = 0; /* its place among the ISA's two-source instructions */
+        for (unsigned o = 0; o < op; o++) index += isa_has(isa, (enum op)o) && gen_two_sources(o);
+        const unsigned per = 80;
+        for (unsigned first = 0, k = 0; first < 256; first += per, k++) {
+            size_t n = 0;
+            buf[n++] = 0x00; /* run config: standard memory, metered */
+            buf[n++] = 0x00; /* host seed */
+            const uint8_t hdr[6] = {(uint8_t)isa, 0, 0, 0, 7 /* gas 100000 */, 0};
+            memcpy(buf + n, hdr, 6);
+            n += 6;
+            for (unsigned p = first; p < first + per && p < 256; p++) {
+                buf[n++] = sel;
+                buf[n++] = (uint8_t)((p * 37) & 0x7f); /* registers; results never overwrite a source */
+                buf[n++] = (uint8_t)index;
+                buf[n++] = (uint8_t)p;
+            }
+            char name[96];
+            snprintf(name, sizeof name, "edge-pairs-%s-%u", isa_rows[op].name, k);
+            write_seed("diff_interp_jit", name, buf, 2, buf + 2, n - 2);
+            if (k == 0) step_twin(name, buf, n);
+        }
+    }
+}
+
+/* ID_ODD_ENC records: every variant byte over a few programs, with length
+ * bytes walking every immediate extension and padding, on instructions of
+ * every class (the selector byte walks isa.def). */
+static void odd_encoding_seeds(void)
+{
+    uint8_t sel = selector_of("idiom_odd_enc");
+    static uint8_t buf[2 + 6 + 12 * 64];
+    unsigned rec = 0;
+    for (unsigned k = 0; k < 16; k++) {
+        size_t n = 0;
+        buf[n++] = 0x00;
+        buf[n++] = (uint8_t)k;
+        const uint8_t hdr[6] = {(uint8_t)(k & 1 ? CPVM_ISA_JAM_V1 : CPVM_ISA_LATEST64), 0, 0, 0, 7, 0};
+        memcpy(buf + n, hdr, 6);
+        n += 6;
+        for (unsigned i = 0; i < 64; i++, rec++) {
+            buf[n++] = sel;
+            buf[n++] = (uint8_t)(rec * 7);                   /* variant */
+            buf[n++] = (uint8_t)(3 | (rec % 23) << 2 | (rec & 1) << 7); /* widest immediates, padding 0-22 */
+            buf[n++] = (uint8_t)((rec * 13) % OP_COUNT);     /* instruction */
+            for (unsigned j = 0; j < 8; j++) buf[n++] = (uint8_t)(0x11 * j + rec); /* its operands */
+        }
+        char name[64];
+        snprintf(name, sizeof name, "edge-odd-%u", k);
+        write_seed("diff_interp_jit", name, buf, 2, buf + 2, n - 2);
+        step_twin(name, buf, n);
+    }
+}
+
+/* Text the assembler must take or refuse with a clear error: every directive,
+ * alias and error message of vm/text/asm.c at least once. */
+static void edge_asm_text(void)
+{
+    static const char *const texts[] = {
+        ("%isa = jam_v1\n%ro_data_size = 4096\n%rw_data_size = 8192\n%stack_size = 4096\n%ro_data = 01 02 03\n"
+         "%rw_data = aabb\n%ro_data += cc\n%rw_data += dd ee\npub @main:\na0 = 5\nret\n"),
+        "%import \"gen_host\"\n%import \"log\\x41\"\n%export \"main\" = 0\ntrap\n",
+        "@a:\njump @b\n@b: %no_fallthrough\na0 = @a\ntmp = a1, a0 = 4, jump [tmp + 8]\na0 = 4, jump [a1 + 8]\n",
+        "a0 = 4, jump [a0 + 8]\n", /* the destination is also the base */
+        "%raw 00 01 02\n%raw_cont 03 04\n%raw\n",
+        "%jump_table = 0, 1\n%jump_table += 2\n%jump_table_entry_size = 4\n%jump_table_count = 3\ntrap\n",
+        "%jump_table_entry_size = 9\n", "%jump_table_count = 5\n@x:\na0 = @x\n", "%jump_table = 0 1\n",
+        "%isa = latest32\ni32 a0 = a1 + a2\na0 = a1 + a2\n", "trap\n%isa = jam_v1\n", "%isa = nonsense\n",
+        "%bogus = 1\n", "%ro_data_size += 1\n", "%ro_data_size\n", "%ro_data_size = x\n", "%ro_data_size = 1 2\n",
+        "%ro_data_size = 99999999999\n", "%ro_data = abc\n", "%ro_data = zz\n", "%ro_data_size = 1\n%ro_data = 0102\n",
+        "%rw_data_size = 1\n%rw_data = 0102\n", "%import \"unterminated\n", "%import \"a\\xq\"\n",
+        "%import \"a\" trailing\n", "%export \"m\" 5\n", "%export \"m\" = 5 6\n", "@:\n", "@lbl x\n", "@lbl: junk\n",
+        "jump @nowhere\n", "a0 = 0x1ffffffff\n", "a0 = 99999999999999999999\n", "a0 = -0x80000001\n",
+        "a0 = i64 0xffffffffffffffff\na1 = 0x100000000\n", "a0 = a1 - 5\na0 = -a1\na0 = 5 + a1\na0 = a1 >u a2\n",
+        "jump 10 if a0 >=u 5\njump 10 if 5 <s a0\njump 10\na0 = 1, jump 10\n",
+        "u32 [a0 + 4] = 5\nu8 [a0 - 4] = a1\na1 = u16 [a0]\n[a0..a0 + a2] = u8 a1\n",
+        "a0 = a1 if a2 != 0\na0 = a1 if a2 == 0\nnop\nret\njump [a0]\n",
+        "pre: gas = 10\npost: a0 = 1\nstep: 1\n// a comment\na0 = 1 // trailing\n", "r13 = 1\n", "a0 = = 1\n",
+        "\t a0\t=\t0b101\n", "a0 = 0b2\n", "a0 = 0x\n", "a0 = -\n", "ecalli 4294967295\necalli 4294967296\n",
+        "a0 = 5\n@x:\na1 = 6\n@y: %no_fallthrough\nret\n", "@x:\ntrap\n@x:\ntrap\n", "%import \"a\\q\"\n",
+        "%jump_table_count = 2\ntrap\n", "%jump_table_entry_size = 0\n%jump_table = 0\ntrap\n",
+        "%jump_table_entry_size = 1\n%jump_table = 300\ntrap\n", "%ro_data_size = 1\n%ro_data = 010203\ntrap\n",
+        "pub @zeta:\ntrap\npub @alpha:\ntrap\npub @al:\ntrap\npub @beta:\nret\n",
+        "u8 [a0 + 0x100000000] = 1\n", "jump 0x100000000\n", "a0 = u8 [a1 + 99999999999]\n",
+        ("@l0:\n@l1:\n@l2:\n@l3:\n@l4:\n@l5:\n@l6:\n@l7:\n@l8:\n@l9:\n@la:\n@lb:\n@lc:\n@ld:\n@le:\n@lf:\n"
+         "@lg:\n@lh:\n@li:\n@lj:\n@lk:\n@ll:\n@lm:\n@ln:\n@lo:\n@lp:\n@lq:\n@lr:\n@ls:\n@lt:\n@lu:\n@lv:\n"
+         "@lw:\n@lx:\n@ly:\n@lz:\njump @l0\njump @lz\n"),
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "edge-text-%02zu", i);
+        uint8_t mode = (uint8_t)(i % 4 | (i % 3 == 2 ? 4 : 0)); /* ISA; some as raw programs */
+        write_seed("asm_text", name, &mode, 1, (const uint8_t *)texts[i], strlen(texts[i]));
+    }
+    /* a line past LIMIT_ASM_LINE characters */
+    static char long_line[LIMIT_ASM_LINE + 16];
+    memset(long_line, ' ', sizeof long_line - 2);
+    memcpy(long_line, "a0 = 1", 6);
+    long_line[sizeof long_line - 2] = '\n';
+    uint8_t mode = 0;
+    write_seed("asm_text", "edge-text-long-line", &mode, 1, (const uint8_t *)long_line, sizeof long_line - 1);
+}
+
 static void edge_generator(void)
 {
     uint8_t b[64];
@@ -346,8 +517,8 @@ int main(int argc, char **argv)
     }
     corpus = argv[2];
     char dir[4096];
-    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec"};
-    for (unsigned i = 0; i < 3; i++) {
+    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text", "diff_interp_jit"};
+    for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++) {
         snprintf(dir, sizeof dir, "%s/%s", corpus, targets[i]);
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
             perror(dir);
@@ -361,6 +532,9 @@ int main(int argc, char **argv)
     generated();
     edge_blob_parse();
     edge_generator();
+    edge_pair_seeds();
+    edge_asm_text();
+    odd_encoding_seeds();
     printf("make_seeds: %u files written under %s\n", written, corpus);
     return 0;
 }

@@ -28,6 +28,8 @@ static const char *conformance_dir(void)
     static char buf[4096];
     const char *d = getenv("CPVM_CONFORMANCE_DIR");
     if (d && *d) return d;
+    d = getenv("CPVM_CONFORMANCE_DEFAULT"); /* configured by CMake */
+    if (d && *d) return d;
     const char *src = getenv("CPVM_SOURCE_DIR");
     if (src && *src) {
         if (snprintf(buf, sizeof buf, "%s/../shared/conformance", src) >= (int)sizeof buf) return "../shared/conformance";

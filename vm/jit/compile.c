@@ -44,7 +44,10 @@ struct cc {
     const struct cpvm_module *m;
     const struct cpvm_program *p;
     bool is64, metered, stepping, async;
-    uint32_t *pc_label; /* pc -> head label + 1 */
+    /* Branches to block heads: a label per reference, bound once every block is
+     * placed (no pc-indexed table to allocate and fault in). */
+    struct head_ref { uint32_t label, pc; } *refs;
+    size_t nrefs, ref_cap;
     uint32_t exit_label[JIT_EXIT_BUG + 1];
     struct cold *cold;
     size_t ncold, cold_cap;
@@ -52,6 +55,8 @@ struct cc {
     size_t ninsns, insn_cap;
     struct jit_block *blocks;
     size_t nblocks, block_cap;
+    struct dec_insn *blk; /* the current block, decoded once (reused) */
+    size_t blk_cap;
     bool oom;
 };
 
@@ -76,8 +81,26 @@ static void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
 
 static uint32_t head_label(struct cc *c, uint32_t pc)
 {
-    if (!c->pc_label[pc]) c->pc_label[pc] = x64_label_new(&c->a) + 1;
-    return c->pc_label[pc] - 1;
+    uint32_t label = x64_label_new(&c->a);
+    struct head_ref *r = push_vec((void **)&c->refs, &c->nrefs, &c->ref_cap, sizeof *r, &c->oom);
+    if (r) *r = (struct head_ref){.label = label, .pc = pc};
+    return label;
+}
+
+/* Binds every head_label to its block (c->blocks is in pc order); a pc with no
+ * block stays unbound and fails x64_asm_finish. */
+static void bind_heads(struct cc *c)
+{
+    for (size_t i = 0; i < c->nrefs; i++) {
+        size_t lo = 0, hi = c->nblocks;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (c->blocks[mid].pc < c->refs[i].pc) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < c->nblocks && c->blocks[lo].pc == c->refs[i].pc)
+            x64_label_bind_at(&c->a, c->refs[i].label, c->blocks[lo].native);
+    }
 }
 
 /* --- small emitters -------------------------------------------------------- */
@@ -749,20 +772,33 @@ static void emit_program(struct cc *c, uint32_t table)
             pc = next_start(p, pc); /* unreachable: no entry and no jump can land here */
             continue;
         }
-        /* cost first: the stub is emitted before the instructions it pays for */
+        /* decode once, cost first: the stub is emitted before the instructions it pays for */
         uint64_t sum = 0;
+        size_t n = 0;
         struct dec_block_iter it = dec_block_begin(p, pc);
-        struct dec_insn in;
-        while (dec_block_next(&it, &in)) sum += gas_insn_cost(gm, (enum op)in.op);
+        for (;;) {
+            if (n == c->blk_cap) {
+                size_t nc = c->blk_cap ? c->blk_cap * 2 : 256;
+                struct dec_insn *nb = realloc(c->blk, nc * sizeof *nb);
+                if (!nb) {
+                    c->oom = true;
+                    return;
+                }
+                c->blk = nb;
+                c->blk_cap = nc;
+            }
+            if (!dec_block_next(&it, &c->blk[n])) break;
+            sum += gas_insn_cost(gm, (enum op)c->blk[n++].op);
+        }
         uint32_t cost = gas_block_cost(gm, pc, sum);
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};
-        block_head(c, pc, head_label(c, pc), cost);
+        block_head(c, pc, x64_label_new(&c->a), cost);
         bool first = true;
         uint32_t last = pc;
-        it = dec_block_begin(p, pc);
-        while (dec_block_next(&it, &in)) {
+        for (size_t k = 0; k < n; k++) {
+            const struct dec_insn in = c->blk[k];
             if (!x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
             size_t before = c->a.len;
             if (in.op != OP_invalid || dec_bit(p, in.pc)) {
@@ -805,10 +841,12 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
      * instruction is at least one byte) and 4 per jump table entry. */
     size_t limit = 4096 + (size_t)p->code_len * (MAX_NATIVE_PER_INSN + 64) + (size_t)jt_len * 4 + 64;
     x64_asm_init(&c.a, limit);
-    c.pc_label = calloc((size_t)p->code_len + 1, sizeof *c.pc_label);
     struct jit_code *jc = calloc(1, sizeof *jc);
     cpvm_status s = CPVM_OK;
-    if (!c.pc_label || !jc || !x64_asm_reserve(&c.a, 1024)) {
+    /* One allocation for the usual output (doom: ~4 native bytes per guest byte),
+     * so the buffer is not copied as it grows. */
+    size_t guess = 4096 + (size_t)p->code_len * 6 + (size_t)jt_len * 4;
+    if (!jc || !x64_asm_reserve(&c.a, guess < limit ? guess : limit)) {
         s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory compiling");
         goto done;
     }
@@ -829,6 +867,7 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
         x64_fixup_table(&c.a, (uint32_t)c.a.len, label, table_off);
         x64_advance(&c.a, 4);
     }
+    bind_heads(&c);
     if (c.oom || !x64_asm_finish(&c.a)) {
         s = cpvm_fail(err, c.a.len + 4096 > limit ? CPVM_E_LIMIT : CPVM_E_NO_MEMORY, 0,
                       "native code generation failed (%zu bytes emitted)", c.a.len);
@@ -861,8 +900,9 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
 done:
     jit_code_free(jc);
     x64_asm_free(&c.a);
-    free(c.pc_label);
+    free(c.refs);
     free(c.cold);
+    free(c.blk);
     free(c.insns);
     free(c.blocks);
     return s;

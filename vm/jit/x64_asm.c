@@ -56,6 +56,12 @@ void x64_label_bind(struct x64_asm *a, uint32_t label)
     a->labels[label] = (uint32_t)a->len;
 }
 
+void x64_label_bind_at(struct x64_asm *a, uint32_t label, uint32_t offset)
+{
+    if (a->failed) return;
+    a->labels[label] = offset;
+}
+
 static void add_fixup(struct x64_asm *a, struct x64_fixup f)
 {
     if (a->failed) return;

@@ -45,6 +45,8 @@ static inline void x64_advance(struct x64_asm *a, unsigned n)
 
 uint32_t x64_label_new(struct x64_asm *a);
 void x64_label_bind(struct x64_asm *a, uint32_t label);
+/* Binds `label` to an offset already emitted. */
+void x64_label_bind_at(struct x64_asm *a, uint32_t label, uint32_t offset);
 /* Records that the 4 bytes ending at the current position refer to `label`. */
 void x64_fixup_rel32(struct x64_asm *a, uint32_t label);
 void x64_fixup_table(struct x64_asm *a, uint32_t at, uint32_t label, uint32_t base);

@@ -240,12 +240,23 @@ static void rrr64(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, e
     }
 }
 
-/* D = sx32(A op B). */
+/* D = sx32(A op B): in place when D is an operand (32-bit ops read only the low
+ * halves), a lea for an add into a third register, else through rcx. */
 static void rrr32(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
 {
-    E(x64_mov_rr(O, 4, RCX, a));
-    binop_rr(c, op, 4, RCX, b);
-    E(x64_movsx(O, 4, d, RCX));
+    if (d == a) {
+        binop_rr(c, op, 4, d, b);
+    } else if (d == b && op != BIN_SUB) {
+        binop_rr(c, op, 4, d, a);
+    } else if (op == BIN_ADD) {
+        E(x64_lea(O, 4, d, x64_mem_bis(a, b, 1, 0)));
+    } else {
+        E(x64_mov_rr(O, 4, RCX, a));
+        binop_rr(c, op, 4, RCX, b);
+        E(x64_movsx(O, 4, d, RCX));
+        return;
+    }
+    E(x64_movsx(O, 4, d, d));
 }
 
 /* D = A shift B (count masked by the hardware as the ISA requires). */
@@ -256,7 +267,7 @@ static void shift_rr(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg 
         mov64(c, d, a);
         E(x64_shift_cl(O, op, 8, d));
     } else {
-        E(x64_mov_rr(O, 4, d, a));
+        if (d != a) E(x64_mov_rr(O, 4, d, a)); /* a 32-bit shift reads only the low half */
         E(x64_shift_cl(O, op, 4, d));
         E(x64_movsx(O, 4, d, d));
     }
@@ -277,7 +288,7 @@ static void shift_ri(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg 
         mov64(c, d, a);
         E(x64_shift_i(O, op, 8, d, (uint8_t)(count & 63)));
     } else {
-        E(x64_mov_rr(O, 4, d, a));
+        if (d != a) E(x64_mov_rr(O, 4, d, a));
         E(x64_shift_i(O, op, 4, d, (uint8_t)(count & 31)));
         E(x64_movsx(O, 4, d, d));
     }

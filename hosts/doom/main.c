@@ -61,7 +61,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){DOOM_DEFAULT_PROGRAM, DOOM_DEFAULT_WAD, 300, 0, CPVM_BACKEND_COMPILER,
                           CPVM_SANDBOX_ZYGOTE, GAS_NONE};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 2;
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -91,7 +91,6 @@ static int parse_options(int argc, char **argv, struct options *o)
             fprintf(stderr, "cpvm-doom: %s: missing or bad value%s%s%s\n", a, v ? " '" : "", v ? v : "", v ? "'" : "");
             return 1;
         }
-        i++;
     }
     return 0;
 }

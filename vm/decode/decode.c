@@ -137,6 +137,16 @@ static bool previous_start(const struct cpvm_program *p, uint32_t t, uint32_t *p
 {
     unsigned window = 24 + (t & 7);
     if (window > 25) window = 25;
+    /* Fast path: the highest set bit of [t - window, t - 1] from one 8-byte read
+     * (t < code length here, so every bit in range is a real one). */
+    if (t >= window && ((t - window) >> 3) + 8 <= (p->code_len + 7) / 8) {
+        uint32_t s = t - window;
+        uint64_t w = rd_le64(p->bitmask + (s >> 3)) >> (s & 7);
+        w &= (1ull << window) - 1;
+        if (!w) return false;
+        *prev = s + 63u - (unsigned)__builtin_clzll(w);
+        return true;
+    }
     for (unsigned k = 1; k <= window && k <= t; k++) {
         if (dec_bit(p, t - k)) {
             *prev = t - k;

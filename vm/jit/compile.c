@@ -91,11 +91,33 @@ static uint32_t head_label(struct cc *c, uint32_t pc)
  * block stays unbound and fails x64_asm_finish. */
 static void bind_heads(struct cc *c)
 {
-    for (size_t i = 0; i < c->nrefs; i++) {
-        size_t lo = 0, hi = c->nblocks;
+    const uint64_t code_len = c->p->code_len ? c->p->code_len : 1;
+    const struct jit_block *bl = c->blocks;
+    const size_t n = c->nblocks;
+    for (size_t i = 0; i < c->nrefs && n; i++) {
+        /* Blocks spread fairly evenly over the code: gallop from the proportional
+         * guess to bracket the first block at or after pc, then halve. */
+        uint32_t pc = c->refs[i].pc;
+        size_t g = (size_t)((uint64_t)pc * n / code_len), lo, hi, step = 1;
+        if (g >= n) g = n - 1;
+        if (bl[g].pc < pc) {
+            lo = g + 1;
+            while (lo + step - 1 < n && bl[lo + step - 1].pc < pc) {
+                lo += step;
+                step *= 2;
+            }
+            hi = lo + step - 1 < n ? lo + step - 1 : n;
+        } else {
+            hi = g;
+            while (hi >= step && bl[hi - step].pc >= pc) {
+                hi -= step;
+                step *= 2;
+            }
+            lo = hi >= step ? hi - step + 1 : 0;
+        }
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            if (c->blocks[mid].pc < c->refs[i].pc) lo = mid + 1;
+            if (bl[mid].pc < pc) lo = mid + 1;
             else hi = mid;
         }
         if (lo < c->nblocks && c->blocks[lo].pc == c->refs[i].pc)

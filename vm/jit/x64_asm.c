@@ -29,7 +29,7 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
     return true;
 }
 
-bool x64_asm_reserve(struct x64_asm *a, size_t n)
+bool x64_asm_reserve_slow(struct x64_asm *a, size_t n)
 {
     if (a->failed) return false;
     if (a->len + n > a->limit || !grow((void **)&a->buf, &a->cap, a->len + n, 1, 4096)) {

@@ -88,41 +88,31 @@ static uint32_t head_label(struct cc *c, uint32_t pc)
 }
 
 /* Binds every head_label to its block (c->blocks is in pc order); a pc with no
- * block stays unbound and fails x64_asm_finish. */
+ * block stays unbound and fails x64_asm_finish. The block index of a pc is its
+ * rank among the block starts: a bit per code byte plus a count per 64 bits. */
 static void bind_heads(struct cc *c)
 {
-    const uint64_t code_len = c->p->code_len ? c->p->code_len : 1;
-    const struct jit_block *bl = c->blocks;
-    const size_t n = c->nblocks;
-    for (size_t i = 0; i < c->nrefs && n; i++) {
-        /* Blocks spread fairly evenly over the code: gallop from the proportional
-         * guess to bracket the first block at or after pc, then halve. */
-        uint32_t pc = c->refs[i].pc;
-        size_t g = (size_t)((uint64_t)pc * n / code_len), lo, hi, step = 1;
-        if (g >= n) g = n - 1;
-        if (bl[g].pc < pc) {
-            lo = g + 1;
-            while (lo + step - 1 < n && bl[lo + step - 1].pc < pc) {
-                lo += step;
-                step *= 2;
-            }
-            hi = lo + step - 1 < n ? lo + step - 1 : n;
-        } else {
-            hi = g;
-            while (hi >= step && bl[hi - step].pc >= pc) {
-                hi -= step;
-                step *= 2;
-            }
-            lo = hi >= step ? hi - step + 1 : 0;
+    size_t words = ((size_t)c->p->code_len + 64) / 64;
+    uint64_t *bits = calloc(words, sizeof *bits);
+    uint32_t *before = malloc(words * sizeof *before);
+    if (!bits || !before) {
+        c->oom = true;
+    } else {
+        for (size_t i = 0; i < c->nblocks; i++) bits[c->blocks[i].pc >> 6] |= 1ull << (c->blocks[i].pc & 63);
+        uint32_t n = 0;
+        for (size_t w = 0; w < words; w++) {
+            before[w] = n;
+            n += (uint32_t)__builtin_popcountll(bits[w]);
         }
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (bl[mid].pc < pc) lo = mid + 1;
-            else hi = mid;
+        for (size_t i = 0; i < c->nrefs; i++) {
+            uint32_t pc = c->refs[i].pc;
+            if (pc > c->p->code_len || !((bits[pc >> 6] >> (pc & 63)) & 1)) continue;
+            uint32_t k = before[pc >> 6] + (uint32_t)__builtin_popcountll(bits[pc >> 6] & ((1ull << (pc & 63)) - 1));
+            x64_label_bind_at(&c->a, c->refs[i].label, c->blocks[k].native);
         }
-        if (lo < c->nblocks && c->blocks[lo].pc == c->refs[i].pc)
-            x64_label_bind_at(&c->a, c->refs[i].label, c->blocks[lo].native);
     }
+    free(bits);
+    free(before);
 }
 
 /* --- small emitters -------------------------------------------------------- */

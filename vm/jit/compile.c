@@ -56,6 +56,9 @@ struct cc {
     struct jit_block *blocks;
     size_t nblocks, block_cap;
     struct dec_insn *blk; /* the current block, decoded once (reused) */
+    /* The instruction being emitted may leave its 32-bit result zero-extended:
+     * the next one overwrites the same register from its low half (low32_dest). */
+    bool defer_sext;
     size_t blk_cap;
     bool oom;
 };
@@ -252,6 +255,12 @@ static void rrr64(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, e
     }
 }
 
+/* Sign-extends the 32-bit result in d, unless the next instruction redoes it. */
+static void sext_result(struct cc *c, enum x64_reg d)
+{
+    if (!c->defer_sext) E(x64_movsx(O, 4, d, d));
+}
+
 /* D = sx32(A op B): in place when D is an operand (32-bit ops read only the low
  * halves), a lea for an add into a third register, else through rcx. */
 static void rrr32(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
@@ -268,7 +277,7 @@ static void rrr32(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, e
         E(x64_movsx(O, 4, d, RCX));
         return;
     }
-    E(x64_movsx(O, 4, d, d));
+    sext_result(c, d);
 }
 
 /* D = A shift B (count masked by the hardware as the ISA requires). */
@@ -281,7 +290,7 @@ static void shift_rr(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg 
     } else {
         if (d != a) E(x64_mov_rr(O, 4, d, a)); /* a 32-bit shift reads only the low half */
         E(x64_shift_cl(O, op, 4, d));
-        E(x64_movsx(O, 4, d, d));
+        sext_result(c, d);
     }
 }
 
@@ -302,7 +311,7 @@ static void shift_ri(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg 
     } else {
         if (d != a) E(x64_mov_rr(O, 4, d, a));
         E(x64_shift_i(O, op, 4, d, (uint8_t)(count & 31)));
-        E(x64_movsx(O, 4, d, d));
+        sext_result(c, d);
     }
 }
 
@@ -599,8 +608,8 @@ static void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
         break;
 
     case OP_add_imm_32:
-        E(x64_lea(O, 4, RCX, x64_mem_bd(B, in->i1)));
-        E(x64_movsx(O, 4, A, RCX));
+        E(x64_lea(O, 4, A, x64_mem_bd(B, in->i1)));
+        sext_result(c, A);
         break;
     case OP_add_imm_64:
         if (A == B) E(x64_alu_ri(O, X64_ADD, 8, A, in->i1));
@@ -610,8 +619,8 @@ static void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
     case OP_xor_imm: mov64(c, A, B); E(x64_alu_ri(O, X64_XOR, 8, A, in->i1)); break;
     case OP_or_imm: mov64(c, A, B); E(x64_alu_ri(O, X64_OR, 8, A, in->i1)); break;
     case OP_mul_imm_32:
-        E(x64_imul_rri(O, 4, RCX, B, in->i1));
-        E(x64_movsx(O, 4, A, RCX));
+        E(x64_imul_rri(O, 4, A, B, in->i1));
+        sext_result(c, A);
         break;
     case OP_mul_imm_64: E(x64_imul_rri(O, 8, A, B, in->i1)); break;
     case OP_set_less_than_unsigned_imm: cmp_set_ri(c, X64_B, A, B, in->i1); break;
@@ -769,6 +778,25 @@ static void emit_cold(struct cc *c)
     }
 }
 
+/* The guest register an instruction writes from the low 32 bits of its inputs
+ * alone, with a 32-bit operation ending in a sign extension (so a zero-extended
+ * value left in it by the previous instruction is harmless); -1 for any other. */
+static int low32_dest(const struct dec_insn *in)
+{
+    switch ((enum op)in->op) {
+    case OP_add_imm_32: case OP_mul_imm_32:
+    case OP_shift_logical_left_imm_32: case OP_shift_logical_right_imm_32:
+    case OP_shift_arithmetic_right_imm_32: case OP_rotate_right_imm_32:
+        return in->a;
+    case OP_add_32: case OP_sub_32: case OP_mul_32:
+    case OP_shift_logical_left_32: case OP_shift_logical_right_32: case OP_shift_arithmetic_right_32:
+    case OP_rotate_left_32: case OP_rotate_right_32:
+        return in->d;
+    default:
+        return -1;
+    }
+}
+
 /* Next instruction start after `pc` (code_len if none). */
 static uint32_t next_start(const struct cpvm_program *p, uint32_t pc)
 {
@@ -834,6 +862,10 @@ static void emit_program(struct cc *c, uint32_t table)
                 if (!first) step_check(c, in.pc);
                 step_count(c);
             }
+            /* Nothing runs between two instructions of a block (no exit, no step
+             * point when not stepping), so the sign extension can be left to the next. */
+            int dest = low32_dest(&in);
+            c->defer_sext = !c->stepping && dest >= 0 && k + 1 < n && low32_dest(&c->blk[k + 1]) == dest;
             emit_insn(c, &in, table);
             if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
             if (in.op == OP_fallthrough) forced = in.pc + in.len;

@@ -31,7 +31,6 @@ enum cold_kind {
     COLD_OOG,          /* block cost > gas: restore, stop, resume at the head */
     COLD_STEP,         /* step limit reached */
     COLD_ASYNC_OOG,    /* async metering found gas < 0: stop for good */
-    COLD_ASYNC_BRANCH, /* a backward branch taken: check gas, then go */
 };
 struct cold {
     uint8_t kind;
@@ -450,9 +449,14 @@ static void branch(struct cc *c, const struct dec_insn *in, enum x64_cc cc, bool
     if (with_imm) E(x64_alu_ri(O, X64_CMP, 8, HR(in->a), in->i1));
     else E(x64_alu_rr(O, X64_CMP, 8, HR(in->a), HR(in->b)));
     if (checks_async(c, in->pc, in->target)) {
-        uint32_t stub = x64_label_new(&c->a);
-        x64_jcc_label(&c->a, cc, stub);
-        cold(c, COLD_ASYNC_BRANCH, stub, in->pc, head_label(c, in->target), 0);
+        /* taken: check gas inline (x86 conditions negate by their low bit) */
+        uint32_t skip = x64_label_new(&c->a), oog = x64_label_new(&c->a);
+        x64_jcc_label(&c->a, (enum x64_cc)(cc ^ 1), skip);
+        E(x64_alu_mi(O, X64_CMP, 8, CTX(gas), 0));
+        x64_jcc_label(&c->a, X64_L, oog);
+        x64_jmp_label(&c->a, head_label(c, in->target));
+        x64_label_bind(&c->a, skip);
+        cold(c, COLD_ASYNC_OOG, oog, in->pc, 0, 0);
         return;
     }
     x64_jcc_label(&c->a, cc, head_label(c, in->target));
@@ -764,16 +768,6 @@ static void emit_cold(struct cc *c)
             set_pc(c, k->pc);
             x64_jmp_label(&c->a, c->exit_label[JIT_EXIT_OOG]); /* final: the host never resumes it */
             break;
-        case COLD_ASYNC_BRANCH: {
-            uint32_t out = x64_label_new(&c->a);
-            E(x64_alu_mi(O, X64_CMP, 8, CTX(gas), 0));
-            x64_jcc_label(&c->a, X64_L, out);
-            x64_jmp_label(&c->a, k->resume);
-            x64_label_bind(&c->a, out);
-            set_pc(c, k->pc);
-            x64_jmp_label(&c->a, c->exit_label[JIT_EXIT_OOG]);
-            break;
-        }
         }
     }
 }

@@ -895,13 +895,7 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
     /* One allocation for the usual output (doom: ~4 native bytes per guest byte),
      * so the buffer is not copied as it grows. */
     size_t guess = 4096 + (size_t)p->code_len * 6 + (size_t)jt_len * 4;
-    /* The maps too, at their usual density (doom: an instruction per 3.3 code
-     * bytes, a block per 16), so they are not copied as they grow. */
-    c.insn_cap = (size_t)p->code_len / 3 + 64;
-    c.block_cap = (size_t)p->code_len / 12 + 64;
-    c.insns = malloc(c.insn_cap * sizeof *c.insns);
-    c.blocks = malloc(c.block_cap * sizeof *c.blocks);
-    if (!jc || !c.insns || !c.blocks || !x64_asm_reserve(&c.a, guess < limit ? guess : limit)) {
+    if (!jc || !x64_asm_reserve(&c.a, guess < limit ? guess : limit)) {
         s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory compiling");
         goto done;
     }

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config clang-19 lld-19 libclang-rt-19-dev llvm-19
-          libcjson-dev libcmocka-dev libseccomp-dev libzydis-dev python3)
+          libcjson-dev libcmocka-dev libseccomp-dev libzydis-dev python3
+          freedoom) # freedoom1.wad for the DOOM host tests (hosts/doom)
 # Optional groups, named as arguments: `ci/deps.sh fuzz` for campaigns and triage
 # (afl++ pulls in clang-14, so the plain test run does without it), `ci/deps.sh
 # docker` for ci/docker-check.sh.

@@ -1,6 +1,7 @@
 /* cpvm bench PROGRAM [options] — times a program's execution.
  * cpvm bench --sandbox-costs [options] — what the zygote sandbox costs: instance
- * start from a cold and a warm worker pool, host call round trips, and memory. */
+ * start from a cold and a warm worker pool, host call round trips, and memory.
+ * cpvm bench --compile PROGRAM [options] — module creation with the compiler. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ static void usage(FILE *out)
 {
     fputs("usage: cpvm bench PROGRAM [options]\n"
           "       cpvm bench --sandbox-costs [--instances N] [--hostcalls N] [--workers K]\n"
+          "       cpvm bench --compile PROGRAM [--iterations N] [--gas-metering none|sync|async]\n"
           "  --raw                 PROGRAM is a raw Graypaper program (dynamic memory)\n"
           "  --isa NAME            with --raw: latest64 (default), jamv1, latest32, revive_v1\n"
           "  --entry NAME|PC       export name or pc (default: first export, else 0)\n"
@@ -40,7 +42,10 @@ static void usage(FILE *out)
           "  host calls: a guest loop of N ecalli (--hostcalls, default 100000), each a\n"
           "    return to the host and a run() back: run() calls per second, mean round trip;\n"
           "  memory (cpvm_sandbox_stats): per idle worker with K prewarmed (--workers,\n"
-          "    default 4), and per busy instance (stopped at a host call).\n",
+          "    default 4), and per busy instance (stopped at a host call).\n"
+          "\n"
+          "--compile times module creation with the compiler: cpvm_program_parse and\n"
+          "cpvm_module_new (no instance), best and median of N iterations (default 10).\n",
           out);
 }
 
@@ -481,10 +486,86 @@ out:
     return rc;
 }
 
+/* ---- --compile -------------------------------------------------------------- */
+
+/* One parse + compile of `bytes`; false (error printed) on failure. */
+static bool compile_once(const char *path, const uint8_t *bytes, size_t len, const struct cpvm_module_config *cfg,
+                         double *seconds)
+{
+    struct cpvm_error err;
+    memset(&err, 0, sizeof err);
+    cpvm_program *p = NULL;
+    cpvm_module *m = NULL;
+    double t0 = now_seconds();
+    cpvm_status s = cpvm_program_parse(bytes, len, CPVM_PARSE_BORROW, &p, &err);
+    if (s == CPVM_OK) s = cpvm_module_new(p, cfg, &m, &err);
+    *seconds = now_seconds() - t0;
+    bool native = m && cpvm_module_backend(m, NULL) == CPVM_BACKEND_COMPILER;
+    cpvm_module_free(m);
+    cpvm_program_free(p);
+    if (s != CPVM_OK) cli_print_error(CMD, path, &err);
+    else if (!native) fprintf(stderr, "cpvm bench: %s: the compiler is not available on this machine\n", path);
+    return s == CPVM_OK && native;
+}
+
+static int compile_bench(int argc, char **argv)
+{
+    const char *path = NULL;
+    uint64_t iterations = 10;
+    struct cpvm_module_config cfg;
+    cpvm_module_config_default(&cfg);
+    cfg.backend = CPVM_BACKEND_COMPILER;
+    cfg.sandbox = CPVM_SANDBOX_NONE; /* the same code either way; no sandbox probe */
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL, *a = argv[i];
+        bool missing = false;
+        if (strcmp(a, "--compile") == 0) continue;
+        if (cli_option(argc, argv, &i, "--iterations", &v, &missing, CMD)) {
+            if (!cli_parse_u64(v, &iterations) || iterations == 0) {
+                fprintf(stderr, "cpvm bench: --iterations: expected a count of at least 1, got '%s'\n", v);
+                return 2;
+            }
+        } else if (cli_option(argc, argv, &i, "--gas-metering", &v, &missing, CMD)) {
+            cfg.gas_metering = strcmp(v, "none") != 0;
+            cfg.gas_async = strcmp(v, "async") == 0;
+            if (strcmp(v, "none") && strcmp(v, "sync") && strcmp(v, "async")) {
+                fprintf(stderr, "cpvm bench: --gas-metering: expected none, sync or async, got '%s'\n", v);
+                return 2;
+            }
+        } else if (missing || !cli_positional(CMD, a, &path, "program")) {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "cpvm bench: --compile: no program given\n");
+        return 2;
+    }
+    size_t len = 0;
+    uint8_t *bytes = cli_read_file(CMD, path, &len);
+    double *t = bytes ? malloc(iterations * sizeof *t) : NULL;
+    int rc = 2;
+    if (!t) goto out;
+    for (uint64_t i = 0; i < iterations; i++)
+        if (!compile_once(path, bytes, len, &cfg, &t[i])) goto out;
+    qsort(t, iterations, sizeof *t, cmp_double);
+    printf("program:       %s (%zu bytes)\n", path, len);
+    printf("iterations:    %" PRIu64 "\n", iterations);
+    printf("median time:   %.6f s\n", t[iterations / 2]);
+    printf("best time:     %.6f s\n", t[0]);
+    rc = fflush(stdout) == 0 ? 0 : 2;
+out:
+    free(t);
+    free(bytes);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--sandbox-costs") == 0) return sandbox_costs(argc, argv);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--compile") == 0) return compile_bench(argc, argv);
     const char *path = NULL, *isa_name = NULL, *entry = NULL;
     bool raw = false;
     cpvm_backend backend = CPVM_BACKEND_INTERPRETER;

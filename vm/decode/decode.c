@@ -18,8 +18,15 @@ static unsigned zeros_from(const struct cpvm_program *p, uint32_t k, unsigned ca
 
 static unsigned skip_at(const struct cpvm_program *p, uint32_t pc)
 {
-    unsigned z = zeros_from(p, pc + 1, LIMIT_BITMASK_MAX);
-    uint32_t left = p->code_len - pc - 1;
+    uint32_t left = p->code_len - pc - 1, k = pc + 1;
+    /* Fast path: 8 bitmask bytes from bit k's byte hold 57+ bits (>= the 24 that
+     * can matter); bits past the code are the zero padding (blob.c checks it). */
+    if ((k >> 3) + 8 <= (p->code_len + 7) / 8) {
+        uint64_t w = (rd_le64(p->bitmask + (k >> 3)) >> (k & 7)) | (1ull << LIMIT_BITMASK_MAX);
+        unsigned z = (unsigned)__builtin_ctzll(w);
+        return z < left ? z : left;
+    }
+    unsigned z = zeros_from(p, k, LIMIT_BITMASK_MAX);
     return z < left ? z : left;
 }
 
@@ -40,28 +47,30 @@ static inline uint8_t reg(uint8_t nibble)
 }
 
 /* Sign-extending little-endian read of L (0..4) bytes. */
+/* Sign-extending little-endian read of L (0..4) bytes; b[k..k+3] is readable. */
 static inline int32_t imm_at(const uint8_t *b, unsigned k, unsigned L)
 {
     if (L == 0) return 0;
-    uint32_t v = 0;
-    for (unsigned i = 0; i < L; i++) v |= (uint32_t)b[k + i] << (8 * i);
     unsigned shift = 32 - 8 * L;
-    return (int32_t)(v << shift) >> shift;
+    return (int32_t)(rd_le32(b + k) << shift) >> shift;
 }
 
 static inline unsigned clamp4(int x) { return x < 0 ? 0 : x > 4 ? 4 : (unsigned)x; }
 
 void dec_decode(const struct cpvm_program *p, uint32_t pc, struct dec_insn *o)
 {
-    /* b[j] = code[pc + j], zero past the end; b[0] is the opcode. 1+16 bytes. */
-    uint8_t b[17] = {0};
+    /* b[j] = code[pc + j], zero past the end; b[0] is the opcode. 1+16 bytes
+     * (the longest operands end at b[10]), copied only near the end of the code. */
+    uint8_t tail[17];
+    const uint8_t *b = p->code + pc;
     uint32_t avail = p->code_len - pc;
-    memcpy(b, p->code + pc, avail < sizeof b ? avail : sizeof b);
+    if (avail < sizeof tail) {
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, b, avail);
+        b = tail;
+    }
     unsigned skip = skip_at(p, pc);
-    memset(o, 0, sizeof *o);
-    o->pc = pc;
-    o->len = (uint8_t)(1 + skip);
-    o->op = p->decode_map[b[0]];
+    *o = (struct dec_insn){.pc = pc, .len = (uint8_t)(1 + skip), .op = p->decode_map[b[0]]};
     unsigned L1;
     switch ((enum isa_class)isa_rows[o->op].cls) {
     case CLS_N:
@@ -128,6 +137,16 @@ static bool previous_start(const struct cpvm_program *p, uint32_t t, uint32_t *p
 {
     unsigned window = 24 + (t & 7);
     if (window > 25) window = 25;
+    /* Fast path: the highest set bit of [t - window, t - 1] from one 8-byte read
+     * (t < code length here, so every bit in range is a real one). */
+    if (t >= window && ((t - window) >> 3) + 8 <= (p->code_len + 7) / 8) {
+        uint32_t s = t - window;
+        uint64_t w = rd_le64(p->bitmask + (s >> 3)) >> (s & 7);
+        w &= (1ull << window) - 1;
+        if (!w) return false;
+        *prev = s + 63u - (unsigned)__builtin_clzll(w);
+        return true;
+    }
     for (unsigned k = 1; k <= window && k <= t; k++) {
         if (dec_bit(p, t - k)) {
             *prev = t - k;

@@ -32,7 +32,6 @@ enum cold_kind {
     COLD_OOG,          /* block cost > gas: restore, stop, resume at the head */
     COLD_STEP,         /* step limit reached */
     COLD_ASYNC_OOG,    /* async metering found gas < 0: stop for good */
-    COLD_ASYNC_BRANCH, /* a backward branch taken: check gas, then go */
 };
 struct cold {
     uint8_t kind;
@@ -45,7 +44,10 @@ struct cc {
     const struct cpvm_module *m;
     const struct cpvm_program *p;
     bool is64, metered, stepping, async;
-    uint32_t *pc_label; /* pc -> head label + 1 */
+    /* Branches to block heads: a label per reference, bound once every block is
+     * placed (no pc-indexed table to allocate and fault in). */
+    struct head_ref { uint32_t label, pc; } *refs;
+    size_t nrefs, ref_cap;
     uint32_t exit_label[JIT_EXIT_BUG + 1];
     struct cold *cold;
     size_t ncold, cold_cap;
@@ -53,6 +55,11 @@ struct cc {
     size_t ninsns, insn_cap;
     struct jit_block *blocks;
     size_t nblocks, block_cap;
+    struct dec_insn *blk; /* the current block, decoded once (reused) */
+    /* The instruction being emitted may leave its 32-bit result zero-extended:
+     * the next one overwrites the same register from its low half (low32_dest). */
+    bool defer_sext;
+    size_t blk_cap;
     bool oom;
 };
 
@@ -77,8 +84,38 @@ static void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
 
 static uint32_t head_label(struct cc *c, uint32_t pc)
 {
-    if (!c->pc_label[pc]) c->pc_label[pc] = x64_label_new(&c->a) + 1;
-    return c->pc_label[pc] - 1;
+    uint32_t label = x64_label_new(&c->a);
+    struct head_ref *r = push_vec((void **)&c->refs, &c->nrefs, &c->ref_cap, sizeof *r, &c->oom);
+    if (r) *r = (struct head_ref){.label = label, .pc = pc};
+    return label;
+}
+
+/* Binds every head_label to its block (c->blocks is in pc order); a pc with no
+ * block stays unbound and fails x64_asm_finish. The block index of a pc is its
+ * rank among the block starts: a bit per code byte plus a count per 64 bits. */
+static void bind_heads(struct cc *c)
+{
+    size_t words = ((size_t)c->p->code_len + 64) / 64;
+    uint64_t *bits = calloc(words, sizeof *bits);
+    uint32_t *before = malloc(words * sizeof *before);
+    if (!bits || !before) {
+        c->oom = true;
+    } else {
+        for (size_t i = 0; i < c->nblocks; i++) bits[c->blocks[i].pc >> 6] |= 1ull << (c->blocks[i].pc & 63);
+        uint32_t n = 0;
+        for (size_t w = 0; w < words; w++) {
+            before[w] = n;
+            n += (uint32_t)__builtin_popcountll(bits[w]);
+        }
+        for (size_t i = 0; i < c->nrefs; i++) {
+            uint32_t pc = c->refs[i].pc;
+            if (pc > c->p->code_len || !((bits[pc >> 6] >> (pc & 63)) & 1)) continue;
+            uint32_t k = before[pc >> 6] + (uint32_t)__builtin_popcountll(bits[pc >> 6] & ((1ull << (pc & 63)) - 1));
+            x64_label_bind_at(&c->a, c->refs[i].label, c->blocks[k].native);
+        }
+    }
+    free(bits);
+    free(before);
 }
 
 /* --- small emitters -------------------------------------------------------- */
@@ -218,12 +255,29 @@ static void rrr64(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, e
     }
 }
 
-/* D = sx32(A op B). */
+/* Sign-extends the 32-bit result in d, unless the next instruction redoes it. */
+static void sext_result(struct cc *c, enum x64_reg d)
+{
+    if (!c->defer_sext) E(x64_movsx(O, 4, d, d));
+}
+
+/* D = sx32(A op B): in place when D is an operand (32-bit ops read only the low
+ * halves), a lea for an add into a third register, else through rcx. */
 static void rrr32(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
 {
-    E(x64_mov_rr(O, 4, RCX, a));
-    binop_rr(c, op, 4, RCX, b);
-    E(x64_movsx(O, 4, d, RCX));
+    if (d == a) {
+        binop_rr(c, op, 4, d, b);
+    } else if (d == b && op != BIN_SUB) {
+        binop_rr(c, op, 4, d, a);
+    } else if (op == BIN_ADD) {
+        E(x64_lea(O, 4, d, x64_mem_bis(a, b, 1, 0)));
+    } else {
+        E(x64_mov_rr(O, 4, RCX, a));
+        binop_rr(c, op, 4, RCX, b);
+        E(x64_movsx(O, 4, d, RCX));
+        return;
+    }
+    sext_result(c, d);
 }
 
 /* D = A shift B (count masked by the hardware as the ISA requires). */
@@ -234,9 +288,9 @@ static void shift_rr(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg 
         mov64(c, d, a);
         E(x64_shift_cl(O, op, 8, d));
     } else {
-        E(x64_mov_rr(O, 4, d, a));
+        if (d != a) E(x64_mov_rr(O, 4, d, a)); /* a 32-bit shift reads only the low half */
         E(x64_shift_cl(O, op, 4, d));
-        E(x64_movsx(O, 4, d, d));
+        sext_result(c, d);
     }
 }
 
@@ -255,9 +309,9 @@ static void shift_ri(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg 
         mov64(c, d, a);
         E(x64_shift_i(O, op, 8, d, (uint8_t)(count & 63)));
     } else {
-        E(x64_mov_rr(O, 4, d, a));
+        if (d != a) E(x64_mov_rr(O, 4, d, a));
         E(x64_shift_i(O, op, 4, d, (uint8_t)(count & 31)));
-        E(x64_movsx(O, 4, d, d));
+        sext_result(c, d);
     }
 }
 
@@ -396,9 +450,14 @@ static void branch(struct cc *c, const struct dec_insn *in, enum x64_cc cc, bool
     if (with_imm) E(x64_alu_ri(O, X64_CMP, 8, HR(in->a), in->i1));
     else E(x64_alu_rr(O, X64_CMP, 8, HR(in->a), HR(in->b)));
     if (checks_async(c, in->pc, in->target)) {
-        uint32_t stub = x64_label_new(&c->a);
-        x64_jcc_label(&c->a, cc, stub);
-        cold(c, COLD_ASYNC_BRANCH, stub, in->pc, head_label(c, in->target), 0);
+        /* taken: check gas inline (x86 conditions negate by their low bit) */
+        uint32_t skip = x64_label_new(&c->a), oog = x64_label_new(&c->a);
+        x64_jcc_label(&c->a, (enum x64_cc)(cc ^ 1), skip);
+        E(x64_alu_mi(O, X64_CMP, 8, CTX(gas), 0));
+        x64_jcc_label(&c->a, X64_L, oog);
+        x64_jmp_label(&c->a, head_label(c, in->target));
+        x64_label_bind(&c->a, skip);
+        cold(c, COLD_ASYNC_OOG, oog, in->pc, 0, 0);
         return;
     }
     x64_jcc_label(&c->a, cc, head_label(c, in->target));
@@ -554,8 +613,8 @@ static void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
         break;
 
     case OP_add_imm_32:
-        E(x64_lea(O, 4, RCX, x64_mem_bd(B, in->i1)));
-        E(x64_movsx(O, 4, A, RCX));
+        E(x64_lea(O, 4, A, x64_mem_bd(B, in->i1)));
+        sext_result(c, A);
         break;
     case OP_add_imm_64:
         if (A == B) E(x64_alu_ri(O, X64_ADD, 8, A, in->i1));
@@ -565,8 +624,8 @@ static void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
     case OP_xor_imm: mov64(c, A, B); E(x64_alu_ri(O, X64_XOR, 8, A, in->i1)); break;
     case OP_or_imm: mov64(c, A, B); E(x64_alu_ri(O, X64_OR, 8, A, in->i1)); break;
     case OP_mul_imm_32:
-        E(x64_imul_rri(O, 4, RCX, B, in->i1));
-        E(x64_movsx(O, 4, A, RCX));
+        E(x64_imul_rri(O, 4, A, B, in->i1));
+        sext_result(c, A);
         break;
     case OP_mul_imm_64: E(x64_imul_rri(O, 8, A, B, in->i1)); break;
     case OP_set_less_than_unsigned_imm: cmp_set_ri(c, X64_B, A, B, in->i1); break;
@@ -710,17 +769,26 @@ static void emit_cold(struct cc *c)
             set_pc(c, k->pc);
             x64_jmp_label(&c->a, c->exit_label[JIT_EXIT_OOG]); /* final: the host never resumes it */
             break;
-        case COLD_ASYNC_BRANCH: {
-            uint32_t out = x64_label_new(&c->a);
-            E(x64_alu_mi(O, X64_CMP, 8, CTX(gas), 0));
-            x64_jcc_label(&c->a, X64_L, out);
-            x64_jmp_label(&c->a, k->resume);
-            x64_label_bind(&c->a, out);
-            set_pc(c, k->pc);
-            x64_jmp_label(&c->a, c->exit_label[JIT_EXIT_OOG]);
-            break;
         }
-        }
+    }
+}
+
+/* The guest register an instruction writes from the low 32 bits of its inputs
+ * alone, with a 32-bit operation ending in a sign extension (so a zero-extended
+ * value left in it by the previous instruction is harmless); -1 for any other. */
+static int low32_dest(const struct dec_insn *in)
+{
+    switch ((enum op)in->op) {
+    case OP_add_imm_32: case OP_mul_imm_32:
+    case OP_shift_logical_left_imm_32: case OP_shift_logical_right_imm_32:
+    case OP_shift_arithmetic_right_imm_32: case OP_rotate_right_imm_32:
+        return in->a;
+    case OP_add_32: case OP_sub_32: case OP_mul_32:
+    case OP_shift_logical_left_32: case OP_shift_logical_right_32: case OP_shift_arithmetic_right_32:
+    case OP_rotate_left_32: case OP_rotate_right_32:
+        return in->d;
+    default:
+        return -1;
     }
 }
 
@@ -752,20 +820,33 @@ static void emit_program(struct cc *c, uint32_t table)
             pc = next_start(p, pc); /* unreachable: no entry and no jump can land here */
             continue;
         }
-        /* cost first: the stub is emitted before the instructions it pays for */
+        /* decode once, cost first: the stub is emitted before the instructions it pays for */
         gas_block_begin(gm, &gb);
+        size_t n = 0;
         struct dec_block_iter it = dec_block_begin(p, pc);
-        struct dec_insn in;
-        while (dec_block_next(&it, &in)) gas_block_add(gm, &gb, &in);
+        for (;;) {
+            if (n == c->blk_cap) {
+                size_t nc = c->blk_cap ? c->blk_cap * 2 : 256;
+                struct dec_insn *nb = realloc(c->blk, nc * sizeof *nb);
+                if (!nb) {
+                    c->oom = true;
+                    return;
+                }
+                c->blk = nb;
+                c->blk_cap = nc;
+            }
+            if (!dec_block_next(&it, &c->blk[n])) break;
+            gas_block_add(gm, &gb, &c->blk[n++]);
+        }
         uint32_t cost = gas_block_end(gm, p, &gb, pc);
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};
-        block_head(c, pc, head_label(c, pc), cost);
+        block_head(c, pc, x64_label_new(&c->a), cost);
         bool first = true;
         uint32_t last = pc;
-        it = dec_block_begin(p, pc);
-        while (dec_block_next(&it, &in)) {
+        for (size_t k = 0; k < n; k++) {
+            const struct dec_insn in = c->blk[k];
             if (!x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
             size_t before = c->a.len;
             if (in.op != OP_invalid || dec_bit(p, in.pc)) {
@@ -778,6 +859,10 @@ static void emit_program(struct cc *c, uint32_t table)
                 if (!first) step_check(c, in.pc);
                 step_count(c);
             }
+            /* Nothing runs between two instructions of a block (no exit, no step
+             * point when not stepping), so the sign extension can be left to the next. */
+            int dest = low32_dest(&in);
+            c->defer_sext = !c->stepping && dest >= 0 && k + 1 < n && low32_dest(&c->blk[k + 1]) == dest;
             emit_insn(c, &in, table);
             if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
             if (in.op == OP_fallthrough) forced = in.pc + in.len;
@@ -817,10 +902,12 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
      * instruction is at least one byte) and 4 per jump table entry. */
     size_t limit = 4096 + (size_t)p->code_len * (MAX_NATIVE_PER_INSN + 64) + (size_t)jt_len * 4 + 64;
     x64_asm_init(&c.a, limit);
-    c.pc_label = calloc((size_t)p->code_len + 1, sizeof *c.pc_label);
     struct jit_code *jc = calloc(1, sizeof *jc);
     cpvm_status s = CPVM_OK;
-    if (!c.pc_label || !jc || !x64_asm_reserve(&c.a, 1024)) {
+    /* One allocation for the usual output (doom: ~4 native bytes per guest byte),
+     * so the buffer is not copied as it grows. */
+    size_t guess = 4096 + (size_t)p->code_len * 6 + (size_t)jt_len * 4;
+    if (!jc || !x64_asm_reserve(&c.a, guess < limit ? guess : limit)) {
         s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory compiling");
         goto done;
     }
@@ -841,6 +928,7 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
         x64_fixup_table(&c.a, (uint32_t)c.a.len, label, table_off);
         x64_advance(&c.a, 4);
     }
+    bind_heads(&c);
     if (c.oom || !x64_asm_finish(&c.a)) {
         s = cpvm_fail(err, c.a.len + 4096 > limit ? CPVM_E_LIMIT : CPVM_E_NO_MEMORY, 0,
                       "native code generation failed (%zu bytes emitted)", c.a.len);
@@ -873,8 +961,9 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
 done:
     jit_code_free(jc);
     x64_asm_free(&c.a);
-    free(c.pc_label);
+    free(c.refs);
     free(c.cold);
+    free(c.blk);
     free(c.insns);
     free(c.blocks);
     return s;

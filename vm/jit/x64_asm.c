@@ -29,7 +29,7 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
     return true;
 }
 
-bool x64_asm_reserve(struct x64_asm *a, size_t n)
+bool x64_asm_reserve_slow(struct x64_asm *a, size_t n)
 {
     if (a->failed) return false;
     if (a->len + n > a->limit || !grow((void **)&a->buf, &a->cap, a->len + n, 1, 4096)) {
@@ -54,6 +54,12 @@ void x64_label_bind(struct x64_asm *a, uint32_t label)
 {
     if (a->failed) return;
     a->labels[label] = (uint32_t)a->len;
+}
+
+void x64_label_bind_at(struct x64_asm *a, uint32_t label, uint32_t offset)
+{
+    if (a->failed) return;
+    a->labels[label] = offset;
 }
 
 static void add_fixup(struct x64_asm *a, struct x64_fixup f)

@@ -35,7 +35,12 @@ struct x64_asm {
 void x64_asm_init(struct x64_asm *a, size_t limit);
 void x64_asm_free(struct x64_asm *a);
 /* Makes room for `n` more bytes; false (and sticky failure) past the limit or out of memory. */
-bool x64_asm_reserve(struct x64_asm *a, size_t n);
+bool x64_asm_reserve_slow(struct x64_asm *a, size_t n);
+static inline bool x64_asm_reserve(struct x64_asm *a, size_t n)
+{
+    if (__builtin_expect(!a->failed && a->len + n <= a->cap && a->len + n <= a->limit, 1)) return true;
+    return x64_asm_reserve_slow(a, n);
+}
 /* Where the next instruction goes (at least 64 writable bytes after reserve). */
 static inline uint8_t *x64_cur(struct x64_asm *a) { return a->failed ? a->scratch : a->buf + a->len; }
 static inline void x64_advance(struct x64_asm *a, unsigned n)
@@ -45,6 +50,8 @@ static inline void x64_advance(struct x64_asm *a, unsigned n)
 
 uint32_t x64_label_new(struct x64_asm *a);
 void x64_label_bind(struct x64_asm *a, uint32_t label);
+/* Binds `label` to an offset already emitted. */
+void x64_label_bind_at(struct x64_asm *a, uint32_t label, uint32_t offset);
 /* Records that the 4 bytes ending at the current position refer to `label`. */
 void x64_fixup_rel32(struct x64_asm *a, uint32_t label);
 void x64_fixup_table(struct x64_asm *a, uint32_t at, uint32_t label, uint32_t base);

@@ -26,16 +26,18 @@ enum {
 static inline bool fits8(int64_t v) { return v >= -128 && v <= 127; }
 
 /* An operation width is one of `allowed` (a mask of 1|2|4|8). */
-static void check_width(x64_width w, unsigned allowed)
+static inline void check_width(x64_width w, unsigned allowed)
 {
-    if ((w != 1 && w != 2 && w != 4 && w != 8) || !(w & allowed)) CPVM_BUG("x64: width %u not encodable here", w);
+    /* one test: w is a power of two in `allowed` (1|2|4|8 at most) */
+    if (__builtin_expect((w & (w - 1)) || !(w & allowed & 15), 0)) CPVM_BUG("x64: width %u not encodable here", w);
 }
 
 static bool is_byte_reg_needing_rex(unsigned r) { return r >= 4 && r <= 7; }
 
 /* Emits [prefixes][REX][opcode][ModRM][SIB][disp] and returns the length. */
-static unsigned encode(uint8_t *out, unsigned flags, bool w, const uint8_t *op, unsigned oplen, unsigned reg,
-                       struct rm rm)
+/* Inlined into every form so that the constant flags and opcode fold away. */
+static inline __attribute__((always_inline)) unsigned encode(uint8_t *out, unsigned flags, bool w, const uint8_t *op,
+                                                             unsigned oplen, unsigned reg, struct rm rm)
 {
     unsigned n = 0;
     if (flags & P66) out[n++] = 0x66;
@@ -115,7 +117,7 @@ static unsigned put_imm(uint8_t *out, unsigned n, int64_t imm, unsigned size)
  * one less than the full-size one (88/89, c6/c7, f6/f7, d2/d3, 84/85, 00/01, ...),
  * 16-bit adds 0x66, 64-bit REX.W. `reg_is_operand`: ModRM.reg names a register of
  * width w (not an opcode extension), so at width 1 it is a byte register too. */
-static unsigned encode_w(uint8_t *out, x64_width w, uint8_t op_full, bool reg_is_operand, unsigned reg, struct rm rm)
+static inline __attribute__((always_inline)) unsigned encode_w(uint8_t *out, x64_width w, uint8_t op_full, bool reg_is_operand, unsigned reg, struct rm rm)
 {
     check_width(w, 1 | 2 | 4 | 8);
     uint8_t op = w == 1 ? (uint8_t)(op_full - 1) : op_full;

@@ -19,12 +19,12 @@ typedef unsigned x64_width;
 /* [base + index*scale + disp]; base X64_NOREG = absolute disp32; rip = [rip + disp]
  * (disp relative to the end of the instruction); addr32 adds the 0x67 prefix so the
  * address is computed in 32 bits. */
-struct x64_mem {
+struct x64_mem { /* 8 bytes: passed and built in one register */
+    int32_t disp;
     int8_t base, index;
     uint8_t scale; /* 1, 2, 4, 8 */
-    int32_t disp;
-    bool addr32;
-    bool rip;
+    bool addr32 : 1;
+    bool rip : 1;
 };
 
 static inline struct x64_mem x64_mem_bd(enum x64_reg base, int32_t disp)

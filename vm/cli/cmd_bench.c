@@ -21,6 +21,7 @@ static void usage(FILE *out)
     fputs("usage: cpvm bench PROGRAM [options]\n"
           "       cpvm bench --sandbox-costs [--instances N] [--hostcalls N] [--workers K]\n"
           "       cpvm bench --compile PROGRAM [--iterations N] [--gas-metering none|sync|async]\n"
+          "                            [--cost-model naive|full[:l1|l2|l3]|FILE]\n"
           "  --raw                 PROGRAM is a raw Graypaper program (dynamic memory)\n"
           "  --isa NAME            with --raw: latest64 (default), jamv1, latest32, revive_v1\n"
           "  --entry NAME|PC       export name or pc (default: first export, else 0)\n"
@@ -532,6 +533,8 @@ static int compile_bench(int argc, char **argv)
                 fprintf(stderr, "cpvm bench: --gas-metering: expected none, sync or async, got '%s'\n", v);
                 return 2;
             }
+        } else if (cli_option(argc, argv, &i, "--cost-model", &v, &missing, CMD)) {
+            if (!cli_parse_cost_model(CMD, v, &cfg.cost_model)) return 2;
         } else if (missing || !cli_positional(CMD, a, &path, "program")) {
             usage(stderr);
             return 2;

@@ -399,6 +399,6 @@ const char *xp_io_name(enum xp_io io)
 const char *xp_status_name(uint8_t status)
 {
     static const char *const names[XP_STATUS_COUNT] = {"halt", "panic", "page-fault", "host", "out-of-gas",
-                                                       "invalid-program"};
+                                                       "invalid-program", "crash"};
     return status < XP_STATUS_COUNT ? names[status] : "?";
 }

@@ -39,8 +39,9 @@ enum xp_status {
     XP_HOST = 3,
     XP_OOG = 4,
     XP_INVALID_PROGRAM = 5, /* the target refused the program before running it */
+    XP_CRASH = 6,           /* the implementation threw or failed an assertion while running it */
 };
-#define XP_STATUS_COUNT 6
+#define XP_STATUS_COUNT 7
 
 /* HELLO_OK feature bits. */
 enum {

@@ -1,12 +1,12 @@
 // @fluffylabs/anan-as (AssemblyScript PVM, GP 0.7.2) behind the protocol:
 // the GP profile, raw programs, explicit page map.
 import { HasMetadata, InputKind, prepareProgram, runProgram } from "@fluffylabs/anan-as";
-import { dumpPages, F, FMT_GP_RAW, PAGE, S, SEM_GP, serve, WRITE } from "./protocol.mjs";
+import { BadMessage, dumpPages, F, FMT_GP_RAW, PAGE, S, SEM_GP, serve, WRITE } from "./protocol.mjs";
 
 const hello = { name: "anan-as", version: "1.2.0", features: F.FMT_GP_RAW | F.SEM_GP | F.MEMORY, maxGas: 10_000_000n };
 
 function run(c) {
-  if (c.semantics !== SEM_GP || c.format !== FMT_GP_RAW) throw new Error("anan-as runs GP cases only");
+  if (c.semantics !== SEM_GP || c.format !== FMT_GP_RAW) throw new BadMessage("anan-as runs GP cases only");
   let exe;
   try {
     exe = prepareProgram(

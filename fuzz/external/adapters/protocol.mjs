@@ -12,12 +12,13 @@ const MAX_MAPPED = 16 << 20;
 const MAX_PROGRAM = 4 << 20;
 export const T = { HELLO: 0x01, RUN: 0x02, BYE: 0x03, HELLO_OK: 0x81, RESULTS: 0x82, ERROR: 0xff };
 export const F = { FMT_GP_RAW: 1, FMT_POLKAVM: 2, SEM_GP: 4, SEM_POLKAVM: 8, MEMORY: 16 };
-export const S = { HALT: 0, PANIC: 1, PAGE_FAULT: 2, HOST: 3, OOG: 4, INVALID_PROGRAM: 5 };
+export const S = { HALT: 0, PANIC: 1, PAGE_FAULT: 2, HOST: 3, OOG: 4, INVALID_PROGRAM: 5, CRASH: 6 };
 export const SEM_GP = 0;
 export const FMT_GP_RAW = 0;
 export const WRITE = 2;
 
-class BadMessage extends Error {}
+// A case the adapter cannot run (wrong profile/format): an ERROR reply, not a crash.
+export class BadMessage extends Error {}
 
 // stdout carries frames only: whatever a PVM library prints goes to stderr,
 // or nowhere unless CPVM_ADAPTER_LOG is set.
@@ -155,8 +156,15 @@ export function dumpPages(c, readPage) {
   for (const p of c.pages) {
     if (p.access !== WRITE) continue;
     for (let a = p.address; a < p.address + p.length; a += PAGE) {
-      const d = readPage(a);
-      if (d && d.some((x) => x !== 0)) out.push({ address: a, data: d });
+      let d = readPage(a);
+      if (!d || !d.some((x) => x !== 0)) continue;
+      if (d.length !== PAGE) {
+        // A library may keep a page shorter than PAGE (lazily grown): zero-extend.
+        const full = new Uint8Array(PAGE);
+        full.set(d.subarray(0, PAGE));
+        d = full;
+      }
+      out.push({ address: a, data: d });
     }
   }
   out.sort((x, y) => x.address - y.address);
@@ -223,7 +231,18 @@ export function serve(hello, run) {
         head[0] = T.RESULTS;
         head.writeUInt32LE(n, 1);
         const parts = [head];
-        for (const c of cases) encodeResult(parts, run(c));
+        for (const c of cases) {
+          let res;
+          try {
+            res = run(c);
+          } catch (e) {
+            if (e instanceof BadMessage) throw e;
+            // The PVM itself threw on a well-formed case: a target bug, reported as a result.
+            log(`${hello.name}: crash: ${e.stack}`);
+            res = { status: S.CRASH, pc: 0, gas: 0n, regs: [], exitArg: 0, dumps: [] };
+          }
+          encodeResult(parts, res);
+        }
         reply = Buffer.concat(parts);
       } else if (type === T.BYE) {
         process.exit(0);

@@ -118,7 +118,8 @@ static bool differ(char *sig, size_t sigcap, char *detail, size_t detailcap, con
 static bool differ(char *sig, size_t sigcap, char *detail, size_t detailcap, const char *field, const struct xp_result *a,
                    const struct xp_result *b, const char *insn, const char *fmt, ...)
 {
-    snprintf(sig, sigcap, "%s:%s/%s:%s", field, xp_status_name(a->status), xp_status_name(b->status), insn);
+    snprintf(sig, sigcap, "%s:%s/%s:%s%s", field, xp_status_name(a->status), xp_status_name(b->status), insn,
+             a->cross_page ? "+xpage" : "");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, detailcap, fmt, ap);
@@ -126,14 +127,36 @@ static bool differ(char *sig, size_t sigcap, char *detail, size_t detailcap, con
     return false;
 }
 
+/* Control transfers with a static or table target: cpvm panics at one only
+ * when a target or fall-through is not a valid block start. */
+static bool is_transfer(const char *insn)
+{
+    return !strncmp(insn, "branch_", 7) || !strcmp(insn, "jump") || !strcmp(insn, "load_imm_and_jump") ||
+           !strcmp(insn, "jump_indirect") || !strcmp(insn, "load_imm_and_jump_indirect") || !strcmp(insn, "fallthrough");
+}
+
+static bool in_readonly(const struct xp_case *c, uint32_t address)
+{
+    for (uint32_t i = 0; i < c->npages; i++)
+        if (c->pages[i].access == XP_READ && address >= c->pages[i].address && address - c->pages[i].address < c->pages[i].length)
+            return true;
+    return false;
+}
+
 bool xp_compare(const struct xp_case *c, const uint8_t *code, size_t code_len, const struct xp_result *a,
                 const struct xp_result *b, char *sig, size_t sigcap, char *detail, size_t detailcap)
 {
-    (void)c;
     const char *insn = xp_insn_name(code, code_len, a->pc);
+    if (a->status == XP_PAGE_FAULT && b->status == XP_PANIC && a->pc == b->pc && in_readonly(c, a->exit_arg))
+        return differ(sig, sigcap, detail, detailcap, "ro-write", a, b, insn,
+                      "write to read-only page 0x%x at pc %u: cpvm page-fault, target panic", a->exit_arg, a->pc);
+    if (a->status == XP_PANIC && (a->status != b->status || a->pc != b->pc) && is_transfer(insn))
+        return differ(sig, sigcap, detail, detailcap, "jump-target", a, b, insn,
+                      "cpvm panics at the %s at pc %u (target invalid by the PolkaVM rules); target %s at pc %u", insn,
+                      a->pc, xp_status_name(b->status), b->pc);
     if (a->status != b->status)
-        return differ(sig, sigcap, detail, detailcap, "status", a, b, insn, "status: cpvm %s at pc %u, target %s at pc %u",
-                      xp_status_name(a->status), a->pc, xp_status_name(b->status), b->pc);
+        return differ(sig, sigcap, detail, detailcap, "status", a, b, insn, "status: cpvm %s(0x%x) at pc %u, target %s(0x%x) at pc %u",
+                      xp_status_name(a->status), a->exit_arg, a->pc, xp_status_name(b->status), b->exit_arg, b->pc);
     if (a->status == XP_INVALID_PROGRAM || a->status == XP_CRASH) return true;
     if (a->pc != b->pc)
         return differ(sig, sigcap, detail, detailcap, "pc", a, b, insn, "pc: cpvm %u, target %u (%s)", a->pc, b->pc,

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cpvm.h"
+#include "decode/decode.h"
+#include "isa/isa.h"
 
 void xp_local_hello(struct xp_hello *h)
 {
@@ -58,10 +60,33 @@ static uint8_t status_of(cpvm_exit exit)
     return XP_PANIC;
 }
 
+/* Whether the instruction at the next pc is a load or store whose bytes span
+ * two pages (a diagnosis aid: implementations often get those wrong). */
+static bool crosses_page(const cpvm_program *prog, cpvm_instance *inst)
+{
+    uint32_t pc;
+    struct cpvm_program_info info;
+    cpvm_program_get_info(prog, &info);
+    if (!cpvm_instance_next_pc(inst, &pc) || pc >= info.code.len) return false;
+    struct dec_insn d;
+    dec_decode(prog, pc, &d);
+    if (d.op >= OP_COUNT) return false;
+    unsigned f = isa_flags((enum op)d.op);
+    if (!(f & (LOAD | STORE))) return false;
+    uint32_t w = f & W1 ? 1 : f & W2 ? 2 : f & W4 ? 4 : 8, addr;
+    switch ((enum isa_class)isa_rows[d.op].cls) {
+    case CLS_R_I_I: addr = (uint32_t)cpvm_instance_reg(inst, d.a) + (uint32_t)d.i1; break;
+    case CLS_RR_I: addr = (uint32_t)cpvm_instance_reg(inst, d.b) + (uint32_t)d.i1; break;
+    default: addr = (uint32_t)d.i1; break;
+    }
+    return (addr & (XP_PAGE - 1)) + w > XP_PAGE;
+}
+
 /* GP: one instruction per run() (step limit 1), one unit of gas each, charged
  * before the instruction runs; with no gas left the next instruction is
  * out-of-gas at its own pc and gas reads 0 (PROFILES.md "gas"). */
-static bool run_gp(cpvm_instance *inst, const struct xp_case *c, struct xp_result *res, char *err, size_t errcap)
+static bool run_gp(const cpvm_program *prog, cpvm_instance *inst, const struct xp_case *c, struct xp_result *res, char *err,
+                   size_t errcap)
 {
     int64_t gas = c->gas;
     struct cpvm_interrupt in;
@@ -75,6 +100,7 @@ static bool run_gp(cpvm_instance *inst, const struct xp_case *c, struct xp_resul
             return true;
         }
         gas--;
+        if (!res->cross_page && crosses_page(prog, inst)) res->cross_page = true;
         cpvm_instance_set_step_limit(inst, 1);
         cpvm_status st = cpvm_instance_run(inst, &in);
         if (st != CPVM_OK) {
@@ -83,9 +109,12 @@ static bool run_gp(cpvm_instance *inst, const struct xp_case *c, struct xp_resul
         }
         if (in.exit == CPVM_EXIT_STEP) continue;
         res->status = status_of(in.exit);
+        /* GP A.8: an access needing an index below 2^16 panics; cpvm never maps
+         * those pages, so its fault names one of them exactly then. */
+        if (in.exit == CPVM_EXIT_PAGE_FAULT && in.fault_address < XP_GP_RESERVED) res->status = XP_PANIC;
         res->pc = in.pc;
         res->gas = gas;
-        res->exit_arg = in.exit == CPVM_EXIT_PAGE_FAULT ? in.fault_address : in.exit == CPVM_EXIT_ECALLI ? in.hostcall : 0;
+        res->exit_arg = res->status == XP_PAGE_FAULT ? in.fault_address : res->status == XP_HOST ? in.hostcall : 0;
         return true;
     }
 }
@@ -150,7 +179,7 @@ bool xp_local_run(const struct xp_case *c, struct xp_result *res, uint8_t *mem, 
     for (unsigned r = 0; r < XP_NREGS; r++) cpvm_instance_set_reg(inst, r, c->regs[r]);
     cpvm_instance_set_next_pc(inst, c->pc);
     if (gp) {
-        ok = run_gp(inst, c, res, err, errcap);
+        ok = run_gp(prog, inst, c, res, err, errcap);
     } else {
         struct cpvm_interrupt in;
         cpvm_instance_set_gas(inst, c->gas);

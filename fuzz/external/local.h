@@ -12,6 +12,9 @@
  * by stepping one instruction per run(), so gas bounds the work. */
 #define XP_LOCAL_MAX_GP_GAS 10000000
 
+/* GP: indices below this always panic. */
+#define XP_GP_RESERVED 0x10000u
+
 /* Fills `res`; its dumps point into `mem` (XP_MAX_MAPPED bytes, caller-owned).
  * Returns false with `err` on a host-side failure (out of memory, a case the
  * profile cannot express); a program cpvm refuses is a result

@@ -89,6 +89,7 @@ struct xp_result {
     int64_t gas;
     uint64_t regs[XP_NREGS];
     uint32_t exit_arg;           /* page-fault address or host-call index */
+    bool cross_page;             /* not on the wire: cpvm ran a page-spanning load/store */
     uint32_t ndumps;
     struct xp_dump dumps[XP_MAX_MAPPED / XP_PAGE];
 };

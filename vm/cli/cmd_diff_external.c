@@ -3,6 +3,7 @@
  * fuzz/external/PROTOCOL.md, and compares the full final state. */
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,16 +127,14 @@ static bool findings_load(const char *path, struct findings *f)
     return ok;
 }
 
-/* A recorded signature matches exactly, or as a prefix when it ends in '*'. */
+/* A recorded signature is a shell glob (fnmatch) over signatures. */
 static struct finding *findings_match(struct findings *f, const char *target, const char *profile, const char *sig)
 {
     for (size_t i = 0; i < f->n; i++) {
         struct finding *x = &f->v[i];
         if (strcmp(x->target, "*") && strcmp(x->target, target)) continue;
         if (strcmp(x->profile, profile)) continue;
-        size_t k = strlen(x->signature);
-        bool hit = k && x->signature[k - 1] == '*' ? !strncmp(x->signature, sig, k - 1) : !strcmp(x->signature, sig);
-        if (hit) return x;
+        if (fnmatch(x->signature, sig, 0) == 0) return x;
     }
     return NULL;
 }

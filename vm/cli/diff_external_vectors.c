@@ -111,7 +111,13 @@ static bool vec_load(const char *path, struct vec *v, char *err, size_t errcap)
     v->c.program = v->program;
     v->c.program_len = (uint32_t)plen;
     const char *s = st->valuestring;
-    v->status = !strcmp(s, "halt") ? XP_HALT : !strcmp(s, "panic") ? XP_PANIC : !strcmp(s, "page-fault") ? XP_PAGE_FAULT : 255;
+    /* "host" and "out-of-gas": the findings' extension of the v0.4 status enum. */
+    v->status = !strcmp(s, "halt")         ? XP_HALT
+                : !strcmp(s, "panic")      ? XP_PANIC
+                : !strcmp(s, "page-fault") ? XP_PAGE_FAULT
+                : !strcmp(s, "host")       ? XP_HOST
+                : !strcmp(s, "out-of-gas") ? XP_OOG
+                                           : 255;
     if (v->status == 255) {
         snprintf(err, errcap, "expected-status '%.32s' unknown", s);
         goto out;

@@ -33,4 +33,8 @@ if [[ $smoke != 0 ]]; then
   echo "=== libFuzzer targets: $smoke s each"
   bash ci/fuzz-smoke.sh "$smoke"
 fi
+if [[ $smoke != 0 ]]; then
+  echo "=== external PVMs (cpvm serve, anan-as, typeberry): $smoke s each"
+  bash ci/external-smoke.sh "$smoke" build/release
+fi
 echo "=== all tests passed (release + asan, fuzz targets built in every mode and smoke-fuzzed)"

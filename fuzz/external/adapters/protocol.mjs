@@ -22,7 +22,7 @@ export class BadMessage extends Error {}
 
 // stdout carries frames only: whatever a PVM library prints goes to stderr,
 // or nowhere unless CPVM_ADAPTER_LOG is set.
-const log = process.env.CPVM_ADAPTER_LOG ? (...a) => process.stderr.write(`${a.join(" ")}\n`) : () => {};
+export const log = process.env.CPVM_ADAPTER_LOG ? (...a) => process.stderr.write(`${a.join(" ")}\n`) : () => {};
 console.log = console.info = console.warn = console.debug = log;
 
 function readExactly(n) {
@@ -196,8 +196,9 @@ function encodeResult(parts, res) {
 }
 
 // Serves until BYE or end of input. `hello` = {name, version, features,
-// maxGas}; `run(case)` returns {status, pc, gas, regs, exitArg, dumps}.
-export function serve(hello, run) {
+// maxGas}; `run(case)` returns {status, pc, gas, regs, exitArg, dumps};
+// `afterBatch()` (optional, may be async) runs after each reply is sent.
+export async function serve(hello, run, afterBatch) {
   for (;;) {
     let frame;
     try {
@@ -254,5 +255,6 @@ export function serve(hello, run) {
       reply = errorMessage(e.message);
     }
     writeFrame(reply);
+    if (afterBatch) await afterBatch();
   }
 }

@@ -45,4 +45,4 @@ function run(c) {
   };
 }
 
-serve(hello, run);
+await serve(hello, run);

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "target.h"
 
+#include "server.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -68,6 +70,11 @@ static bool spawn(struct xp_target *t)
         return false;
     }
     if (pid == 0) {
+        if (!t->cmd) {
+            close(in[1]);
+            close(out[0]);
+            _exit(xp_serve(in[0], out[1]));
+        }
         dup2(in[0], 0);
         dup2(out[1], 1);
         execl("/bin/sh", "sh", "-c", t->cmd, (char *)NULL);
@@ -106,9 +113,9 @@ bool xp_target_start(struct xp_target *t, const char *cmd, int timeout_ms)
     t->to_fd = t->from_fd = -1;
     t->timeout_ms = timeout_ms;
     t->hello_timeout_ms = 30000; /* node start-up on a loaded machine */
-    t->cmd = strdup(cmd);
+    t->cmd = cmd ? strdup(cmd) : NULL;
     signal(SIGPIPE, SIG_IGN);
-    if (!t->cmd) {
+    if (cmd && !t->cmd) {
         snprintf(t->err, sizeof t->err, "out of memory");
         return false;
     }

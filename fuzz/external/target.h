@@ -19,7 +19,9 @@ struct xp_target {
     unsigned restarts;
 };
 
-/* Starts the process and shakes hands; false with t->err on failure. */
+/* Starts the process and shakes hands; false with t->err on failure. A NULL
+ * `cmd` forks this process into `cpvm serve`'s loop (xp_serve) instead: the
+ * cpvm adapter without an executable path (fuzz targets). */
 bool xp_target_start(struct xp_target *t, const char *cmd, int timeout_ms);
 /* Kills (if running) and starts it again. */
 bool xp_target_restart(struct xp_target *t);

@@ -3,7 +3,6 @@
  * fuzz/external/PROTOCOL.md, and compares the full final state. */
 #include <dirent.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "commands.h"
 #include "diff_external.h"
 #include "diff.h"
+#include "findings.h"
 #include "local.h"
 #include "target.h"
 #include "util.h"
@@ -67,77 +67,6 @@ static char *target_command(const struct opts *o)
 }
 
 /* ---- findings ------------------------------------------------------------------- */
-
-static void findings_free(struct findings *f)
-{
-    for (size_t i = 0; i < f->n; i++) {
-        free(f->v[i].id);
-        free(f->v[i].target);
-        free(f->v[i].profile);
-        free(f->v[i].signature);
-    }
-    free(f->v);
-    f->v = NULL;
-    f->n = 0;
-}
-
-static char *json_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) && v->valuestring ? strdup(v->valuestring) : NULL;
-}
-
-/* {"findings": [{"id", "target", "profile", "signature", ...}]}; a missing file is an empty list. */
-static bool findings_load(const char *path, struct findings *f)
-{
-    memset(f, 0, sizeof *f);
-    if (access(path, F_OK) != 0) return true;
-    size_t len;
-    uint8_t *text = cli_read_file(CMD, path, &len);
-    if (!text) return false;
-    char err[128];
-    cJSON *root = cli_json_parse_exact((const char *)text, len, err, sizeof err);
-    free(text);
-    if (!root) {
-        fprintf(stderr, "cpvm %s: %s: %s\n", CMD, path, err);
-        return false;
-    }
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "findings");
-    bool ok = cJSON_IsArray(list);
-    size_t n = ok ? (size_t)cJSON_GetArraySize(list) : 0;
-    f->v = calloc(n ? n : 1, sizeof *f->v);
-    ok = ok && f->v;
-    for (const cJSON *e = ok ? list->child : NULL; e; e = e->next) {
-        struct finding *x = &f->v[f->n++];
-        x->id = json_str(e, "id");
-        x->target = json_str(e, "target");
-        x->profile = json_str(e, "profile");
-        x->signature = json_str(e, "signature");
-        if (!x->id || !x->target || !x->profile || !x->signature) {
-            fprintf(stderr, "cpvm %s: %s: finding %zu lacks id/target/profile/signature\n", CMD, path, f->n - 1);
-            ok = false;
-            break;
-        }
-    }
-    cJSON_Delete(root);
-    if (!ok) {
-        if (!f->v) fprintf(stderr, "cpvm %s: %s: no \"findings\" array\n", CMD, path);
-        findings_free(f);
-    }
-    return ok;
-}
-
-/* A recorded signature is a shell glob (fnmatch) over signatures. */
-static struct finding *findings_match(struct findings *f, const char *target, const char *profile, const char *sig)
-{
-    for (size_t i = 0; i < f->n; i++) {
-        struct finding *x = &f->v[i];
-        if (strcmp(x->target, "*") && strcmp(x->target, target)) continue;
-        if (strcmp(x->profile, profile)) continue;
-        if (fnmatch(x->signature, sig, 0) == 0) return x;
-    }
-    return NULL;
-}
 
 /* ---- JAM PVM v0.4 vectors out ----------------------------------------------------------- */
 
@@ -305,7 +234,7 @@ static bool seen_new(struct diff *d, const char *sig)
 static void record_divergence(struct diff *d, uint64_t seed, const uint8_t *in, size_t len, const char *sig, const char *detail)
 {
     d->diverged++;
-    struct finding *f = findings_match(&d->known, d->o->target ? d->o->target : "custom", d->profile, sig);
+    struct xp_finding *f = xp_findings_match(&d->known, d->o->target ? d->o->target : "custom", d->profile, sig);
     if (f) {
         f->hits++;
         if (d->o->verbose) printf("seed %" PRIu64 ": known %s (%s): %s\n", seed, f->id, sig, detail);
@@ -517,7 +446,7 @@ int cmd_diff_external(int argc, char **argv)
     int rc = 2;
     if (!d.tres || !d.lres || !d.mem) {
         fprintf(stderr, "cpvm %s: out of memory\n", CMD);
-    } else if (!findings_load(fpath, &d.known)) {
+    } else if (!xp_findings_load(fpath, &d.known)) {
         /* message printed */
     } else if (o.out_dir && mkdir(o.out_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "cpvm %s: %s: %s\n", CMD, o.out_dir, strerror(errno));
@@ -537,7 +466,7 @@ int cmd_diff_external(int argc, char **argv)
         }
         xp_target_stop(&d.t);
     }
-    findings_free(&d.known);
+    xp_findings_free(&d.known);
     for (size_t i = 0; i < d.nnew; i++) free(d.new_sigs[i]);
     free(d.new_sigs);
     free(d.tres);

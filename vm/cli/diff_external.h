@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "findings.h"
 #include "target.h"
 
 struct opts {
@@ -21,20 +22,10 @@ struct opts {
     int nvectors;
 };
 
-struct finding {
-    char *id, *target, *profile, *signature;
-    uint64_t hits;
-};
-
-struct findings {
-    struct finding *v;
-    size_t n;
-};
-
 struct diff {
     struct opts *o;
     struct xp_target t;
-    struct findings known;
+    struct xp_findings known;
     const char *profile;
     struct xp_result *tres, *lres;
     uint8_t *mem;

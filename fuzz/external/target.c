@@ -36,12 +36,20 @@ static void reap(struct xp_target *t, bool kill_first)
     t->pid = 0;
 }
 
-/* Describes how the child ended, if it has. */
-static void child_state(struct xp_target *t, char *buf, size_t cap)
+/* Describes how the child ended, if it has; `grace_ms` lets one that just
+ * closed its output finish exiting. */
+static void child_state(struct xp_target *t, char *buf, size_t cap, int grace_ms)
 {
     int status;
     buf[0] = 0;
-    if (t->pid <= 0 || waitpid(t->pid, &status, WNOHANG) != t->pid) return;
+    if (t->pid <= 0) return;
+    pid_t w = waitpid(t->pid, &status, WNOHANG);
+    for (int i = 0; w == 0 && i < grace_ms; i += 5) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        w = waitpid(t->pid, &status, WNOHANG);
+    }
+    if (w != t->pid) return;
     if (WIFEXITED(status)) snprintf(buf, cap, " (target exited with status %d)", WEXITSTATUS(status));
     else if (WIFSIGNALED(status)) snprintf(buf, cap, " (target killed by signal %d)", WTERMSIG(status));
     t->pid = 0;
@@ -50,7 +58,7 @@ static void child_state(struct xp_target *t, char *buf, size_t cap)
 static bool fail_io(struct xp_target *t, const char *what, enum xp_io io)
 {
     char state[64];
-    child_state(t, state, sizeof state);
+    child_state(t, state, sizeof state, io == XP_IO_EOF || io == XP_IO_ERROR ? 200 : 0);
     snprintf(t->err, sizeof t->err, "%s: %s%s", what, io == XP_IO_TIMEOUT ? "hang (deadline passed)" : xp_io_name(io), state);
     reap(t, true);
     return false;
@@ -112,7 +120,7 @@ bool xp_target_start(struct xp_target *t, const char *cmd, int timeout_ms)
     memset(t, 0, sizeof *t);
     t->to_fd = t->from_fd = -1;
     t->timeout_ms = timeout_ms;
-    t->hello_timeout_ms = 30000; /* node start-up on a loaded machine */
+    t->hello_timeout_ms = timeout_ms;
     t->cmd = cmd ? strdup(cmd) : NULL;
     signal(SIGPIPE, SIG_IGN);
     if (cmd && !t->cmd) {

@@ -151,6 +151,23 @@ int main(int argc, char **argv)
     free(res);
     xp_buf_free(&m);
     xp_target_stop(&t);
+
+    /* Targets that misbehave are reported, never waited on forever. */
+    struct {
+        const char *cmd, *want;
+    } broken[] = {
+        {"sleep 5", "hang"},
+        {"exit 3", "exited with status 3"},
+        {"printf 'garbage!'", "frame too large"},
+        {"printf '\\001\\000\\000\\000\\177'", "expected HELLO_OK"},
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        struct xp_target b;
+        bool started = xp_target_start(&b, broken[i].cmd, 500);
+        CHECK(!started && strstr(b.err, broken[i].want), "target '%s': started %d, error '%s' (want '%s')", broken[i].cmd,
+              started, b.err, broken[i].want);
+        xp_target_stop(&b);
+    }
     if (!failures) puts("protocol tests passed");
     return failures ? 1 : 0;
 }

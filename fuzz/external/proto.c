@@ -190,19 +190,25 @@ void xp_encode_error(struct xp_buf *b, const char *msg)
     xp_put_str(b, msg);
 }
 
-void xp_encode_run(struct xp_buf *b, uint32_t count)
+void xp_encode_batch(struct xp_buf *b, uint8_t type, uint32_t count)
 {
-    xp_put_u8(b, XP_RUN);
+    xp_put_u8(b, type);
     xp_put_u32(b, count);
+}
+
+/* pc, gas and registers: the machine state both a case and a result carry. */
+static void put_state(struct xp_buf *b, uint32_t pc, int64_t gas, const uint64_t *regs)
+{
+    xp_put_u32(b, pc);
+    xp_put_u64(b, (uint64_t)gas);
+    for (unsigned i = 0; i < XP_NREGS; i++) xp_put_u64(b, regs[i]);
 }
 
 void xp_encode_case(struct xp_buf *b, const struct xp_case *c)
 {
     xp_put_u8(b, c->semantics);
     xp_put_u8(b, c->format);
-    xp_put_u32(b, c->pc);
-    xp_put_u64(b, (uint64_t)c->gas);
-    for (unsigned i = 0; i < XP_NREGS; i++) xp_put_u64(b, c->regs[i]);
+    put_state(b, c->pc, c->gas, c->regs);
     xp_put_u32(b, c->program_len);
     xp_put_bytes(b, c->program, c->program_len);
     xp_put_u32(b, c->npages);
@@ -261,18 +267,10 @@ bool xp_decode_case(struct xp_rd *r, struct xp_case *c)
     return true;
 }
 
-void xp_encode_results(struct xp_buf *b, uint32_t count)
-{
-    xp_put_u8(b, XP_RESULTS);
-    xp_put_u32(b, count);
-}
-
 void xp_encode_result(struct xp_buf *b, const struct xp_result *res)
 {
     xp_put_u8(b, res->status);
-    xp_put_u32(b, res->pc);
-    xp_put_u64(b, (uint64_t)res->gas);
-    for (unsigned i = 0; i < XP_NREGS; i++) xp_put_u64(b, res->regs[i]);
+    put_state(b, res->pc, res->gas, res->regs);
     xp_put_u32(b, res->exit_arg);
     xp_put_u32(b, res->ndumps);
     for (uint32_t i = 0; i < res->ndumps; i++) {

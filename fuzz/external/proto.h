@@ -128,11 +128,10 @@ void xp_encode_hello(struct xp_buf *b);
 void xp_encode_hello_ok(struct xp_buf *b, const struct xp_hello *h);
 bool xp_decode_hello_ok(struct xp_rd *r, struct xp_hello *h);
 void xp_encode_error(struct xp_buf *b, const char *msg);
-/* RUN header: type + count; cases follow with xp_encode_case. */
-void xp_encode_run(struct xp_buf *b, uint32_t count);
+/* RUN / RESULTS header: type + count; xp_encode_case / xp_encode_result follow. */
+void xp_encode_batch(struct xp_buf *b, uint8_t type, uint32_t count);
 void xp_encode_case(struct xp_buf *b, const struct xp_case *c);
 bool xp_decode_case(struct xp_rd *r, struct xp_case *c);
-void xp_encode_results(struct xp_buf *b, uint32_t count);
 void xp_encode_result(struct xp_buf *b, const struct xp_result *res);
 /* `case_` (may be NULL) bounds the dumps to the case's writable ranges. */
 bool xp_decode_result(struct xp_rd *r, const struct xp_case *case_, struct xp_result *res);

@@ -29,7 +29,7 @@ static int serve_run(int fd, struct xp_rd *rd, struct xp_buf *out, struct xp_cas
         return reply_error(fd, out, err);
     }
     xp_buf_reset(out);
-    xp_encode_results(out, n);
+    xp_encode_batch(out, XP_RESULTS, n);
     for (uint32_t i = 0; i < n; i++) {
         if (!xp_decode_case(rd, c)) {
             snprintf(err, sizeof err, "RUN: case %u: %s", i, rd->err);

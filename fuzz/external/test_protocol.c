@@ -68,12 +68,12 @@ int main(int argc, char **argv)
     struct xp_buf m = {0};
 
     /* A good case: panic at pc 3 (implicit trap), a2 = 5, gas 98, the page dumped. */
-    xp_encode_run(&m, 1);
+    xp_encode_batch(&m, XP_RUN, 1);
     xp_encode_case(&m, &c);
     const struct xp_case *one = &c;
     struct xp_result *res = malloc(sizeof *res);
     xp_buf_reset(&t.out);
-    xp_encode_run(&t.out, 1);
+    xp_encode_batch(&t.out, XP_RUN, 1);
     xp_encode_case(&t.out, &c);
     CHECK(xp_target_run(&t, &one, 1, res), "good case: %s", t.err);
     CHECK(res->status == XP_PANIC && res->pc == 3 && res->gas == 98 && res->regs[9] == 5 && res->ndumps == 1 &&
@@ -99,11 +99,11 @@ int main(int argc, char **argv)
         if (bad[i].special == 1) {
             xp_put_u8(&m, 0x7e);
         } else if (bad[i].special == 2) {
-            xp_encode_run(&m, 0);
+            xp_encode_batch(&m, XP_RUN, 0);
         } else if (bad[i].special == 3) {
             /* zero-length payload */
         } else {
-            xp_encode_run(&m, 1);
+            xp_encode_batch(&m, XP_RUN, 1);
             xp_encode_case(&m, &c);
             if (bad[i].special == 4) xp_put_u8(&m, 0);
             m.len -= bad[i].cut;
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
         if (k == 3) b.pages[0].access = 3;
         if (k == 4) b.pages[0].data_len = XP_PAGE + 1;
         xp_buf_reset(&m);
-        xp_encode_run(&m, 1);
+        xp_encode_batch(&m, XP_RUN, 1);
         if (k == 4) {
             /* encode by hand: the encoder would read past `data` */
             b.pages[0].data_len = 0;

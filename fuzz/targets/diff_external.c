@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256], sig[160], detail[512];
     if (!xp_gen_case(data + 1, size - 1, semantics, MAX_GAS, &x, err, sizeof err)) return 0; /* host OOM */
     xp_buf_reset(&g_target.out);
-    xp_encode_run(&g_target.out, 1);
+    xp_encode_batch(&g_target.out, XP_RUN, 1);
     xp_encode_case(&g_target.out, &x.c);
     const struct xp_case *one = &x.c;
     if (!xp_target_run(&g_target, &one, 1, g_tres)) {

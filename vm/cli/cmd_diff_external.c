@@ -175,7 +175,7 @@ static int run_one(struct diff *d, const uint8_t *in, size_t len, char *sig, siz
         return -1;
     }
     xp_buf_reset(&d->t.out);
-    xp_encode_run(&d->t.out, 1);
+    xp_encode_batch(&d->t.out, XP_RUN, 1);
     xp_encode_case(&d->t.out, &x.c);
     int rc;
     const struct xp_case *one = &x.c;
@@ -305,7 +305,7 @@ static int diff_seeds(struct diff *d)
         if (o->time_s > 0 ? now_s() - t0 >= o->time_s : done >= o->seeds) break;
         uint32_t n = 0;
         xp_buf_reset(&d->t.out);
-        xp_encode_run(&d->t.out, 0); /* count patched below */
+        xp_encode_batch(&d->t.out, XP_RUN, 0); /* count patched below */
         while (n < nb && (o->time_s > 0 || done + n < o->seeds)) {
             char err[256];
             lens[n] = gen_seed_bytes(seed + n, inputs[n], GEN_INPUT_MAX);

@@ -254,7 +254,7 @@ int diff_external_vectors(struct diff *d)
                 continue;
             }
             xp_buf_reset(&d->t.out);
-            xp_encode_run(&d->t.out, 1);
+            xp_encode_batch(&d->t.out, XP_RUN, 1);
             xp_encode_case(&d->t.out, &v.c);
             const struct xp_case *one = &v.c;
             const char *tw = xp_target_run(&d->t, &one, 1, d->tres) ? check(&v, d->tres, why, sizeof why) : d->t.err;

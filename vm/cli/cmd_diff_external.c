@@ -234,7 +234,7 @@ static bool seen_new(struct diff *d, const char *sig)
 static void record_divergence(struct diff *d, uint64_t seed, const uint8_t *in, size_t len, const char *sig, const char *detail)
 {
     d->diverged++;
-    struct xp_finding *f = xp_findings_match(&d->known, d->o->target ? d->o->target : "custom", d->profile, sig);
+    struct xp_finding *f = xp_findings_match(&d->known, d->t.hello.name, d->profile, sig);
     if (f) {
         f->hits++;
         if (d->o->verbose) printf("seed %" PRIu64 ": known %s (%s): %s\n", seed, f->id, sig, detail);
@@ -349,8 +349,8 @@ static int diff_seeds(struct diff *d)
            dt, dt > 0 ? (double)done / dt : 0.0, o->seed_start, seed ? seed - 1 : 0, d->t.restarts);
     for (size_t i = 0; i < d->known.n; i++)
         if (d->known.v[i].hits) printf("  known %s (%s): %" PRIu64 "\n", d->known.v[i].id, d->known.v[i].signature, d->known.v[i].hits);
-    printf("%" PRIu64 " agreed, %" PRIu64 " diverged, %" PRIu64 " errors\n", d->agreed, d->diverged, d->errors);
     if (d->unknown) printf("%" PRIu64 " divergences match no recorded finding\n", d->unknown);
+    printf("%" PRIu64 " agreed, %" PRIu64 " diverged, %" PRIu64 " errors\n", d->agreed, d->diverged, d->errors);
     free(xs), free(inputs), free(lens), free(ptrs);
     return d->errors || d->unknown ? 1 : 0;
 }

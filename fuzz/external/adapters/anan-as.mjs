@@ -32,29 +32,22 @@ function run(c) {
     return { status: S.INVALID_PROGRAM, pc: 0, gas: 0n, regs: [], exitArg: 0, dumps: [] };
   }
   cases++;
-  const out = pvm.runProgram(exe, c.gas, c.pc, false, false, true);
-  // The dump: chunks of memory; index them by page.
-  const pages = new Map();
-  for (const ch of out.memory ?? []) {
-    const data = ch.data;
-    for (let i = 0; i < data.length; ) {
-      const a = ch.address + i;
-      const base = a - (a % PAGE);
-      let pg = pages.get(base);
-      if (!pg) pages.set(base, (pg = new Uint8Array(PAGE)));
-      const n = Math.min(PAGE - (a - base), data.length - i);
-      for (let k = 0; k < n; k++) pg[a - base + k] = data[i + k];
-      i += n;
-    }
+  // runProgram's own memory dump leaves out pages the program wrote (finding
+  // A3), so the run goes through the pvm* API and each page is read back.
+  const id = pvm.pvmStart(exe, false);
+  try {
+    const out = pvm.pvmResume(id, c.gas, c.pc, false);
+    return {
+      status: out.status,
+      pc: out.pc,
+      gas: out.gas,
+      regs: out.registers,
+      exitArg: out.status === S.PAGE_FAULT || out.status === S.HOST ? out.exitCode : 0,
+      dumps: dumpPages(c, (a) => pvm.pvmReadMemory(id, a, PAGE)),
+    };
+  } finally {
+    pvm.pvmDestroy(id);
   }
-  return {
-    status: out.status,
-    pc: out.pc,
-    gas: out.gas,
-    regs: out.registers,
-    exitArg: out.status === S.PAGE_FAULT || out.status === S.HOST ? out.exitCode : 0,
-    dumps: dumpPages(c, (a) => pages.get(a) ?? null),
-  };
 }
 
 async function afterBatch() {

@@ -47,7 +47,8 @@ static void setup(void)
     g_lres = malloc(sizeof *g_lres);
     g_mem = malloc(XP_MAX_MAPPED);
     if (!g_tres || !g_lres || !g_mem) abort();
-    if (!xp_target_start(&g_target, cmd, 20000)) {
+    /* 60 s: a node target starting on a loaded machine (HELLO shares the deadline) */
+    if (!xp_target_start(&g_target, cmd, 60000)) {
         fprintf(stderr, "diff_external: cannot start target '%s': %s\n", cmd ? cmd : "(cpvm serve)", g_target.err);
         abort();
     }

@@ -154,10 +154,19 @@ void xp_target_stop(struct xp_target *t)
 
 bool xp_target_run(struct xp_target *t, const struct xp_case *const *cases, uint32_t n, struct xp_result *res)
 {
+    return xp_target_send(t) && xp_target_recv(t, cases, n, res);
+}
+
+bool xp_target_send(struct xp_target *t)
+{
     if (t->pid <= 0 && !xp_target_restart(t)) return false;
     enum xp_io io = xp_write_frame(t->to_fd, &t->out);
-    if (io != XP_IO_OK) return fail_io(t, "RUN", io);
-    io = xp_read_frame(t->from_fd, &t->in, t->timeout_ms);
+    return io == XP_IO_OK || fail_io(t, "RUN", io);
+}
+
+bool xp_target_recv(struct xp_target *t, const struct xp_case *const *cases, uint32_t n, struct xp_result *res)
+{
+    enum xp_io io = xp_read_frame(t->from_fd, &t->in, t->timeout_ms);
     if (io != XP_IO_OK) return fail_io(t, "RUN reply", io);
     struct xp_rd rd;
     uint8_t type;

@@ -34,4 +34,9 @@ void xp_target_stop(struct xp_target *t);
  * replies ERROR or garbage. */
 bool xp_target_run(struct xp_target *t, const struct xp_case *const *cases, uint32_t n, struct xp_result *res);
 
+/* xp_target_run in two halves, so the caller can work while the target runs:
+ * send t->out, then receive the reply (same failure handling). */
+bool xp_target_send(struct xp_target *t);
+bool xp_target_recv(struct xp_target *t, const struct xp_case *const *cases, uint32_t n, struct xp_result *res);
+
 #endif

@@ -286,6 +286,15 @@ static double now_s(void)
 
 #define GEN_INPUT_MAX 4096
 
+/* Room for a case's page dumps (at least one byte). */
+static size_t writable_bytes(const struct xp_case *c)
+{
+    size_t n = 1;
+    for (uint32_t i = 0; i < c->npages; i++)
+        if (c->pages[i].access == XP_WRITE) n += c->pages[i].length;
+    return n;
+}
+
 static int diff_seeds(struct diff *d)
 {
     struct opts *o = d->o;
@@ -294,8 +303,13 @@ static int diff_seeds(struct diff *d)
     uint8_t(*inputs)[GEN_INPUT_MAX] = malloc((size_t)nb * GEN_INPUT_MAX);
     size_t *lens = calloc(nb, sizeof *lens);
     const struct xp_case **ptrs = calloc(nb, sizeof *ptrs);
-    if (!xs || !inputs || !lens || !ptrs) {
-        free(xs), free(inputs), free(lens), free(ptrs);
+    /* cpvm's results for the batch in flight, and their page dumps */
+    struct xp_result *lres = calloc(nb, sizeof *lres);
+    uint8_t **lmem = calloc(nb, sizeof *lmem);
+    bool *local_ok = calloc(nb, sizeof *local_ok);
+    char(*lerr)[256] = calloc(nb, sizeof *lerr);
+    if (!xs || !inputs || !lens || !ptrs || !lres || !lmem || !local_ok || !lerr) {
+        free(xs), free(inputs), free(lens), free(ptrs), free(lres), free(lmem), free(local_ok), free(lerr);
         fprintf(stderr, "cpvm %s: out of memory\n", CMD);
         return 2;
     }
@@ -311,7 +325,7 @@ static int diff_seeds(struct diff *d)
             lens[n] = gen_seed_bytes(seed + n, inputs[n], GEN_INPUT_MAX);
             if (!xp_gen_case(inputs[n], lens[n], o->semantics, o->max_gas, &xs[n], err, sizeof err)) {
                 fprintf(stderr, "cpvm %s: seed %" PRIu64 ": %s\n", CMD, seed + n, err);
-                free(xs), free(inputs), free(lens), free(ptrs);
+                free(xs), free(inputs), free(lens), free(ptrs), free(lres), free(lmem), free(local_ok), free(lerr);
                 return 2;
             }
             xp_encode_case(&d->t.out, &xs[n].c);
@@ -319,15 +333,22 @@ static int diff_seeds(struct diff *d)
         }
         for (int i = 0; i < 4; i++) d->t.out.p[1 + i] = (uint8_t)(n >> (8 * i));
         for (uint32_t i = 0; i < n; i++) ptrs[i] = &xs[i].c;
-        bool batch_ok = xp_target_run(&d->t, ptrs, n, d->tres);
+        /* cpvm runs the batch while the target does (the two overlap on two cores). */
+        bool batch_ok = xp_target_send(&d->t);
+        for (uint32_t i = 0; batch_ok && i < n; i++) {
+            lmem[i] = malloc(writable_bytes(&xs[i].c));
+            local_ok[i] = lmem[i] && xp_local_run(&xs[i].c, &lres[i], lmem[i], lerr[i], sizeof lerr[i]);
+            if (!lmem[i]) snprintf(lerr[i], sizeof lerr[i], "out of memory");
+        }
+        batch_ok = batch_ok && xp_target_recv(&d->t, ptrs, n, d->tres);
         if (!batch_ok && o->verbose) printf("batch at seed %" PRIu64 " failed (%s); rerunning one by one\n", seed, d->t.err);
         for (uint32_t i = 0; i < n; i++) {
-            char sig[160], detail[512], err[256];
+            char sig[160], detail[512];
             if (batch_ok) {
-                if (!xp_local_run(&xs[i].c, d->lres, d->mem, err, sizeof err)) {
-                    snprintf(detail, sizeof detail, "cpvm: %.200s", err);
+                if (!local_ok[i]) {
+                    snprintf(detail, sizeof detail, "cpvm: %.200s", lerr[i]);
                     record_error(d, seed + i, inputs[i], lens[i], detail);
-                } else if (xp_compare(&xs[i].c, xs[i].code, xs[i].code_len, d->lres, &d->tres[i], sig, sizeof sig, detail,
+                } else if (xp_compare(&xs[i].c, xs[i].code, xs[i].code_len, &lres[i], &d->tres[i], sig, sizeof sig, detail,
                                       sizeof detail)) {
                     d->agreed++;
                 } else {
@@ -340,6 +361,8 @@ static int diff_seeds(struct diff *d)
                 else record_error(d, seed + i, inputs[i], lens[i], detail);
             }
             xp_gen_free(&xs[i]);
+            free(lmem[i]);
+            lmem[i] = NULL;
         }
         seed += n;
         done += n;
@@ -351,7 +374,7 @@ static int diff_seeds(struct diff *d)
         if (d->known.v[i].hits) printf("  known %s (%s): %" PRIu64 "\n", d->known.v[i].id, d->known.v[i].signature, d->known.v[i].hits);
     if (d->unknown) printf("%" PRIu64 " divergences match no recorded finding\n", d->unknown);
     printf("%" PRIu64 " agreed, %" PRIu64 " diverged, %" PRIu64 " errors\n", d->agreed, d->diverged, d->errors);
-    free(xs), free(inputs), free(lens), free(ptrs);
+    free(xs), free(inputs), free(lens), free(ptrs), free(lres), free(lmem), free(local_ok), free(lerr);
     return d->errors || d->unknown ? 1 : 0;
 }
 

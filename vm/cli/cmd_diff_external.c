@@ -341,7 +341,7 @@ static int diff_seeds(struct diff *d)
             if (!lmem[i]) snprintf(lerr[i], sizeof lerr[i], "out of memory");
         }
         batch_ok = batch_ok && xp_target_recv(&d->t, ptrs, n, d->tres);
-        if (!batch_ok && o->verbose) printf("batch at seed %" PRIu64 " failed (%s); rerunning one by one\n", seed, d->t.err);
+        if (!batch_ok) printf("batch at seed %" PRIu64 " failed (%s); rerunning its cases one by one\n", seed, d->t.err);
         for (uint32_t i = 0; i < n; i++) {
             char sig[160], detail[512];
             if (batch_ok) {

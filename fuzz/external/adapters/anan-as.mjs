@@ -1,14 +1,19 @@
 // @fluffylabs/anan-as (AssemblyScript PVM, GP 0.7.2) behind the protocol:
 // the GP profile, raw programs, explicit page map.
 // anan-as 1.2.0 leaks wasm memory across runs: after some thousands of cases
-// prepareProgram throws (finding A2). The adapter therefore loads a fresh
-// instance of the module (a new module record = a new wasm instance) every
-// RECYCLE cases; the protocol behaviour is unchanged.
+// prepareProgram throws (finding A2). The adapter therefore compiles the wasm
+// once and runs a fresh instance every RECYCLE cases, dropping the old one
+// (a re-imported ES module would never be freed: the module map keeps it).
+import fs from "node:fs";
+import { fileURLToPath } from "node:url";
+import { instantiate } from "@fluffylabs/anan-as/raw";
+
 const RECYCLE = 1000;
-const url = import.meta.resolve("@fluffylabs/anan-as");
-let generation = 0;
+const wasm = await WebAssembly.compile(
+  fs.readFileSync(fileURLToPath(import.meta.resolve("@fluffylabs/anan-as/release.wasm"))),
+);
 let cases = 0;
-let pvm = await import(url);
+let pvm = await instantiate(wasm);
 import { BadMessage, dumpPages, log, F, FMT_GP_RAW, PAGE, S, SEM_GP, serve, WRITE } from "./protocol.mjs";
 
 const hello = { name: "anan-as", version: "1.2.0", features: F.FMT_GP_RAW | F.SEM_GP | F.MEMORY, maxGas: 10_000_000n };
@@ -53,7 +58,7 @@ function run(c) {
 async function afterBatch() {
   if (cases < RECYCLE) return;
   cases = 0;
-  pvm = await import(`${url}?instance=${++generation}`);
+  pvm = await instantiate(wasm);
 }
 
 await serve(hello, run, afterBatch);

@@ -36,6 +36,10 @@ if [[ $smoke != 0 ]]; then
   echo "=== libFuzzer targets: $smoke s each"
   bash ci/fuzz-smoke.sh "$smoke"
 fi
+if [[ $smoke != 0 ]]; then
+  echo "=== external PVMs (cpvm serve, anan-as, typeberry): $smoke s each"
+  bash ci/external-smoke.sh "$smoke" build/release
+fi
 echo "=== OSS-Fuzz build.sh: every target, engine and sanitizer; seeds replayed, fuzzed briefly"
 t0=$SECONDS
 bash ci/docker-check.sh oss-fuzz

@@ -38,7 +38,7 @@ fuzz_targets() {
   done
 }
 
-# fuzz_target_needs TARGET WHAT: true if its row lists WHAT (HARNESS, COMPILER, SANDBOX).
+# fuzz_target_needs TARGET WHAT: true if its row lists WHAT (HARNESS, COMPILER, SANDBOX, EXTERNAL).
 fuzz_target_needs() { [[ " $(fuzz_target_field "$1" 2 | tr -d '|') " == *" $2 "* ]]; }
 
 is_target() {

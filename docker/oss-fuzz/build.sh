@@ -24,9 +24,12 @@ mapfile -t targets < <(fuzz_targets "$engine")
 rm -rf "$build"
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE= -DCMAKE_C_COMPILER="$CC" -DCMAKE_C_FLAGS="$CFLAGS" \
   -DCPVM_TESTS=OFF -DCPVM_FUZZ=OFF -DCPVM_AFL=OFF >"$build.cmake.log" || { cat "$build.cmake.log" >&2; exit 1; }
-cmake --build "$build" --target cpvm_harness
+cmake --build "$build" --target cpvm_harness cpvm_external
 libs=("$build/fuzz/libcpvm_harness.a" "$build/fuzz/libcpvm_gen.a" "$build/libcpvm.a")
-for lib in "${libs[@]}"; do [[ -f $lib ]] || { echo "build.sh: $lib was not built" >&2; exit 1; }; done
+# EXTERNAL targets (the external-target protocol) also link its library and cJSON.
+external_libs=("$build/fuzz/libcpvm_external.a")
+for lib in "${libs[@]}" "${external_libs[@]}"; do [[ -f $lib ]] || { echo "build.sh: $lib was not built" >&2; exit 1; }; done
+read -ra cjson <<<"$(pkg-config --libs libcjson)"
 # libcpvm's one dependency besides libc.
 read -ra seccomp <<<"$(pkg-config --libs libseccomp)"
 includes=(-I"$src/vm/include" -I"$src/vm" -I"$src/fuzz/gen" -I"$src/fuzz/harness")
@@ -41,9 +44,15 @@ for t in "${targets[@]}"; do
     echo "build.sh: $t skipped (needs the x86-64 compiler; ARCHITECTURE=$ARCHITECTURE)"
     continue
   fi
-  $CC $CFLAGS -std=gnu17 "${includes[@]}" -c "$src/fuzz/targets/$t.c" -o "$build/$t.o"
+  extra_inc=() extra_libs=()
+  if fuzz_target_needs "$t" EXTERNAL; then
+    extra_inc=(-I"$src/fuzz/external")
+    extra_libs=("${external_libs[@]}" "${cjson[@]}")
+  fi
+  $CC $CFLAGS -std=gnu17 "${includes[@]}" "${extra_inc[@]}" -c "$src/fuzz/targets/$t.c" -o "$build/$t.o"
   # shellcheck disable=SC2086 # the flags are word lists
-  $link $link_flags "$build/$t.o" "$build/asan_options.o" -o "$OUT/$t" $LIB_FUZZING_ENGINE "${libs[@]}" "${seccomp[@]}"
+  $link $link_flags "$build/$t.o" "$build/asan_options.o" -o "$OUT/$t" $LIB_FUZZING_ENGINE "${extra_libs[@]}" "${libs[@]}" \
+    "${seccomp[@]}"
 
   rm -f "$OUT/${t}_seed_corpus.zip"
   seeds=()

@@ -12,5 +12,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_repro(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_diff_external(int argc, char **argv);
 
 #endif

@@ -20,6 +20,8 @@ static const struct command commands[] = {
     {"audit", cmd_audit, "print the sandbox policy and run the live sandbox audit"},
     {"gen", cmd_gen, "write the fuzzing generator's program for a seed"},
     {"repro", cmd_repro, "rerun a fuzz crash file and report what it was"},
+    {"serve", cmd_serve, "serve the external-target protocol on stdin/stdout"},
+    {"diff-external", cmd_diff_external, "compare cpvm with an external PVM on generated programs"},
 };
 
 static void usage(FILE *out)

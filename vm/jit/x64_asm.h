@@ -48,6 +48,10 @@ static inline void x64_advance(struct x64_asm *a, unsigned n)
     if (!a->failed) a->len += n;
 }
 
+/* Sizes the buffers for the expected output up front (no growth copies); the
+ * code buffer's pages are populated at once. False if out of memory. */
+bool x64_asm_presize(struct x64_asm *a, size_t code, size_t labels, size_t fixups);
+
 uint32_t x64_label_new(struct x64_asm *a);
 void x64_label_bind(struct x64_asm *a, uint32_t label);
 /* Binds `label` to an offset already emitted. */
@@ -60,6 +64,11 @@ void x64_fixup_table(struct x64_asm *a, uint32_t at, uint32_t label, uint32_t ba
 void x64_jmp_label(struct x64_asm *a, uint32_t label);
 void x64_jcc_label(struct x64_asm *a, enum x64_cc cc, uint32_t label);
 void x64_lea_label(struct x64_asm *a, enum x64_reg dst, uint32_t label);
+
+/* Hands over the code buffer, a pages_grow mapping of *map_size bytes (the caller
+ * frees it with pages_free); the rest of the last code page is int3. NULL if
+ * nothing was emitted. */
+void *x64_asm_take(struct x64_asm *a, size_t *map_size);
 
 /* Patches every fixup; false if a label is unbound or the buffer failed. */
 bool x64_asm_finish(struct x64_asm *a);

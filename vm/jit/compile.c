@@ -98,7 +98,10 @@ static uint32_t head_label(struct cc *c, uint32_t pc)
 /* Binds every head_label to its block (c->blocks is in pc order); a pc with no
  * block stays unbound and fails x64_asm_finish. The block index of a pc is its
  * rank among the block starts: a bit per code byte plus a count per 64 bits. */
-static void bind_heads(struct cc *c)
+/* POPCNT: jit_compile runs only where jit_cpu_supported (the generated code needs it too). */
+#define WITH_POPCNT __attribute__((target("popcnt")))
+
+static WITH_POPCNT void bind_heads(struct cc *c)
 {
     size_t words = ((size_t)c->p->code_len + 64) / 64;
     uint64_t *bits = calloc(words, sizeof *bits);
@@ -851,26 +854,26 @@ static void emit_program(struct cc *c, uint32_t table)
         bool first = true;
         uint32_t last = pc;
         for (size_t k = 0; k < n; k++) {
-            const struct dec_insn in = c->blk[k];
+            const struct dec_insn *in = &c->blk[k];
             if (!x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
             size_t before = c->a.len;
-            if (in.op != OP_invalid || dec_bit(p, in.pc)) {
+            if (in->op != OP_invalid || dec_bit(p, in->pc)) {
                 struct jit_pcmap *m = push_vec((void **)&c->insns, &c->ninsns, &c->insn_cap, sizeof *m, &c->oom);
                 if (!m) break;
-                *m = (struct jit_pcmap){.pc = in.pc, .native = (uint32_t)c->a.len};
-                last = in.pc;
+                *m = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)c->a.len};
+                last = in->pc;
             }
             if (c->stepping) {
-                if (!first) step_check(c, in.pc);
+                if (!first) step_check(c, in->pc);
                 step_count(c);
             }
             /* Nothing runs between two instructions of a block (no exit, no step
              * point when not stepping), so the sign extension can be left to the next. */
-            int dest = low32_dest(&in);
+            int dest = low32_dest(in);
             c->defer_sext = !c->stepping && dest >= 0 && k + 1 < n && low32_dest(&c->blk[k + 1]) == dest;
-            emit_insn(c, &in, table);
+            emit_insn(c, in, table);
             if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
-            if (in.op == OP_fallthrough) forced = in.pc + in.len;
+            if (in->op == OP_fallthrough) forced = in->pc + in->len;
             first = false;
         }
         pc = next_start(p, last);
@@ -878,7 +881,7 @@ static void emit_program(struct cc *c, uint32_t table)
 }
 
 /* Instruction starts: set bits of the bitmask (bits past the code are zero). */
-static size_t count_starts(const struct cpvm_program *p)
+static WITH_POPCNT size_t count_starts(const struct cpvm_program *p)
 {
     size_t n = 0, bytes = ((size_t)p->code_len + 7) / 8, i = 0;
     for (; i + 8 <= bytes; i += 8) n += (size_t)__builtin_popcountll(rd_le64(p->bitmask + i));

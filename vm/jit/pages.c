@@ -43,15 +43,17 @@ bool pages_grow(void **p, size_t *cap, size_t need, size_t prefault)
     while (c < need) c *= 2;
     c = PAGE_ROUND(c);
     void *np;
+    bool fresh = true;
     if (*p) {
         np = mremap(*p, *cap, c, MREMAP_MAYMOVE);
     } else {
         np = cache_take(c, &c);
+        fresh = !np; /* a reused mapping's pages are mostly present already */
         if (!np) np = mmap(NULL, c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     }
     if (np == MAP_FAILED) return false;
     /* Best effort (older kernels lack it): the pages would fault in anyway. */
-    if (prefault > *cap)
+    if (fresh && prefault > *cap)
         (void)madvise((char *)np + *cap, PAGE_ROUND(prefault < c ? prefault : c) - *cap, MADV_POPULATE_WRITE);
     *p = np;
     *cap = c;

@@ -63,7 +63,7 @@ void *x64_asm_take(struct x64_asm *a, size_t *map_size)
     return code;
 }
 
-uint32_t x64_label_new(struct x64_asm *a)
+uint32_t x64_label_new_slow(struct x64_asm *a)
 {
     if (a->failed || a->nlabels >= UINT32_MAX - 1 ||
         !grow((void **)&a->labels, &a->label_cap, a->nlabels + 1, sizeof *a->labels, 0)) {
@@ -74,19 +74,7 @@ uint32_t x64_label_new(struct x64_asm *a)
     return (uint32_t)a->nlabels++;
 }
 
-void x64_label_bind(struct x64_asm *a, uint32_t label)
-{
-    if (a->failed) return;
-    a->labels[label] = (uint32_t)a->len;
-}
-
-void x64_label_bind_at(struct x64_asm *a, uint32_t label, uint32_t offset)
-{
-    if (a->failed) return;
-    a->labels[label] = offset;
-}
-
-static void add_fixup(struct x64_asm *a, struct x64_fixup f)
+void x64_add_fixup_slow(struct x64_asm *a, struct x64_fixup f)
 {
     if (a->failed) return;
     if (!grow((void **)&a->fixups, &a->fixup_cap, a->nfixups + 1, sizeof *a->fixups, 0)) {
@@ -94,34 +82,6 @@ static void add_fixup(struct x64_asm *a, struct x64_fixup f)
         return;
     }
     a->fixups[a->nfixups++] = f;
-}
-
-void x64_fixup_rel32(struct x64_asm *a, uint32_t label)
-{
-    add_fixup(a, (struct x64_fixup){.at = (uint32_t)a->len - 4, .label = label, .kind = FIX_REL32});
-}
-
-void x64_fixup_table(struct x64_asm *a, uint32_t at, uint32_t label, uint32_t base)
-{
-    add_fixup(a, (struct x64_fixup){.at = at, .label = label, .base = base, .kind = FIX_TABLE});
-}
-
-void x64_jmp_label(struct x64_asm *a, uint32_t label)
-{
-    x64_advance(a, x64_jmp_rel32(x64_cur(a), 0));
-    x64_fixup_rel32(a, label);
-}
-
-void x64_jcc_label(struct x64_asm *a, enum x64_cc cc, uint32_t label)
-{
-    x64_advance(a, x64_jcc_rel32(x64_cur(a), cc, 0));
-    x64_fixup_rel32(a, label);
-}
-
-void x64_lea_label(struct x64_asm *a, enum x64_reg dst, uint32_t label)
-{
-    x64_advance(a, x64_lea(x64_cur(a), 8, dst, x64_mem_rip(0)));
-    x64_fixup_rel32(a, label);
 }
 
 bool x64_asm_finish(struct x64_asm *a)

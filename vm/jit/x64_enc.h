@@ -94,7 +94,9 @@ static inline unsigned x64_jcc_rel8(uint8_t *out, enum x64_cc cc, int8_t rel);
 static inline unsigned x64_call_rel32(uint8_t *out, int32_t rel);
 
 /* The definitions, inline so that the compiler's constant operands (widths, the
- * guest memory operand [r15 + rcx]) fold into direct byte writes. */
+ * guest memory operand [r15 + rcx]) fold into direct byte writes. The memory
+ * forms always: a memory operand passed at run time costs ~100 instructions. */
+#define X64_MEM_FORM __attribute__((always_inline))
 #include <string.h>
 
 #include "../common/error.h"
@@ -260,17 +262,17 @@ static inline unsigned x64_movabs(uint8_t *out, enum x64_reg dst, uint64_t imm)
     return x64_put_imm(out, x64_encode_o(out, 0, true, &op, 1, dst), (int64_t)imm, 8);
 }
 
-static inline unsigned x64_load(uint8_t *out, x64_width w, enum x64_reg dst, struct x64_mem m)
+static inline X64_MEM_FORM unsigned x64_load(uint8_t *out, x64_width w, enum x64_reg dst, struct x64_mem m)
 {
     return x64_encode_w(out, w, 0x8b, true, dst, x64_M(m));
 }
 
-static inline unsigned x64_store(uint8_t *out, x64_width w, struct x64_mem m, enum x64_reg src)
+static inline X64_MEM_FORM unsigned x64_store(uint8_t *out, x64_width w, struct x64_mem m, enum x64_reg src)
 {
     return x64_encode_w(out, w, 0x89, true, src, x64_M(m));
 }
 
-static inline unsigned x64_store_imm(uint8_t *out, x64_width w, struct x64_mem m, int32_t imm)
+static inline X64_MEM_FORM unsigned x64_store_imm(uint8_t *out, x64_width w, struct x64_mem m, int32_t imm)
 {
     unsigned n = x64_encode_w(out, w, 0xc7, false, 0, x64_M(m));
     return x64_put_imm(out, n, imm, w == 8 ? 4 : w);
@@ -283,7 +285,7 @@ static inline unsigned x64_movzx(uint8_t *out, x64_width from, enum x64_reg dst,
     return x64_encode(out, from == 1 ? X64_BRM : 0, false, op, 2, dst, x64_R(src));
 }
 
-static inline unsigned x64_movzx_m(uint8_t *out, x64_width from, enum x64_reg dst, struct x64_mem m)
+static inline X64_MEM_FORM unsigned x64_movzx_m(uint8_t *out, x64_width from, enum x64_reg dst, struct x64_mem m)
 {
     x64_check_width(from, 1 | 2);
     uint8_t op[2] = {0x0f, from == 1 ? 0xb6 : 0xb7};
@@ -301,7 +303,7 @@ static inline unsigned x64_movsx(uint8_t *out, x64_width from, enum x64_reg dst,
     return x64_encode(out, from == 1 ? X64_BRM : 0, true, op, 2, dst, x64_R(src));
 }
 
-static inline unsigned x64_movsx_m(uint8_t *out, x64_width from, enum x64_reg dst, struct x64_mem m)
+static inline X64_MEM_FORM unsigned x64_movsx_m(uint8_t *out, x64_width from, enum x64_reg dst, struct x64_mem m)
 {
     x64_check_width(from, 1 | 2 | 4);
     if (from == 4) {
@@ -312,7 +314,7 @@ static inline unsigned x64_movsx_m(uint8_t *out, x64_width from, enum x64_reg ds
     return x64_encode(out, 0, true, op, 2, dst, x64_M(m));
 }
 
-static inline unsigned x64_lea(uint8_t *out, x64_width w, enum x64_reg dst, struct x64_mem m)
+static inline X64_MEM_FORM unsigned x64_lea(uint8_t *out, x64_width w, enum x64_reg dst, struct x64_mem m)
 {
     uint8_t op = 0x8d;
     return x64_encode(out, x64_wide_flags(w), w == 8, &op, 1, dst, x64_M(m));

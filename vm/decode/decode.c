@@ -30,16 +30,6 @@ static unsigned skip_at(const struct cpvm_program *p, uint32_t pc)
     return z < left ? z : left;
 }
 
-bool dec_next_is_proper(const struct cpvm_program *p, uint32_t pc, unsigned len)
-{
-    uint32_t next = pc + len;
-    if (next >= p->code_len || !dec_bit(p, next)) return false;
-    /* The reference's slow scanner (used when pc + 32 > code length) gives up
-     * after three zero bytes when pc+1 is byte-aligned: isa.md §2 quirk. */
-    if ((uint64_t)pc + 32 > p->code_len && (pc & 7) == 7 && len == LIMIT_INSN_MAX_LEN) return false;
-    return true;
-}
-
 static inline uint8_t reg(uint8_t nibble)
 {
     nibble &= 15;
@@ -131,92 +121,18 @@ void dec_decode(const struct cpvm_program *p, uint32_t pc, struct dec_insn *o)
     }
 }
 
-/* Distance back to the previous instruction start, within the reference's
- * look-back window of min(25, 24 + t mod 8) bytes (isa.md §10.2 quirk). */
-static bool previous_start(const struct cpvm_program *p, uint32_t t, uint32_t *prev)
-{
-    unsigned window = 24 + (t & 7);
-    if (window > 25) window = 25;
-    /* Fast path: the highest set bit of [t - window, t - 1] from one 8-byte read
-     * (t < code length here, so every bit in range is a real one). */
-    if (t >= window && ((t - window) >> 3) + 8 <= (p->code_len + 7) / 8) {
-        uint32_t s = t - window;
-        uint64_t w = rd_le64(p->bitmask + (s >> 3)) >> (s & 7);
-        w &= (1ull << window) - 1;
-        if (!w) return false;
-        *prev = s + 63u - (unsigned)__builtin_clzll(w);
-        return true;
-    }
-    for (unsigned k = 1; k <= window && k <= t; k++) {
-        if (dec_bit(p, t - k)) {
-            *prev = t - k;
-            return true;
-        }
-    }
-    return false;
-}
-
-bool dec_valid_target(const struct cpvm_program *p, uint32_t t)
-{
-    if (!dec_bit(p, t)) return false;
-    if (t == 0) return true;
-    uint32_t prev;
-    if (!previous_start(p, t, &prev)) return false;
-    enum op op = p->decode_map[p->code[prev]];
-    /* isa.md §9: an unknown opcode is a terminator, but not for this check. */
-    return op != OP_invalid && isa_is_terminator(op);
-}
-
 bool dec_block_start(const struct cpvm_program *p, uint32_t pc, uint32_t *start)
 {
     if (!dec_bit(p, pc)) return false;
     while (pc != 0) {
         uint32_t prev;
-        if (!previous_start(p, pc, &prev)) return false;
+        if (!dec_previous_start(p, pc, &prev)) return false;
         enum op op = p->decode_map[p->code[prev]]; /* unknown counts as trap here */
         if (isa_is_terminator(op)) break;
         pc = prev;
     }
     *start = pc;
     return true;
-}
-
-bool dec_block_next(struct dec_block_iter *it, struct dec_insn *out)
-{
-    const struct cpvm_program *p = it->p;
-    switch (it->state) {
-    case DEC_ITER_DONE:
-        return false;
-    case DEC_ITER_TRAP:
-        *out = (struct dec_insn){.pc = it->pc, .op = OP_invalid, .len = 1};
-        it->state = DEC_ITER_DONE;
-        return true;
-    case DEC_ITER_MORE:
-        break;
-    }
-    if (!dec_bit(p, it->pc)) {
-        *out = (struct dec_insn){.pc = it->pc, .op = OP_invalid, .len = 1};
-        it->state = DEC_ITER_DONE;
-        return true;
-    }
-    dec_decode(p, it->pc, out);
-    if (isa_is_terminator((enum op)out->op)) {
-        it->state = DEC_ITER_DONE;
-    } else {
-        /* No proper successor: the implicit trap at next(pc) (isa.md §2) comes next,
-         * even where a bit is set (the slow-scanner quirk). */
-        if (!dec_next_is_proper(p, it->pc, out->len)) it->state = DEC_ITER_TRAP;
-        it->pc += out->len;
-    }
-    return true;
-}
-
-bool dec_is_block_start(const struct cpvm_program *p, uint32_t pc)
-{
-    if (!dec_bit(p, pc)) return false;
-    if (pc == 0) return true;
-    uint32_t prev;
-    return previous_start(p, pc, &prev) && isa_is_terminator((enum op)p->decode_map[p->code[prev]]);
 }
 
 cpvm_status dec_validate_jam(const struct cpvm_program *p, struct cpvm_error *err)

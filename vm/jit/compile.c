@@ -14,6 +14,7 @@
 #include "../common/bits.h"
 #include "../common/limits.h"
 #include "jit.h"
+#include "pages.h"
 
 const enum x64_reg jit_host_reg[CPVM_REG_COUNT] = {
     /* ra   sp   t0   t1   t2   s0  s1  a0   a1   a2   a3   a4   a5 */
@@ -67,17 +68,21 @@ struct cc {
 #define E(expr) x64_advance(&c->a, (expr))
 #define HR(r) jit_host_reg[(r)]
 
+/* Appends to an array of pages_grow (cap in elements; the first growth prefaults). */
+static bool vec_reserve(void **v, size_t *cap, size_t need, size_t elem, size_t prefault)
+{
+    if (need <= *cap) return true;
+    size_t bytes = *cap * elem;
+    if (!pages_grow(v, &bytes, need * elem, prefault * elem)) return false;
+    *cap = bytes / elem;
+    return true;
+}
+
 static void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        void *nv = realloc(*v, nc * elem);
-        if (!nv) {
-            *oom = true;
-            return NULL;
-        }
-        *v = nv;
-        *cap = nc;
+    if (*n == *cap && !vec_reserve(v, cap, *n + 1, elem, 0)) {
+        *oom = true;
+        return NULL;
     }
     return (char *)*v + (*n)++ * elem;
 }
@@ -93,7 +98,10 @@ static uint32_t head_label(struct cc *c, uint32_t pc)
 /* Binds every head_label to its block (c->blocks is in pc order); a pc with no
  * block stays unbound and fails x64_asm_finish. The block index of a pc is its
  * rank among the block starts: a bit per code byte plus a count per 64 bits. */
-static void bind_heads(struct cc *c)
+/* POPCNT: jit_compile runs only where jit_cpu_supported (the generated code needs it too). */
+#define WITH_POPCNT __attribute__((target("popcnt")))
+
+static WITH_POPCNT void bind_heads(struct cc *c)
 {
     size_t words = ((size_t)c->p->code_len + 64) / 64;
     uint64_t *bits = calloc(words, sizeof *bits);
@@ -846,30 +854,39 @@ static void emit_program(struct cc *c, uint32_t table)
         bool first = true;
         uint32_t last = pc;
         for (size_t k = 0; k < n; k++) {
-            const struct dec_insn in = c->blk[k];
+            const struct dec_insn *in = &c->blk[k];
             if (!x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
             size_t before = c->a.len;
-            if (in.op != OP_invalid || dec_bit(p, in.pc)) {
+            if (in->op != OP_invalid || dec_bit(p, in->pc)) {
                 struct jit_pcmap *m = push_vec((void **)&c->insns, &c->ninsns, &c->insn_cap, sizeof *m, &c->oom);
                 if (!m) break;
-                *m = (struct jit_pcmap){.pc = in.pc, .native = (uint32_t)c->a.len};
-                last = in.pc;
+                *m = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)c->a.len};
+                last = in->pc;
             }
             if (c->stepping) {
-                if (!first) step_check(c, in.pc);
+                if (!first) step_check(c, in->pc);
                 step_count(c);
             }
             /* Nothing runs between two instructions of a block (no exit, no step
              * point when not stepping), so the sign extension can be left to the next. */
-            int dest = low32_dest(&in);
+            int dest = low32_dest(in);
             c->defer_sext = !c->stepping && dest >= 0 && k + 1 < n && low32_dest(&c->blk[k + 1]) == dest;
-            emit_insn(c, &in, table);
+            emit_insn(c, in, table);
             if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
-            if (in.op == OP_fallthrough) forced = in.pc + in.len;
+            if (in->op == OP_fallthrough) forced = in->pc + in->len;
             first = false;
         }
         pc = next_start(p, last);
     }
+}
+
+/* Instruction starts: set bits of the bitmask (bits past the code are zero). */
+static WITH_POPCNT size_t count_starts(const struct cpvm_program *p)
+{
+    size_t n = 0, bytes = ((size_t)p->code_len + 7) / 8, i = 0;
+    for (; i + 8 <= bytes; i += 8) n += (size_t)__builtin_popcountll(rd_le64(p->bitmask + i));
+    for (; i < bytes; i++) n += (size_t)__builtin_popcount(p->bitmask[i]);
+    return n;
 }
 
 static const char *cpu_missing;
@@ -904,10 +921,14 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
     x64_asm_init(&c.a, limit);
     struct jit_code *jc = calloc(1, sizeof *jc);
     cpvm_status s = CPVM_OK;
-    /* One allocation for the usual output (doom: ~4 native bytes per guest byte),
-     * so the buffer is not copied as it grows. */
-    size_t guess = 4096 + (size_t)p->code_len * 6 + (size_t)jt_len * 4;
-    if (!jc || !x64_asm_reserve(&c.a, guess < limit ? guess : limit)) {
+    /* Everything sized up front from the instruction count (doom: ~8 native bytes,
+     * ~0.45 labels, ~0.3 fixups and branch references, ~0.2 blocks per instruction),
+     * so that nothing is copied as it grows and the code's pages come in one go. */
+    size_t n = count_starts(p), guess = 4096 + n * 9 + (size_t)jt_len * 4;
+    if (!jc || !vec_reserve((void **)&c.insns, &c.insn_cap, n + 1, sizeof *c.insns, n + 1) ||
+        !vec_reserve((void **)&c.blocks, &c.block_cap, n / 4 + 64, sizeof *c.blocks, n / 4 + 64) ||
+        !vec_reserve((void **)&c.refs, &c.ref_cap, n / 3 + 64, sizeof *c.refs, n / 3 + 64) ||
+        !x64_asm_presize(&c.a, guess < limit ? guess : limit, n * 3 / 5 + 256, n * 2 / 5 + jt_len + 256)) {
         s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "out of memory compiling");
         goto done;
     }
@@ -935,25 +956,24 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
         goto done;
     }
     jc->len = c.a.len;
-    jc->map_size = (c.a.len + 4095) & ~(size_t)4095;
-    void *code = mmap(NULL, jc->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (code == MAP_FAILED) {
-        s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map %zu bytes of native code", jc->map_size);
-        goto done;
-    }
-    memcpy(code, c.a.buf, c.a.len);
+    void *code = x64_asm_take(&c.a, &jc->map_size);
+    size_t used = (c.a.len + 4095) & ~(size_t)4095;
     /* SECURITY: W^X — the code is never writable and executable at once; code
-     * for sandbox workers is never executable in this process at all. */
-    if (mprotect(code, jc->map_size, m->sandboxed ? PROT_READ : PROT_READ | PROT_EXEC) != 0) {
-        munmap(code, jc->map_size);
+     * for sandbox workers is never executable in this process at all. The spare
+     * pages of the buffer (kept for reuse) are inaccessible. */
+    if (!code || mprotect(code, used, m->sandboxed ? PROT_READ : PROT_READ | PROT_EXEC) != 0 ||
+        (used < jc->map_size && mprotect((uint8_t *)code + used, jc->map_size - used, PROT_NONE) != 0)) {
+        if (code) munmap(code, jc->map_size);
         s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot make native code executable");
         goto done;
     }
     jc->code = code;
     jc->insns = c.insns;
     jc->ninsns = c.ninsns;
+    jc->insns_map = c.insn_cap * sizeof *c.insns;
     jc->blocks = c.blocks;
     jc->nblocks = c.nblocks;
+    jc->blocks_map = c.block_cap * sizeof *c.blocks;
     c.insns = NULL;
     c.blocks = NULL;
     *out = jc;
@@ -961,20 +981,20 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
 done:
     jit_code_free(jc);
     x64_asm_free(&c.a);
-    free(c.refs);
-    free(c.cold);
+    pages_free(c.refs, c.ref_cap * sizeof *c.refs);
+    pages_free(c.cold, c.cold_cap * sizeof *c.cold);
     free(c.blk);
-    free(c.insns);
-    free(c.blocks);
+    pages_free(c.insns, c.insn_cap * sizeof *c.insns);
+    pages_free(c.blocks, c.block_cap * sizeof *c.blocks);
     return s;
 }
 
 void jit_code_free(struct jit_code *jc)
 {
     if (!jc) return;
-    if (jc->code) munmap(jc->code, jc->map_size);
-    free(jc->insns);
-    free(jc->blocks);
+    pages_free(jc->code, jc->map_size);
+    pages_free(jc->insns, jc->insns_map);
+    pages_free(jc->blocks, jc->blocks_map);
     free(jc);
 }
 

@@ -31,10 +31,10 @@ struct jit_code {
     uint32_t restore_off;  /* the exit path after registers are saved */
     uint32_t cold_off;     /* where the out-of-line stubs start (after the last block) */
     uint32_t table_off;    /* the jump table: int32 offsets from here to block heads */
-    struct jit_pcmap *insns;
-    size_t ninsns;
+    struct jit_pcmap *insns;   /* both arrays: pages_grow mappings of *_map bytes */
+    size_t ninsns, insns_map;
     struct jit_block *blocks;
-    size_t nblocks;
+    size_t nblocks, blocks_map;
 };
 
 /* Compiles the module's program; O(code size), native size bounded per guest byte. */

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pages.h"
+
 void x64_asm_init(struct x64_asm *a, size_t limit)
 {
     memset(a, 0, sizeof *a);
@@ -11,38 +13,60 @@ void x64_asm_init(struct x64_asm *a, size_t limit)
 
 void x64_asm_free(struct x64_asm *a)
 {
-    free(a->buf);
-    free(a->labels);
-    free(a->fixups);
+    pages_free(a->buf, a->cap);
+    pages_free(a->labels, a->label_cap * sizeof *a->labels);
+    pages_free(a->fixups, a->fixup_cap * sizeof *a->fixups);
     memset(a, 0, sizeof *a);
 }
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+/* Element-counted growth of a pages_grow array. */
+static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t prefault)
 {
     if (need <= *cap) return true;
-    size_t c = *cap ? *cap : first;
-    while (c < need) c *= 2;
-    void *np = realloc(*p, c * elem);
-    if (!np) return false;
-    *p = np;
-    *cap = c;
+    size_t bytes = *cap * elem;
+    if (!pages_grow(p, &bytes, need * elem, prefault * elem)) return false;
+    *cap = bytes / elem;
     return true;
 }
 
 bool x64_asm_reserve_slow(struct x64_asm *a, size_t n)
 {
     if (a->failed) return false;
-    if (a->len + n > a->limit || !grow((void **)&a->buf, &a->cap, a->len + n, 1, 4096)) {
+    if (a->len + n > a->limit || !grow((void **)&a->buf, &a->cap, a->len + n, 1, 0)) {
         a->failed = true;
         return false;
     }
     return true;
 }
 
-uint32_t x64_label_new(struct x64_asm *a)
+bool x64_asm_presize(struct x64_asm *a, size_t code, size_t labels, size_t fixups)
+{
+    if (a->failed) return false;
+    if (!grow((void **)&a->buf, &a->cap, code, 1, code) ||
+        !grow((void **)&a->labels, &a->label_cap, labels, sizeof *a->labels, labels) ||
+        !grow((void **)&a->fixups, &a->fixup_cap, fixups, sizeof *a->fixups, fixups)) {
+        a->failed = true;
+        return false;
+    }
+    return true;
+}
+
+void *x64_asm_take(struct x64_asm *a, size_t *map_size)
+{
+    if (!a->buf || !a->len) return NULL;
+    size_t used = (a->len + 4095) & ~(size_t)4095;
+    memset(a->buf + a->len, 0xcc, used - a->len); /* int3 after the code, not stale bytes */
+    void *code = a->buf;
+    *map_size = a->cap;
+    a->buf = NULL;
+    a->cap = 0;
+    return code;
+}
+
+uint32_t x64_label_new_slow(struct x64_asm *a)
 {
     if (a->failed || a->nlabels >= UINT32_MAX - 1 ||
-        !grow((void **)&a->labels, &a->label_cap, a->nlabels + 1, sizeof *a->labels, 256)) {
+        !grow((void **)&a->labels, &a->label_cap, a->nlabels + 1, sizeof *a->labels, 0)) {
         a->failed = true;
         return 0;
     }
@@ -50,54 +74,14 @@ uint32_t x64_label_new(struct x64_asm *a)
     return (uint32_t)a->nlabels++;
 }
 
-void x64_label_bind(struct x64_asm *a, uint32_t label)
+void x64_add_fixup_slow(struct x64_asm *a, struct x64_fixup f)
 {
     if (a->failed) return;
-    a->labels[label] = (uint32_t)a->len;
-}
-
-void x64_label_bind_at(struct x64_asm *a, uint32_t label, uint32_t offset)
-{
-    if (a->failed) return;
-    a->labels[label] = offset;
-}
-
-static void add_fixup(struct x64_asm *a, struct x64_fixup f)
-{
-    if (a->failed) return;
-    if (!grow((void **)&a->fixups, &a->fixup_cap, a->nfixups + 1, sizeof *a->fixups, 256)) {
+    if (!grow((void **)&a->fixups, &a->fixup_cap, a->nfixups + 1, sizeof *a->fixups, 0)) {
         a->failed = true;
         return;
     }
     a->fixups[a->nfixups++] = f;
-}
-
-void x64_fixup_rel32(struct x64_asm *a, uint32_t label)
-{
-    add_fixup(a, (struct x64_fixup){.at = (uint32_t)a->len - 4, .label = label, .kind = FIX_REL32});
-}
-
-void x64_fixup_table(struct x64_asm *a, uint32_t at, uint32_t label, uint32_t base)
-{
-    add_fixup(a, (struct x64_fixup){.at = at, .label = label, .base = base, .kind = FIX_TABLE});
-}
-
-void x64_jmp_label(struct x64_asm *a, uint32_t label)
-{
-    x64_advance(a, x64_jmp_rel32(x64_cur(a), 0));
-    x64_fixup_rel32(a, label);
-}
-
-void x64_jcc_label(struct x64_asm *a, enum x64_cc cc, uint32_t label)
-{
-    x64_advance(a, x64_jcc_rel32(x64_cur(a), cc, 0));
-    x64_fixup_rel32(a, label);
-}
-
-void x64_lea_label(struct x64_asm *a, enum x64_reg dst, uint32_t label)
-{
-    x64_advance(a, x64_lea(x64_cur(a), 8, dst, x64_mem_rip(0)));
-    x64_fixup_rel32(a, label);
 }
 
 bool x64_asm_finish(struct x64_asm *a)

@@ -560,8 +560,10 @@ static void test_forms_complete(void **state)
     char *hdr = (char *)tu_read_file(path, &len);
     if (!hdr) fail_msg("cannot read %s (set CPVM_SOURCE_DIR)", path);
     unsigned fns = 0, ops = 0, missing = 0;
-    for (const char *p = hdr; (p = strstr(p, "\nunsigned x64_")) != NULL; p++) {
-        const char *name = p + strlen("\nunsigned x64_"), *paren = strchr(name, '(');
+    /* the declarations (the inline definitions follow them) */
+    const char *decl = "\nstatic inline unsigned x64_", *defs = strstr(hdr, "/* The definitions");
+    for (const char *p = hdr; (p = strstr(p, decl)) != NULL && (!defs || p < defs); p++) {
+        const char *name = p + strlen(decl), *paren = strchr(name, '(');
         const char *close = paren ? strchr(paren, ')') : NULL;
         if (!close) break;
         char fn[64], params[256];

@@ -45,8 +45,23 @@ static bool dead(long pid)
     return !paren || paren[1] == 0 || paren[2] == 'Z' || paren[2] == 'X';
 }
 
-/* SIGKILLs every child of this process (the pool's workers, idle and busy,
- * are its only children) and waits until they are dead. */
+/* Whether child `pid` is a sandbox worker (the zygote names itself so). Other
+ * children must live: the fuzzing engine's own (llvm-symbolizer for NEW_FUNC
+ * lines, fork-mode jobs) die with SIGPIPE or lost work if killed. A child's pid
+ * cannot be reused before this process reaps it, so the check is not racy. */
+static bool is_worker(long pid)
+{
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    bool ok = fgets(comm, sizeof comm, f) != NULL;
+    fclose(f);
+    return ok && strcmp(comm, "cpvm-worker\n") == 0;
+}
+
+/* SIGKILLs every sandbox worker of this process (the pool's, idle and busy)
+ * and waits until they are dead. */
 static void kill_children(void)
 {
     long pids[256];
@@ -62,7 +77,7 @@ static void kill_children(void)
         if (!f) continue;
         long pid;
         while (n < 256 && fscanf(f, "%ld", &pid) == 1)
-            if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0) pids[n++] = pid;
+            if (pid > 0 && is_worker(pid) && kill((pid_t)pid, SIGKILL) == 0) pids[n++] = pid;
         fclose(f);
     }
     closedir(d);

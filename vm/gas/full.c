@@ -74,10 +74,14 @@ static void reset(struct gas_sim *s)
         reset_ticks(s);
         return;
     }
-    s->dcycle = s->latest = s->has_deps = 0;
+    uint32_t base = s->latest + 2; /* past every time in the register table */
+    if (base > (1u << 30)) {
+        memset(s->reg, 0, sizeof s->reg);
+        base = 0;
+    }
+    s->base = s->dcycle = s->latest = base;
     s->demand = 0;
     s->dleft = DECODE_PER_CYCLE;
-    memset(s->reg, 0, sizeof s->reg);
 }
 
 void gas_sim_restart(struct gas_sim *s) { reset(s); }
@@ -94,6 +98,8 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
     s->is64 = cpvm_program_is_64_bit(p);
     s->trace = NULL;
     s->trace_ctx = NULL;
+    s->latest = 0;
+    memset(s->reg, 0, sizeof s->reg);
     reset(s);
 }
 
@@ -532,10 +538,10 @@ static inline uint32_t low_bits(uint32_t n) { return n >= 32 ? UINT32_MAX : bit(
 static bool unconstrained_fits(const struct gas_sim *s)
 {
     uint64_t delta[FITS_HORIZON + 1]; /* per cycle: what starts, less what ends */
-    uint32_t end = s->latest;
+    uint32_t end = s->latest - s->base;
     memset(delta, 0, (end + 1) * sizeof *delta);
     for (uint32_t i = 0; i < s->nent; i++) {
-        uint32_t b = s->ent_begin[i], cost = s->ent_cost[i];
+        uint32_t b = s->ent_begin[i] - s->base, cost = s->ent_cost[i];
         uint64_t wide = widen(cost & 0xffff);
         delta[b] += wide + WIDE_START;
         delta[b + 1] -= WIDE_START;
@@ -606,14 +612,15 @@ static uint32_t schedule(const struct gas_sim *s)
 {
     const uint32_t n = s->nent, last_decode = s->ent_ready[n - 1] - 1;
     const uint32_t *ready = s->ent_ready, *dep = s->ent_dep;
-    uint32_t alu = 0, need[GAS_ENT_MAX]; /* entries needing an ALU */
+    uint32_t alu = 0, blocked = 0, need[GAS_ENT_MAX]; /* entries needing an ALU, with producers */
     for (uint32_t i = 0; i < n; i++) {
         need[i] = s->ent_cost[i] & 0xffff;
         alu |= (uint32_t)((need[i] & (7u << ALU_AT)) != 0) << i;
+        blocked |= (uint32_t)(dep[i] != 0) << i;
     }
     struct calendar cal;
     cal.busy[0] = cal.busy[1] = 0;
-    uint32_t pending = low_bits(n), blocked = s->has_deps, completed = 0, avail = ALL_FREE, latest = 0;
+    uint32_t pending = low_bits(n), completed = 0, avail = ALL_FREE, latest = 0;
     uint32_t decoded = 0; /* how many entries are decoded by now (in order) */
     for (uint32_t now = ready[0];;) {
         uint32_t results = cal_take(&cal, now);
@@ -645,14 +652,15 @@ static uint32_t schedule(const struct gas_sim *s)
         if (decoded < n && ready[decoded] < next) next = ready[decoded];
         now = next != UINT32_MAX ? next : now + 1;
     }
-    return latest + 2;
+    return latest + 2 - s->base;
 }
 
 /* The block's end: its cycle count. */
 static void finish_block(struct gas_sim *s)
 {
     s->finished = true;
-    if (!over_limits(s->demand) || (s->latest < FITS_HORIZON && unconstrained_fits(s))) s->cycles = s->latest + 2;
+    if (!over_limits(s->demand) || (s->latest - s->base < FITS_HORIZON && unconstrained_fits(s)))
+        s->cycles = s->latest + 2 - s->base;
     else s->cycles = schedule(s);
 }
 
@@ -676,13 +684,13 @@ static void replay(struct gas_sim *s)
 
 /* The block-so-far counters, in locals while a run of instructions is fed. */
 struct run {
-    uint32_t npend, nent, dcycle, dleft, latest, has_deps;
+    uint32_t npend, nent, dcycle, dleft, latest;
     uint64_t demand;
 };
 
 static inline void run_load(const struct gas_sim *s, struct run *r)
 {
-    *r = (struct run){s->npend, s->nent, s->dcycle, s->dleft, s->latest, s->has_deps, s->demand};
+    *r = (struct run){s->npend, s->nent, s->dcycle, s->dleft, s->latest, s->demand};
 }
 
 static inline void run_store(struct gas_sim *s, const struct run *r)
@@ -692,7 +700,6 @@ static inline void run_store(struct gas_sim *s, const struct run *r)
     s->dcycle = r->dcycle;
     s->dleft = r->dleft;
     s->latest = r->latest;
-    s->has_deps = r->has_deps;
     s->demand = r->demand;
 }
 
@@ -700,7 +707,7 @@ static inline void run_store(struct gas_sim *s, const struct run *r)
  * what is scheduled without ticks. Done for every instruction of every block:
  * table lookups and arithmetic, the only branches on rare cases. */
 static inline __attribute__((always_inline)) bool record(struct gas_sim *s, struct run *r, const struct dec_insn *in,
-                                                       bool *end)
+                                                       bool *end, const bool keep)
 {
     const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
     uint32_t fl = c->flags, A = in->a, B = in->b, D = in->d;
@@ -719,19 +726,21 @@ static inline __attribute__((always_inline)) bool record(struct gas_sim *s, stru
     r->dleft = (cycle_full ? DECODE_PER_CYCLE : r->dleft) - decode;
     uint32_t p = dst | src1 << 8 | src2 << 16 | decode << 24;
     if (fl & F_MOVE) { /* renamed away: the destination names the source's producer */
-        s->pend[r->npend++] = p | 1u << 31;
+        if (keep) s->pend[r->npend] = p | 1u << 31;
+        r->npend++;
         s->reg[dst] = s->reg[src1];
         return true;
     }
-    s->pend[r->npend++] = p;
+    if (keep) s->pend[r->npend] = p;
+    r->npend++;
     uint64_t r1 = s->reg[src1], r2 = s->reg[src2];
     uint32_t i = r->nent++, ready = r->dcycle + 1, a1 = (uint32_t)r1, a2 = (uint32_t)r2;
     uint32_t begin = ready > a1 ? ready : a1;
     begin = begin > a2 ? begin : a2;
-    uint32_t done = begin + latency, dep = (uint32_t)((r1 | r2) >> 32);
+    uint32_t done = begin + latency, base = s->base;
+    uint32_t dep = (a1 > base ? (uint32_t)(r1 >> 32) : 0) | (a2 > base ? (uint32_t)(r2 >> 32) : 0);
     r->latest = done > r->latest ? done : r->latest;
     r->demand += c->wide;
-    r->has_deps |= (uint32_t)(dep != 0) << i;
     s->ent_ready[i] = ready;
     s->ent_begin[i] = begin;
     s->ent_dep[i] = dep;
@@ -746,7 +755,6 @@ static void feed_ticks(struct gas_sim *s, const struct dec_insn *in)
 {
     struct gas_pending o;
     shape(s, in, &o);
-    if (!s->direct) replay(s); /* from the block's first instruction */
     if (s->trace) feed_shaped(s, &o, true);
     else feed_shaped(s, &o, false);
 }
@@ -757,33 +765,49 @@ void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
         struct run r;
         bool end = false;
         run_load(s, &r);
-        if (record(s, &r, in, &end)) {
+        if (record(s, &r, in, &end, true)) {
             run_store(s, &r);
             if (end) finish_block(s);
             return;
         }
+        replay(s); /* too long: the ticks run, from the block's first instruction */
     }
     feed_ticks(s, in);
 }
 
 void gas_sim_feed_all(struct gas_sim *s, const struct dec_insn *in, size_t n)
 {
-    size_t k = 0;
-    if (!s->direct) {
-        struct run r;
-        bool end = false;
-        run_load(s, &r);
-        while (k < n && record(s, &r, &in[k], &end)) {
-            k++;
-            if (end) {
-                run_store(s, &r);
-                finish_block(s);
-                return;
-            }
-        }
-        run_store(s, &r);
+    if (s->direct || s->npend) { /* tracing, or part of the block came one by one */
+        for (size_t k = 0; k < n && !s->finished; k++) gas_sim_feed(s, &in[k]);
+        return;
     }
-    for (; k < n && !s->finished; k++) feed_ticks(s, &in[k]);
+    /* the block from its start: no copy kept to replay, `in` is at hand */
+    struct run r;
+    bool end = false;
+    size_t k = 0;
+    run_load(s, &r);
+    while (k < n && record(s, &r, &in[k], &end, false)) {
+        k++;
+        if (end) {
+            run_store(s, &r);
+            finish_block(s);
+            return;
+        }
+    }
+    run_store(s, &r);
+    if (k == n) {
+        /* an incomplete block (never from the block iterator): let the next
+         * one-by-one instruction replay it */
+        for (size_t j = 0; j < n; j++) {
+            struct gas_pending o;
+            shape(s, &in[j], &o);
+            s->pend[j] = o.dst | o.src1 << 8 | o.src2 << 16 | (uint32_t)o.decode << 24 | (o.flags & F_MOVE ? 1u << 31 : 0);
+        }
+        return;
+    }
+    s->direct = true; /* too long: the ticks run, from the block's first instruction */
+    reset_ticks(s);
+    for (size_t j = 0; j < n && !s->finished; j++) feed_ticks(s, &in[j]);
 }
 
 uint32_t gas_sim_cost(const struct gas_sim *s)

@@ -69,10 +69,13 @@ struct gas_sim {
     uint32_t npend, nent;
     uint32_t dcycle, dleft; /* decode: the cycle so far, its slots left */
     uint32_t latest;        /* the latest result if no resource or start limit binds */
-    uint32_t has_deps;      /* entries with producers in the block */
+    /* Cycles count from `base`, which grows from block to block, so the register
+     * table need not be emptied: a value from an earlier block is ready before
+     * this one starts (its time is at most base), and has no producer here. */
+    uint32_t base;
     uint64_t demand;        /* all entries' resources and starts, a byte each */
     /* register -> when it is ready if no limit binds (low half), and the bit of
-     * the entry producing it, 0 if none (high half) */
+     * the entry producing it (high half) */
     uint64_t reg[18];
     /* per entry: when it is decoded + 1, when it starts if no limit binds, its
      * producers, and its resources | latency << 16 */

@@ -6,13 +6,15 @@
  *  - the ticks, one per cycle (tracing: every event);
  *  - the ticks with the reference's fast-forward over idle cycles, and without
  *    ticks once the end is determined (finish_unconstrained); blocks of more
- *    than 31 instructions, where the ROB can fill, always go this way;
- *  - solve(): a short block whose limits never bind, from decode slots and
- *    dependencies alone; checked, else
- *  - schedule(): the start decisions of the ticks, made only at the cycles where
- *    something can start, without the ROB bookkeeping.
+ *    than 31 entries (the ROB can fill) or 64 instructions go this way;
+ *  - the closed form: each instruction recorded as it comes (table lookups,
+ *    no branches on its kind) with its result time if no resource or start
+ *    limit binds; that is the cost when the block's resources all fit at once
+ *    (most blocks), or when a per-cycle count shows no limit is reached;
+ *  - otherwise schedule(): the ticks' start decisions, made by events (results,
+ *    decodes) without the ROB bookkeeping.
  * The unit tests, the conformance vectors and the fuzz harness's gas check hold
- * them equal. Computing every block of doom.polkavm costs ~20% of compiling it. */
+ * them equal. */
 #include "full.h"
 
 #include <string.h>
@@ -377,15 +379,17 @@ enum {
     F_MOVE = 1 << 7,  /* move_reg: renamed away */
 };
 struct op_cost {
-    int8_t latency;
-    uint8_t decode, flags;
+    int8_t latency[2]; /* in 32-bit, 64-bit programs */
+    uint8_t decode[2];
+    uint8_t flags;
     uint8_t dst, src1, src2;
     uint16_t res;
     uint64_t wide; /* res widened, one start */
 };
 #define ALU RES(1, 0, 0, 0, 0)
 #define OPC(lat, dec, fl, d, s1, s2, res)                                                                  \
-    {lat, dec, fl, R_##d ? R_##d : R_NODST, R_##s1, R_##s2, res, WIDE(res) + WIDE_START}
+    {{lat, (lat) + !!((fl) & F_W)}, {dec, (dec) + !!((fl) & F_W)}, fl, R_##d ? R_##d : R_NODST, R_##s1, R_##s2,     \
+     res, WIDE(res) + WIDE_START}
 #define ALU3(lat, dec, fl) OPC(lat, dec, fl, D, A, B, ALU)      /* D = A op B */
 #define ALU2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, ALU)   /* A = op B */
 #define LOADS(d, s1) OPC(0, 1, F_LOAD, d, s1, NONE, RES(1, 1, 0, 0, 0))
@@ -471,7 +475,7 @@ static const struct op_cost COSTS[OP_COUNT + 1] = {
 bool gas_full_table_complete(void)
 {
     for (unsigned op = 0; op <= OP_COUNT; op++)
-        if (!COSTS[op].latency && !(COSTS[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
+        if (!COSTS[op].latency[0] && !(COSTS[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
     return true;
 }
 
@@ -498,11 +502,11 @@ static inline __attribute__((always_inline)) const struct op_cost *shape(const s
                                                                        struct gas_pending *o)
 {
     const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
-    unsigned flags = c->flags, A = in->a, B = in->b, D = in->d, w = (flags >> 3 & 1) & s->is64;
+    unsigned flags = c->flags, A = in->a, B = in->b, D = in->d;
     /* without branches: the opcodes come in no predictable order */
-    unsigned decode = c->decode + ((flags & 1) & (D != A) & (D != B)) + ((flags >> 1 & 1) & (A != B)) +
-                      ((flags >> 2 & 1) & (D != A)) + w;
-    int latency = c->latency + (int)w;
+    unsigned decode = c->decode[s->is64] + ((flags & 1) & (D != A) & (D != B)) + ((flags >> 1 & 1) & (A != B)) +
+                      ((flags >> 2 & 1) & (D != A));
+    int latency = c->latency[s->is64];
     if (flags & F_LOAD) latency = s->load_latency;
     if (flags & F_BRANCH) latency = branch_latency(s, in); /* a terminator: once a block */
     /* the register roles index the bytes of: none, A, B, D, no destination */
@@ -712,10 +716,9 @@ static inline __attribute__((always_inline)) bool record(struct gas_sim *s, stru
     const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
     uint32_t fl = c->flags, A = in->a, B = in->b, D = in->d;
     if (r->npend == GAS_PENDING_MAX || (r->nent == GAS_ENT_MAX && !(fl & F_MOVE))) return false;
-    uint32_t w = (fl >> 3 & 1) & s->is64;
-    uint32_t decode = c->decode + w +
+    uint32_t decode = c->decode[s->is64] +
                       (((fl & 1) & (D != A) & (D != B)) | ((fl >> 1 & 1) & (A != B)) | ((fl >> 2 & 1) & (D != A)));
-    uint32_t latency = c->latency + w;
+    uint32_t latency = (uint32_t)c->latency[s->is64];
     if (fl & F_LOAD) latency = (uint32_t)s->load_latency;
     if (fl & F_BRANCH) latency = (uint32_t)branch_latency(s, in); /* a terminator: once a block */
     /* the register roles index the bytes of: none, A, B, D, no destination */

@@ -367,7 +367,7 @@ static int8_t branch_latency(const struct gas_sim *s, const struct dec_insn *in)
 
 /* Each instruction's costs (gas.md §5 table), as data. Register roles name the
  * decoder's fields: A, B (the first two) and D (the third of three-register ops). */
-enum { R_NONE = 0, R_A = 8, R_B = 16, R_D = 24, R_NODST = 32 }; /* bit offsets in shape()'s `regs` */
+enum { R_NONE, R_A, R_B, R_D, R_NODST }; /* indices in roles()'s table */
 enum {
     F_D3 = 1 << 0,    /* one more decode slot when D is neither A nor B */
     F_D2 = 1 << 1,    /* ... when A (destination) differs from B (source) */
@@ -382,13 +382,17 @@ struct op_cost {
     int8_t latency[2]; /* in 32-bit, 64-bit programs */
     uint8_t decode[2];
     uint8_t flags;
+    uint8_t extra; /* one more decode slot for these register patterns (see decode_slots) */
     uint8_t dst, src1, src2;
     uint16_t res;
     uint64_t wide; /* res widened, one start */
 };
 #define ALU RES(1, 0, 0, 0, 0)
+/* over the patterns A == B | (D == A) << 1 | (D == B) << 2: D not in {A, B}; A != B; D != A */
+#define EXTRA(fl) ((fl) & F_D3 ? 0x03 : (fl) & F_D2 ? 0x55 : (fl) & F_DA ? 0x33 : 0)
 #define OPC(lat, dec, fl, d, s1, s2, res)                                                                  \
-    {{lat, (lat) + !!((fl) & F_W)}, {dec, (dec) + !!((fl) & F_W)}, fl, R_##d ? R_##d : R_NODST, R_##s1, R_##s2,     \
+    {{lat, (lat) + !!((fl) & F_W)}, {dec, (dec) + !!((fl) & F_W)}, fl, EXTRA(fl), R_##d ? R_##d : R_NODST, R_##s1,  \
+     R_##s2,                                                                                                \
      res, WIDE(res) + WIDE_START}
 #define ALU3(lat, dec, fl) OPC(lat, dec, fl, D, A, B, ALU)      /* D = A op B */
 #define ALU2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, ALU)   /* A = op B */
@@ -497,23 +501,36 @@ static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s,
     if (o->flags & F_END) drain(s, T);
 }
 
+/* Decode slots, without branches: the opcodes come in no predictable order. */
+static inline uint32_t decode_slots(const struct op_cost *c, const struct dec_insn *in, bool is64)
+{
+    uint32_t A = in->a, B = in->b, D = in->d, same = (A == B) | (D == A) << 1 | (D == B) << 2;
+    return c->decode[is64] + (c->extra >> same & 1);
+}
+
+/* The registers an instruction writes and reads (NO_DST, NO_SRC for none). */
+static inline void roles(const struct op_cost *c, const struct dec_insn *in, uint32_t *dst, uint32_t *src1,
+                         uint32_t *src2)
+{
+    const uint8_t reg[5] = {NO_SRC, in->a, in->b, in->d, NO_DST};
+    *dst = reg[c->dst];
+    *src1 = reg[c->src1];
+    *src2 = reg[c->src2];
+}
+
 static inline __attribute__((always_inline)) const struct op_cost *shape(const struct gas_sim *s,
                                                                        const struct dec_insn *in,
                                                                        struct gas_pending *o)
 {
     const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
-    unsigned flags = c->flags, A = in->a, B = in->b, D = in->d;
-    /* without branches: the opcodes come in no predictable order */
-    unsigned decode = c->decode[s->is64] + ((flags & 1) & (D != A) & (D != B)) + ((flags >> 1 & 1) & (A != B)) +
-                      ((flags >> 2 & 1) & (D != A));
+    unsigned flags = c->flags, decode = decode_slots(c, in, s->is64), dst, src1, src2;
     int latency = c->latency[s->is64];
     if (flags & F_LOAD) latency = s->load_latency;
     if (flags & F_BRANCH) latency = branch_latency(s, in); /* a terminator: once a block */
-    /* the register roles index the bytes of: none, A, B, D, no destination */
-    uint64_t regs = NO_SRC | (uint64_t)A << 8 | (uint64_t)B << 16 | (uint64_t)D << 24 | (uint64_t)NO_DST << 32;
-    o->dst = (uint8_t)(regs >> c->dst);
-    o->src1 = (uint8_t)(regs >> c->src1);
-    o->src2 = (uint8_t)(regs >> c->src2);
+    roles(c, in, &dst, &src1, &src2);
+    o->dst = (uint8_t)dst;
+    o->src1 = (uint8_t)src1;
+    o->src2 = (uint8_t)src2;
     o->decode = (uint8_t)decode;
     o->latency = (int8_t)latency;
     o->flags = (uint8_t)(flags & (F_MOVE | F_END));
@@ -714,16 +731,12 @@ static inline __attribute__((always_inline)) bool record(struct gas_sim *s, stru
                                                        bool *end, const bool keep)
 {
     const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
-    uint32_t fl = c->flags, A = in->a, B = in->b, D = in->d;
+    uint32_t fl = c->flags;
     if (r->npend == GAS_PENDING_MAX || (r->nent == GAS_ENT_MAX && !(fl & F_MOVE))) return false;
-    uint32_t decode = c->decode[s->is64] +
-                      (((fl & 1) & (D != A) & (D != B)) | ((fl >> 1 & 1) & (A != B)) | ((fl >> 2 & 1) & (D != A)));
-    uint32_t latency = (uint32_t)c->latency[s->is64];
+    uint32_t decode = decode_slots(c, in, s->is64), latency = (uint32_t)c->latency[s->is64], dst, src1, src2;
     if (fl & F_LOAD) latency = (uint32_t)s->load_latency;
     if (fl & F_BRANCH) latency = (uint32_t)branch_latency(s, in); /* a terminator: once a block */
-    /* the register roles index the bytes of: none, A, B, D, no destination */
-    uint64_t regs = NO_SRC | (uint64_t)A << 8 | (uint64_t)B << 16 | (uint64_t)D << 24 | (uint64_t)NO_DST << 32;
-    uint32_t dst = (uint8_t)(regs >> c->dst), src1 = (uint8_t)(regs >> c->src1), src2 = (uint8_t)(regs >> c->src2);
+    roles(c, in, &dst, &src1, &src2);
     uint32_t cycle_full = r->dleft < decode;
     r->dcycle += cycle_full;
     r->dleft = (cycle_full ? DECODE_PER_CYCLE : r->dleft) - decode;

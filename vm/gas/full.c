@@ -6,13 +6,15 @@
  *  - the ticks, one per cycle (tracing: every event);
  *  - the ticks with the reference's fast-forward over idle cycles, and without
  *    ticks once the end is determined (finish_unconstrained); blocks of more
- *    than 31 instructions, where the ROB can fill, always go this way;
- *  - solve(): a short block whose limits never bind, from decode slots and
- *    dependencies alone; checked, else
- *  - schedule(): the start decisions of the ticks, made only at the cycles where
- *    something can start, without the ROB bookkeeping.
+ *    than 31 entries (the ROB can fill) or 64 instructions go this way;
+ *  - the closed form: each instruction recorded as it comes (table lookups,
+ *    no branches on its kind) with its result time if no resource or start
+ *    limit binds; that is the cost when the block's resources all fit at once
+ *    (most blocks), or when a per-cycle count shows no limit is reached;
+ *  - otherwise schedule(): the ticks' start decisions, made by events (results,
+ *    decodes) without the ROB bookkeeping.
  * The unit tests, the conformance vectors and the fuzz harness's gas check hold
- * them equal. Computing every block of doom.polkavm costs ~20% of compiling it. */
+ * them equal. */
 #include "full.h"
 
 #include <string.h>
@@ -68,9 +70,20 @@ static void reset(struct gas_sim *s)
 {
     s->finished = false;
     s->cycles = s->in_flight = 0;
-    s->npend = 0;
+    s->npend = s->nent = 0;
     s->direct = s->trace != NULL;
-    if (s->direct) reset_ticks(s);
+    if (s->direct) {
+        reset_ticks(s);
+        return;
+    }
+    uint32_t base = s->latest + 2; /* past every time in the register table */
+    if (base > (1u << 30)) {
+        memset(s->reg, 0, sizeof s->reg);
+        base = 0;
+    }
+    s->base = s->dcycle = s->latest = base;
+    s->demand = 0;
+    s->dleft = DECODE_PER_CYCLE;
 }
 
 void gas_sim_restart(struct gas_sim *s) { reset(s); }
@@ -87,6 +100,8 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
     s->is64 = cpvm_program_is_64_bit(p);
     s->trace = NULL;
     s->trace_ctx = NULL;
+    s->latest = 0;
+    memset(s->reg, 0, sizeof s->reg);
     reset(s);
 }
 
@@ -202,20 +217,21 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
     s->cycles = now + step;
 }
 
-/* Each resource field widened to a byte, to add up the demands of many entries. */
-static inline uint64_t widen(uint32_t r)
-{
-    return (uint64_t)((r >> ALU_AT) & 7) | (uint64_t)((r >> LOAD_AT) & 7) << 8 |
-           (uint64_t)((r >> STORE_AT) & 7) << 16 | (uint64_t)((r >> MUL_AT) & 1) << 24 |
-           (uint64_t)((r >> DIV_AT) & 1) << 32;
-}
+/* Each resource field widened to a byte, to add up the demands of many entries;
+ * a sixth byte counts starts. */
+#define WIDE(r)                                                                                              \
+    ((uint64_t)(((r) >> ALU_AT) & 7) | (uint64_t)(((r) >> LOAD_AT) & 7) << 8 |                             \
+     (uint64_t)(((r) >> STORE_AT) & 7) << 16 | (uint64_t)(((r) >> MUL_AT) & 1) << 24 |                      \
+     (uint64_t)(((r) >> DIV_AT) & 1) << 32)
+#define WIDE_START (1ull << 40)
+static inline uint64_t widen(uint32_t r) { return WIDE(r); }
 
-/* Resource demands add up per field (widen); over the limits of one cycle? */
+/* Demands added up per byte (widen): over the limits of one cycle? */
 static inline bool over_limits(uint64_t demand)
 {
-    /* per byte: limit 4, 4, 4, 1, 1; adding 127 - limit sets the top bit when over
-     * (a byte holds at most 32 entries x 4, so nothing carries into the next) */
-    return ((demand + 0x7e7e7b7b7bull) & 0x8080808080ull) != 0;
+    /* per byte: limit 4, 4, 4, 1, 1 and 5 starts; adding 127 - limit sets the top
+     * bit when over (a byte holds at most 32 entries x 4, so nothing carries) */
+    return ((demand + 0x7a7e7e7b7b7bull) & 0x808080808080ull) != 0;
 }
 
 /* Draining, when the resources and the start limit can no longer hold anything
@@ -351,7 +367,7 @@ static int8_t branch_latency(const struct gas_sim *s, const struct dec_insn *in)
 
 /* Each instruction's costs (gas.md §5 table), as data. Register roles name the
  * decoder's fields: A, B (the first two) and D (the third of three-register ops). */
-enum { R_NONE, R_A, R_B, R_D };
+enum { R_NONE, R_A, R_B, R_D, R_NODST }; /* indices in roles()'s table */
 enum {
     F_D3 = 1 << 0,    /* one more decode slot when D is neither A nor B */
     F_D2 = 1 << 1,    /* ... when A (destination) differs from B (source) */
@@ -363,13 +379,21 @@ enum {
     F_MOVE = 1 << 7,  /* move_reg: renamed away */
 };
 struct op_cost {
-    int8_t latency;
-    uint8_t decode, flags;
+    int8_t latency[2]; /* in 32-bit, 64-bit programs */
+    uint8_t decode[2];
+    uint8_t flags;
+    uint8_t extra; /* one more decode slot for these register patterns (see decode_slots) */
     uint8_t dst, src1, src2;
     uint16_t res;
+    uint64_t wide; /* res widened, one start */
 };
 #define ALU RES(1, 0, 0, 0, 0)
-#define OPC(lat, dec, fl, d, s1, s2, res) {lat, dec, fl, R_##d, R_##s1, R_##s2, res}
+/* over the patterns A == B | (D == A) << 1 | (D == B) << 2: D not in {A, B}; A != B; D != A */
+#define EXTRA(fl) ((fl) & F_D3 ? 0x03 : (fl) & F_D2 ? 0x55 : (fl) & F_DA ? 0x33 : 0)
+#define OPC(lat, dec, fl, d, s1, s2, res)                                                                  \
+    {{lat, (lat) + !!((fl) & F_W)}, {dec, (dec) + !!((fl) & F_W)}, fl, EXTRA(fl), R_##d ? R_##d : R_NODST, R_##s1,  \
+     R_##s2,                                                                                                \
+     res, WIDE(res) + WIDE_START}
 #define ALU3(lat, dec, fl) OPC(lat, dec, fl, D, A, B, ALU)      /* D = A op B */
 #define ALU2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, ALU)   /* A = op B */
 #define LOADS(d, s1) OPC(0, 1, F_LOAD, d, s1, NONE, RES(1, 1, 0, 0, 0))
@@ -455,11 +479,18 @@ static const struct op_cost COSTS[OP_COUNT + 1] = {
 bool gas_full_table_complete(void)
 {
     for (unsigned op = 0; op <= OP_COUNT; op++)
-        if (!COSTS[op].latency && !(COSTS[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
+        if (!COSTS[op].latency[0] && !(COSTS[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
     return true;
 }
 
 /* One instruction with its latency and decode slots worked out. */
+struct gas_pending {
+    uint8_t dst, src1, src2, decode; /* registers; NO_SRC, NO_DST for none */
+    int8_t latency;
+    uint8_t flags;
+    uint16_t res;
+};
+
 static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s, const struct gas_pending *o, const bool T)
 {
     if (o->flags & F_MOVE) {
@@ -470,199 +501,329 @@ static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s,
     if (o->flags & F_END) drain(s, T);
 }
 
-static inline __attribute__((always_inline)) void shape(const struct gas_sim *s, const struct dec_insn *in,
-                                                      struct gas_pending *o)
+/* Decode slots, without branches: the opcodes come in no predictable order. */
+static inline uint32_t decode_slots(const struct op_cost *c, const struct dec_insn *in, bool is64)
 {
-    unsigned op = in->op <= OP_COUNT ? in->op : OP_invalid;
-    const struct op_cost *c = &COSTS[op];
-    unsigned flags = c->flags, decode = c->decode;
-    int latency = c->latency;
-    if (flags & (F_D3 | F_D2 | F_DA | F_W | F_LOAD | F_BRANCH)) {
-        int A = in->a, B = in->b, D = in->d;
-        if (flags & F_D3) decode += D != A && D != B;
-        if (flags & F_D2) decode += A != B;
-        if (flags & F_DA) decode += D != A;
-        if (flags & F_W) {
-            decode += s->is64;
-            latency += s->is64;
-        }
-        if (flags & F_LOAD) latency = s->load_latency;
-        if (flags & F_BRANCH) latency = branch_latency(s, in);
-    }
-    const uint8_t reg[4] = {NO_SRC, in->a, in->b, in->d};
-    o->dst = c->dst ? reg[c->dst] : NO_DST;
-    o->src1 = reg[c->src1];
-    o->src2 = reg[c->src2];
+    uint32_t A = in->a, B = in->b, D = in->d, same = (A == B) | (D == A) << 1 | (D == B) << 2;
+    return c->decode[is64] + (c->extra >> same & 1);
+}
+
+/* The registers an instruction writes and reads (NO_DST, NO_SRC for none). */
+static inline void roles(const struct op_cost *c, const struct dec_insn *in, uint32_t *dst, uint32_t *src1,
+                         uint32_t *src2)
+{
+    const uint8_t reg[5] = {NO_SRC, in->a, in->b, in->d, NO_DST};
+    *dst = reg[c->dst];
+    *src1 = reg[c->src1];
+    *src2 = reg[c->src2];
+}
+
+static inline __attribute__((always_inline)) const struct op_cost *shape(const struct gas_sim *s,
+                                                                       const struct dec_insn *in,
+                                                                       struct gas_pending *o)
+{
+    const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
+    unsigned flags = c->flags, decode = decode_slots(c, in, s->is64), dst, src1, src2;
+    int latency = c->latency[s->is64];
+    if (flags & F_LOAD) latency = s->load_latency;
+    if (flags & F_BRANCH) latency = branch_latency(s, in); /* a terminator: once a block */
+    roles(c, in, &dst, &src1, &src2);
+    o->dst = (uint8_t)dst;
+    o->src1 = (uint8_t)src1;
+    o->src2 = (uint8_t)src2;
     o->decode = (uint8_t)decode;
     o->latency = (int8_t)latency;
     o->flags = (uint8_t)(flags & (F_MOVE | F_END));
     o->res = c->res;
+    return c;
 }
 
+/* ---- Blocks of at most GAS_ENT_MAX entries (the ROB never fills), without ticks.
+ *
+ * As the instructions come, each entry is recorded (when it is decoded, its
+ * latency, resources and producers) and its result time worked out as if no
+ * resource or start limit ever bound: an entry decoded in cycle c waits from
+ * c + 1 and starts at the first tick at or after that and its producers'
+ * results (there is a tick every cycle while decoding, and one at every
+ * result); its result comes its latency later. The block then ends one cycle
+ * after its last retirement, one cycle after the latest result. That holds
+ * when no limit binds: when every entry's resources fit at once (most blocks),
+ * or when at every cycle what the entries started by then and not done holds
+ * fits, and at most 5 start (unconstrained_fits). Otherwise schedule() makes
+ * the ticks' start decisions. */
 
-/* A whole block without ticks, when nothing but decoding and dependencies holds
- * anything back (most blocks). Decoding is a running count of slots. An entry
- * decoded in cycle c waits from c + 1 and starts at the first tick at or after
- * that and its producers' results (there is a tick every cycle while decoding,
- * and one at every result); its result comes its latency later. Then, given
- * those start cycles, check what the ticks would have checked: at most 5 starts
- * a cycle, and each start fits beside everything executing and everything older
- * starting with it; if not, false (the ticks decide). The block ends one cycle
- * after its last retirement, which is one cycle after the latest result. */
-static bool solve(struct gas_sim *s)
+static inline uint32_t low_bits(uint32_t n) { return n >= 32 ? UINT32_MAX : bit(n) - 1; }
+
+#define FITS_HORIZON 128 /* cycles unconstrained_fits() looks at; later blocks are scheduled */
+
+static bool unconstrained_fits(const struct gas_sim *s)
 {
-    uint32_t start[GAS_ROB_SIZE], done[GAS_ROB_SIZE];
-    uint64_t need[GAS_ROB_SIZE];
-    int8_t prod[18]; /* the entry producing a register; NO_SRC never has one */
-    memset(prod, -1, sizeof prod);
-    uint32_t cycle = 0, left = DECODE_PER_CYCLE, n = 0, latest = 0;
-    uint64_t total = 0;
-    for (uint32_t i = 0; i < s->npend; i++) {
-        const struct gas_pending *o = &s->pend[i];
-        if (left < o->decode) {
-            cycle++;
-            left = DECODE_PER_CYCLE;
-        }
-        left -= o->decode;
-        if (o->flags & F_MOVE) {
-            prod[o->dst] = prod[o->src1];
-            continue;
-        }
-        uint32_t at = cycle + 1;
-        int p1 = prod[o->src1], p2 = prod[o->src2];
-        if (p1 >= 0 && done[p1] > at) at = done[p1];
-        if (p2 >= 0 && done[p2] > at) at = done[p2];
-        start[n] = at;
-        done[n] = at + (uint32_t)o->latency;
-        need[n] = widen(o->res);
-        total += need[n];
-        if (done[n] + 1 > latest) latest = done[n] + 1;
-        prod[o->dst] = (int8_t)n;
-        n++;
+    uint64_t delta[FITS_HORIZON + 1]; /* per cycle: what starts, less what ends */
+    uint32_t end = s->latest - s->base;
+    memset(delta, 0, (end + 1) * sizeof *delta);
+    for (uint32_t i = 0; i < s->nent; i++) {
+        uint32_t b = s->ent_begin[i] - s->base, cost = s->ent_cost[i];
+        uint64_t wide = widen(cost & 0xffff);
+        delta[b] += wide + WIDE_START;
+        delta[b + 1] -= WIDE_START;
+        delta[b + (cost >> 16)] -= wide;
     }
-    bool resources = over_limits(total);
-    if (n > START_PER_CYCLE || resources) {
-        for (uint32_t i = 0; i < n; i++) {
-            uint64_t use = 0;
-            unsigned together = 0;
-            for (uint32_t j = 0; j <= i; j++) {
-                bool same = start[j] == start[i];
-                together += same;
-                if (same || done[j] > start[i]) use += start[j] <= start[i] ? need[j] : 0;
-            }
-            if (resources)
-                for (uint32_t j = i + 1; j < n; j++)
-                    if (start[j] < start[i] && done[j] > start[i]) use += need[j];
-            if (together > START_PER_CYCLE || over_limits(use)) return false;
-        }
+    uint64_t use = 0, over = 0;
+    for (uint32_t t = 1; t < end; t++) {
+        use += delta[t];
+        over |= use + 0x7a7e7e7b7b7bull; /* over_limits(), accumulated */
     }
-    s->cycles = latest + 1;
-    s->finished = true;
-    s->in_flight = 0;
-    return true;
+    return !(over & 0x808080808080ull);
 }
 
-/* A block of at most GAS_PENDING_MAX instructions, exactly, without the ROB
- * machinery (it never fills): the ticks' start decisions replayed on the ticks
- * that happen. There is one every cycle up to the cycle after the terminator is
- * decoded, then one at each result and at the cycle after it. At each, first
- * what finished releases its resources, then the oldest ready entries start if
- * they fit, at most 5. */
-static void schedule(struct gas_sim *s)
+/* A 128-cycle calendar of results: which entries' results come at each cycle
+ * (latencies are at most 100, so each is within 128 cycles of now). A cycle's
+ * mask is valid only while its bit in `busy` is set: nothing needs clearing. */
+struct calendar {
+    uint64_t busy[2];
+    uint32_t at[128];
+};
+
+static inline void cal_add(struct calendar *c, uint32_t cycle, uint32_t entry)
 {
-    uint32_t ready[GAS_ROB_SIZE], latency[GAS_ROB_SIZE], done[GAS_ROB_SIZE];
-    uint16_t need[GAS_ROB_SIZE];
-    int8_t p1[GAS_ROB_SIZE], p2[GAS_ROB_SIZE], prod[18];
-    memset(prod, -1, sizeof prod);
-    uint32_t cycle = 0, left = DECODE_PER_CYCLE, n = 0;
-    for (uint32_t i = 0; i < s->npend; i++) {
-        const struct gas_pending *o = &s->pend[i];
-        if (left < o->decode) {
-            cycle++;
-            left = DECODE_PER_CYCLE;
-        }
-        left -= o->decode;
-        if (o->flags & F_MOVE) {
-            prod[o->dst] = prod[o->src1];
-            continue;
-        }
-        ready[n] = cycle + 1;
-        latency[n] = (uint32_t)o->latency;
-        need[n] = o->res;
-        p1[n] = prod[o->src1];
-        p2[n] = prod[o->src2];
-        prod[o->dst] = (int8_t)n;
-        n++;
+    uint32_t k = cycle & 127;
+    uint64_t b = 1ull << (k & 63), was = c->busy[k >> 6] & b;
+    c->at[k] = (was ? c->at[k] : 0) | bit(entry);
+    c->busy[k >> 6] |= b;
+}
+
+/* The entries whose results come at `cycle`, taken off the calendar. */
+static inline uint32_t cal_take(struct calendar *c, uint32_t cycle)
+{
+    uint32_t k = cycle & 127;
+    uint64_t b = 1ull << (k & 63);
+    if (!(c->busy[k >> 6] & b)) return 0;
+    c->busy[k >> 6] &= ~b;
+    return c->at[k];
+}
+
+/* The first cycle after `now` with a result, UINT32_MAX if none. */
+static inline uint32_t cal_next(const struct calendar *c, uint32_t now)
+{
+    uint32_t k = (now + 1) & 127; /* search from k, wrapping around */
+    uint64_t lo = c->busy[0], hi = c->busy[1];
+    if (!(lo | hi)) return UINT32_MAX;
+    if (k >= 64) { /* rotate the 128 bits right by k */
+        uint64_t t = lo;
+        lo = hi;
+        hi = t;
+        k -= 64;
     }
-    uint32_t pending = n == 32 ? UINT32_MAX : bit(n) - 1, running = 0, avail = ALL_FREE, latest = 0;
-    for (uint32_t now = 1; pending;) {
-        bool result_now = false;
-        uint32_t first = UINT32_MAX, next_ready = UINT32_MAX; /* the next result, the next decoded */
-        FOR_SLOTS(running, j)
-        {
-            if (done[j] > now) {
-                if (done[j] < first) first = done[j];
-                continue;
-            }
-            result_now |= done[j] == now;
-            avail += need[j];
-            running &= ~bit(j);
+    uint64_t r0 = lo, r1 = hi;
+    if (k) {
+        r0 = (lo >> k) | (hi << (64 - k));
+        r1 = (hi >> k) | (lo << (64 - k));
+    }
+    return now + 1 + (r0 ? (uint32_t)__builtin_ctzll(r0) : 64 + (uint32_t)__builtin_ctzll(r1));
+}
+
+/* The ticks' start decisions, made only at the cycles where something can
+ * start: at a result, when an entry is decoded, and the cycle after one where
+ * the start limit held an entry back if the ticks have that cycle (while
+ * decoding, or after a result; otherwise the reference's fast-forward skips to
+ * the next result). At each, what finished has released its resources and its
+ * dependents; the oldest ready entries start if they fit, at most 5. Returns the
+ * cycle count. */
+static uint32_t schedule(const struct gas_sim *s)
+{
+    const uint32_t n = s->nent, last_decode = s->ent_ready[n - 1] - 1;
+    const uint32_t *ready = s->ent_ready, *dep = s->ent_dep;
+    uint32_t alu = 0, blocked = 0, need[GAS_ENT_MAX]; /* entries needing an ALU, with producers */
+    for (uint32_t i = 0; i < n; i++) {
+        need[i] = s->ent_cost[i] & 0xffff;
+        alu |= (uint32_t)((need[i] & (7u << ALU_AT)) != 0) << i;
+        blocked |= (uint32_t)(dep[i] != 0) << i;
+    }
+    struct calendar cal;
+    cal.busy[0] = cal.busy[1] = 0;
+    uint32_t pending = low_bits(n), completed = 0, avail = ALL_FREE, latest = 0;
+    uint32_t decoded = 0; /* how many entries are decoded by now (in order) */
+    for (uint32_t now = ready[0];;) {
+        uint32_t results = cal_take(&cal, now);
+        if (results) {
+            completed |= results;
+            FOR_SLOTS(results, j) avail += need[j];
+            FOR_SLOTS(blocked, u) blocked &= ~((uint32_t)!(dep[u] & ~completed) << u);
         }
+        while (decoded < n && ready[decoded] <= now) decoded++;
+        uint32_t can = pending & ~blocked & low_bits(decoded);
+        if (!(avail & (7u << ALU_AT))) can &= ~alu;
         int started = 0;
-        FOR_SLOTS(pending, i)
+        FOR_SLOTS(can, i)
         {
-            if (ready[i] > now) { /* decoded later, as all younger ones */
-                next_ready = ready[i];
-                break;
-            }
-            if (p1[i] >= 0 && ((pending >> p1[i] & 1) || done[p1[i]] > now)) continue;
-            if (p2[i] >= 0 && ((pending >> p2[i] & 1) || done[p2[i]] > now)) continue;
             if (((avail - need[i]) & GUARDS) != GUARDS) continue;
             avail -= need[i];
-            done[i] = now + latency[i];
-            if (done[i] + 1 > latest) latest = done[i] + 1;
-            if (done[i] < first) first = done[i];
+            uint32_t done = now + (s->ent_cost[i] >> 16);
+            latest = done > latest ? done : latest;
+            cal_add(&cal, done, i);
             pending &= ~bit(i);
-            running |= bit(i);
             if (++started == START_PER_CYCLE) break;
         }
-        /* Only a result, a newly decoded entry, or (where the ticks have the next
-         * cycle: while decoding, after a result, with nothing running) the start
-         * limit lets anything start later; the ticks in between change nothing. */
-        if (started == START_PER_CYCLE && (now <= cycle || result_now || !running)) now++;
-        else now = first < next_ready ? first : next_ready != UINT32_MAX ? next_ready : now + 1;
+        if (!pending) break;
+        if (started == START_PER_CYCLE && (now <= last_decode || results)) {
+            now++;
+            continue;
+        }
+        uint32_t next = cal_next(&cal, now);
+        if (decoded < n && ready[decoded] < next) next = ready[decoded];
+        now = next != UINT32_MAX ? next : now + 1;
     }
-    s->cycles = latest + 1;
-    s->finished = true;
-    s->in_flight = 0;
+    return latest + 2 - s->base;
 }
 
-/* The model proper, for blocks solve() cannot do, and for tracing. */
+/* The block's end: its cycle count. */
+static void finish_block(struct gas_sim *s)
+{
+    s->finished = true;
+    if (!over_limits(s->demand) || (s->latest - s->base < FITS_HORIZON && unconstrained_fits(s)))
+        s->cycles = s->latest + 2 - s->base;
+    else s->cycles = schedule(s);
+}
+
+/* The model proper, for blocks that outgrow the ROB, and for tracing. */
 static void replay(struct gas_sim *s)
 {
     s->direct = true;
     reset_ticks(s);
-    for (uint32_t i = 0; i < s->npend; i++) feed_shaped(s, &s->pend[i], false);
+    for (uint32_t i = 0, k = 0; i < s->npend; i++) {
+        uint32_t p = s->pend[i], dst = p & 0xff, src1 = p >> 8 & 0xff, src2 = p >> 16 & 0xff;
+        if (p >> 31) {
+            move_reg(s, (int)dst, (int)src1, false);
+        } else {
+            uint32_t cost = s->ent_cost[k++];
+            dispatch(s, (int)dst, (int)src1, (int)src2,
+                     (struct cost){.latency = (int8_t)(cost >> 16), .decode = (uint8_t)(p >> 24), .res = (uint16_t)cost},
+                     false);
+        }
+    }
+}
+
+/* The block-so-far counters, in locals while a run of instructions is fed. */
+struct run {
+    uint32_t npend, nent, dcycle, dleft, latest;
+    uint64_t demand;
+};
+
+static inline void run_load(const struct gas_sim *s, struct run *r)
+{
+    *r = (struct run){s->npend, s->nent, s->dcycle, s->dleft, s->latest, s->demand};
+}
+
+static inline void run_store(struct gas_sim *s, const struct run *r)
+{
+    s->npend = r->npend;
+    s->nent = r->nent;
+    s->dcycle = r->dcycle;
+    s->dleft = r->dleft;
+    s->latest = r->latest;
+    s->demand = r->demand;
+}
+
+/* Records one instruction; false, changing nothing, when the block has outgrown
+ * what is scheduled without ticks. Done for every instruction of every block:
+ * table lookups and arithmetic, the only branches on rare cases. */
+static inline __attribute__((always_inline)) bool record(struct gas_sim *s, struct run *r, const struct dec_insn *in,
+                                                       bool *end, const bool keep)
+{
+    const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
+    uint32_t fl = c->flags;
+    if (r->npend == GAS_PENDING_MAX || (r->nent == GAS_ENT_MAX && !(fl & F_MOVE))) return false;
+    uint32_t decode = decode_slots(c, in, s->is64), latency = (uint32_t)c->latency[s->is64], dst, src1, src2;
+    if (fl & F_LOAD) latency = (uint32_t)s->load_latency;
+    if (fl & F_BRANCH) latency = (uint32_t)branch_latency(s, in); /* a terminator: once a block */
+    roles(c, in, &dst, &src1, &src2);
+    uint32_t cycle_full = r->dleft < decode;
+    r->dcycle += cycle_full;
+    r->dleft = (cycle_full ? DECODE_PER_CYCLE : r->dleft) - decode;
+    uint32_t p = dst | src1 << 8 | src2 << 16 | decode << 24;
+    if (fl & F_MOVE) { /* renamed away: the destination names the source's producer */
+        if (keep) s->pend[r->npend] = p | 1u << 31;
+        r->npend++;
+        s->reg[dst] = s->reg[src1];
+        return true;
+    }
+    if (keep) s->pend[r->npend] = p;
+    r->npend++;
+    uint64_t r1 = s->reg[src1], r2 = s->reg[src2];
+    uint32_t i = r->nent++, ready = r->dcycle + 1, a1 = (uint32_t)r1, a2 = (uint32_t)r2;
+    uint32_t begin = ready > a1 ? ready : a1;
+    begin = begin > a2 ? begin : a2;
+    uint32_t done = begin + latency, base = s->base;
+    uint32_t dep = (a1 > base ? (uint32_t)(r1 >> 32) : 0) | (a2 > base ? (uint32_t)(r2 >> 32) : 0);
+    r->latest = done > r->latest ? done : r->latest;
+    r->demand += c->wide;
+    s->ent_ready[i] = ready;
+    s->ent_begin[i] = begin;
+    s->ent_dep[i] = dep;
+    s->ent_cost[i] = c->res | latency << 16;
+    s->reg[dst] = done | (uint64_t)bit(i) << 32;
+    *end = fl & F_END;
+    return true;
+}
+
+/* Past what record() takes, or tracing: the ticks run. */
+static void feed_ticks(struct gas_sim *s, const struct dec_insn *in)
+{
+    struct gas_pending o;
+    shape(s, in, &o);
+    if (s->trace) feed_shaped(s, &o, true);
+    else feed_shaped(s, &o, false);
 }
 
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
 {
-    if (!s->direct && s->npend < GAS_PENDING_MAX) { /* the usual case: held for solve() */
-        struct gas_pending *o = &s->pend[s->npend++];
-        shape(s, in, o);
-        if ((o->flags & F_END) && (s->npend > GAS_SOLVE_MAX || !solve(s))) schedule(s);
+    if (!s->direct) {
+        struct run r;
+        bool end = false;
+        run_load(s, &r);
+        if (record(s, &r, in, &end, true)) {
+            run_store(s, &r);
+            if (end) finish_block(s);
+            return;
+        }
+        replay(s); /* too long: the ticks run, from the block's first instruction */
+    }
+    feed_ticks(s, in);
+}
+
+void gas_sim_feed_all(struct gas_sim *s, const struct dec_insn *in, size_t n)
+{
+    if (s->direct || s->npend) { /* tracing, or part of the block came one by one */
+        for (size_t k = 0; k < n && !s->finished; k++) gas_sim_feed(s, &in[k]);
         return;
     }
-    struct gas_pending o;
-    shape(s, in, &o);
-    if (s->trace) {
-        feed_shaped(s, &o, true);
-    } else if (s->direct) {
-        feed_shaped(s, &o, false);
-    } else { /* too long for solve(): the ticks run */
-        replay(s);
-        feed_shaped(s, &o, false);
+    /* the block from its start: no copy kept to replay, `in` is at hand */
+    struct run r;
+    bool end = false;
+    size_t k = 0;
+    run_load(s, &r);
+    while (k < n && record(s, &r, &in[k], &end, false)) {
+        k++;
+        if (end) {
+            run_store(s, &r);
+            finish_block(s);
+            return;
+        }
     }
+    run_store(s, &r);
+    if (k == n) {
+        /* an incomplete block (never from the block iterator): let the next
+         * one-by-one instruction replay it */
+        for (size_t j = 0; j < n; j++) {
+            struct gas_pending o;
+            shape(s, &in[j], &o);
+            s->pend[j] = o.dst | o.src1 << 8 | o.src2 << 16 | (uint32_t)o.decode << 24 | (o.flags & F_MOVE ? 1u << 31 : 0);
+        }
+        return;
+    }
+    s->direct = true; /* too long: the ticks run, from the block's first instruction */
+    reset_ticks(s);
+    for (size_t j = 0; j < n && !s->finished; j++) feed_ticks(s, &in[j]);
 }
 
 uint32_t gas_sim_cost(const struct gas_sim *s)

@@ -7,12 +7,14 @@
 #define CPVM_GAS_FULL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../decode/decode.h"
 
 #define GAS_ROB_SIZE 32
-#define GAS_PENDING_MAX (GAS_ROB_SIZE - 1)
+#define GAS_ENT_MAX (GAS_ROB_SIZE - 1) /* entries scheduled without the ROB */
+#define GAS_PENDING_MAX 64            /* instructions, moves included */
 
 /* Load latency of each cache model (gas.md §5). */
 enum gas_cache { GAS_CACHE_L1 = 4, GAS_CACHE_L2 = 25, GAS_CACHE_L3 = 37 };
@@ -61,15 +63,26 @@ struct gas_sim {
         uint32_t slot_insn[GAS_ROB_SIZE]; /* for trace events */
     } rob;
     uint32_t producer[18];               /* register -> bit of the slot producing it, 0 if ready */
-    /* the block so far, until it ends (solved without ticks) or cannot be */
+    /* the block so far, until it ends (scheduled without ticks) or outgrows the
+     * ROB (then the ticks run, from its first instruction) */
     bool direct; /* the ticks run instead */
-    uint32_t npend;
-    struct gas_pending {
-        uint8_t dst, src1, src2, decode; /* registers; 16 = no source, 17 = no destination */
-        int8_t latency;
-        uint8_t flags;
-        uint16_t res;
-    } pend[GAS_PENDING_MAX];
+    uint32_t npend, nent;
+    uint32_t dcycle, dleft; /* decode: the cycle so far, its slots left */
+    uint32_t latest;        /* the latest result if no resource or start limit binds */
+    /* Cycles count from `base`, which grows from block to block, so the register
+     * table need not be emptied: a value from an earlier block is ready before
+     * this one starts (its time is at most base), and has no producer here. */
+    uint32_t base;
+    uint64_t demand;        /* all entries' resources and starts, a byte each */
+    /* register -> when it is ready if no limit binds (low half), and the bit of
+     * the entry producing it (high half) */
+    uint64_t reg[18];
+    /* per entry: when it is decoded + 1, when it starts if no limit binds, its
+     * producers, and its resources | latency << 16 */
+    uint32_t ent_ready[GAS_ENT_MAX], ent_begin[GAS_ENT_MAX], ent_dep[GAS_ENT_MAX], ent_cost[GAS_ENT_MAX];
+    /* per instruction, to replay: dst | src1 << 8 | src2 << 16 | decode slots << 24,
+     * bit 31 for a move (an entry's latency and resources are in ent_cost) */
+    uint32_t pend[GAS_PENDING_MAX];
 };
 
 /* An empty model for blocks of `p` with the given load latency (enum gas_cache). */
@@ -78,6 +91,8 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
 void gas_sim_restart(struct gas_sim *s);
 /* Feeds the next instruction of the block (OP_invalid = the implicit trap). */
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in);
+/* Feeds the next `n` instructions (the same as one by one, faster). */
+void gas_sim_feed_all(struct gas_sim *s, const struct dec_insn *in, size_t n);
 /* Whether every instruction has its costs (a self-check for the tests). */
 bool gas_full_table_complete(void);
 /* After the block's terminator: its cost. */

@@ -52,6 +52,14 @@ static inline void gas_block_add(const struct gas_model *m, struct gas_block *b,
     if (m->kind == CPVM_COST_FULL) gas_sim_feed(&b->sim, in);
     else b->sum += gas_insn_cost(m, (enum op)in->op);
 }
+/* The same for `n` instructions at once (the whole block, from its start). */
+static inline void gas_block_add_all(const struct gas_model *m, struct gas_block *b, const struct dec_insn *in,
+                                     size_t n)
+{
+    if (m->kind == CPVM_COST_FULL) gas_sim_feed_all(&b->sim, in, n);
+    else
+        for (size_t k = 0; k < n; k++) b->sum += gas_insn_cost(m, (enum op)in[k].op);
+}
 uint32_t gas_block_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
                        uint32_t start_pc);
 

@@ -844,8 +844,9 @@ static void emit_program(struct cc *c, uint32_t table)
                 c->blk_cap = nc;
             }
             if (!dec_block_next(&it, &c->blk[n])) break;
-            gas_block_add(gm, &gb, &c->blk[n++]);
+            n++;
         }
+        gas_block_add_all(gm, &gb, c->blk, n);
         uint32_t cost = gas_block_end(gm, p, &gb, pc);
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;

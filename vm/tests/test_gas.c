@@ -277,6 +277,60 @@ static void test_position_independent(void **state)
     assert_true(base >= 1);
 }
 
+static void ignore_event(void *ctx, uint32_t cycle, uint32_t insn, enum gas_event ev)
+{
+    (void)ctx;
+    (void)cycle;
+    (void)insn;
+    (void)ev;
+}
+
+/* Blocks of every shape (short, resource-bound, past the ROB, mostly moves)
+ * cost the same fed at once through one model reused block after block (as the
+ * compiler does), one instruction at a time into a fresh model, and traced. */
+static void test_block_at_once(void **state)
+{
+    (void)state;
+    static char src[16384];
+    size_t len = 0;
+#define PUT(...) len += (size_t)snprintf(src + len, sizeof src - len, __VA_ARGS__)
+    PUT("pub @main:\na0 = a1 + a2\ntrap\n");
+    for (int i = 0; i < 9; i++) PUT("a%d = u32 [a%d + 8]\nu32 [a%d + 16] = a%d\n", i % 6, (i + 1) % 6, i % 5, i % 6);
+    PUT("jump @main if a0 == a1\n");
+    for (int i = 0; i < 40; i++) PUT(i % 3 ? "a%d = a%d + a2\n" : "a%d = u64 [a%d + 0]\n", i % 6, (i + 3) % 6);
+    PUT("trap\n");
+    for (int i = 0; i < 70; i++) PUT("a%d = a%d\n", i % 4, (i + 1) % 4);
+    PUT("a2 = a0 + a3\ntrap\n");
+    for (int i = 0; i < 12; i++) PUT(i % 2 ? "a%d = a%d * a%d\n" : "a%d = a%d /u a%d\n", i % 5, (i + 1) % 5, (i + 2) % 5);
+    PUT("trap\na0 = 1\na1 = 2\na2 = 3\na3 = 4\na4 = 5\na5 = 6\na0 = a0 + a1\ntrap\n");
+#undef PUT
+    assert_true(len < sizeof src - 1);
+    cpvm_program *p = assemble(src);
+    struct gas_sim *reused = malloc(sizeof *reused);
+    assert_non_null(reused);
+    gas_sim_init(reused, p, GAS_CACHE_L2);
+    uint32_t blocks = 0;
+    for (int round = 0; round < 2; round++)
+        for (uint32_t pc = 0; pc < p->code_len; pc++) {
+            if (!dec_is_block_start(p, pc)) continue;
+            struct dec_insn in[256];
+            size_t n = 0;
+            struct dec_block_iter it = dec_block_begin(p, pc);
+            while (n < 256 && dec_block_next(&it, &in[n])) n++;
+            gas_sim_restart(reused);
+            gas_sim_feed_all(reused, in, n);
+            assert_true(gas_sim_done(reused));
+            uint32_t fresh = gas_full_block_cost(p, pc, GAS_CACHE_L2, NULL, NULL, NULL);
+            uint32_t traced = gas_full_block_cost(p, pc, GAS_CACHE_L2, ignore_event, NULL, NULL);
+            assert_int_equal(gas_sim_cost(reused), fresh);
+            assert_int_equal(fresh, traced);
+            blocks += round == 0;
+        }
+    assert_true(blocks >= 6);
+    free(reused);
+    cpvm_program_free(p);
+}
+
 /* The opcode table: version 2, fields in the reference's order, `invalid` last,
  * distinct from `trap`. */
 static void test_table_serialized_form(void **state)
@@ -409,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_branch_rule),
         cmocka_unit_test(test_terminators),
         cmocka_unit_test(test_position_independent),
+        cmocka_unit_test(test_block_at_once),
         cmocka_unit_test(test_table_serialized_form),
         cmocka_unit_test(test_table_module),
         cmocka_unit_test(test_model_names),

@@ -313,6 +313,16 @@ static cpvm_status sync_span(struct cpvm_instance *in, struct mem_span d,
         if (p > d.hi) break;
         uint8_t want = in->perm[p];
         uint32_t q = p + 1;
+        /* A run is as long as the heap sbrk opened (a GiB is 2^18 pages): a
+         * word at a time while all of perm is `want` and no byte of hw is. */
+        const uint64_t ones = 0x0101010101010101ull, want8 = want * ones;
+        while (q + 8 <= d.hi + 1) {
+            memcpy(&a, in->perm + q, 8);
+            memcpy(&b, in->hw + q, 8);
+            uint64_t x = b ^ want8; /* a zero byte where hw already is `want` */
+            if (a != want8 || ((x - ones) & ~x & (ones << 7))) break;
+            q += 8;
+        }
         while (q <= d.hi && in->perm[q] == want && in->hw[q] != want) q++;
         cpvm_status s = apply(arg, p, q - p, mem_prot(want));
         if (s) return s;

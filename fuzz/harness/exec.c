@@ -166,15 +166,17 @@ bool exec_snapshot_addr(const struct exec_outcome *o, size_t at, uint32_t *addr)
 }
 
 /* Appends [addr, addr + len) to the snapshot; ranges above su->snapshot_full
- * are sampled (both ends, and one page per MiB, or per larger power of two
- * so that at most 256 pages come from the middle), which keeps huge heaps
- * cheap. Reads straight into the snapshot. */
+ * are sampled (both ends, and one page per `full` bytes, or per larger power
+ * of two so that at most EXEC_SNAPSHOT_MIDDLE_PAGES come from the middle),
+ * which keeps huge heaps cheap: reading a page the guest never touched costs
+ * a page fault, more than the runs of most inputs. Reads straight into the
+ * snapshot. */
 static void snap_range(const struct exec_setup *su, struct exec_outcome *o, const cpvm_instance *inst, uint32_t addr,
                        uint64_t len, const char *what)
 {
     uint64_t full = su->snapshot_full;
-    uint64_t step = 1u << 20;
-    while (len > full && (len - full) / step > 256) step *= 2;
+    uint64_t step = 1u << 16;
+    while (step < full || (len > full && (len - full) / step > EXEC_SNAPSHOT_MIDDLE_PAGES)) step *= 2;
     uint64_t done = 0;
     while (done < len) {
         uint64_t chunk = len - done < (1u << 16) ? len - done : (1u << 16);

@@ -66,6 +66,7 @@
 #define EXEC_MAX_RO_WRITES 16u            /* host writes into read-only data per instance */
 #define EXEC_MAX_DYN_PAGES 512u
 #define EXEC_SNAPSHOT_FULL (1u << 20)     /* default: regions up to 1 MiB are compared whole */
+#define EXEC_SNAPSHOT_MIDDLE_PAGES 64u   /* pages sampled from the middle of a bigger one */
 
 /* What the input asks for; filled by exec_setup_init. */
 struct exec_setup {

@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "../common/bits.h"
 #include "../common/limits.h"
@@ -845,18 +844,12 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
         goto done;
     }
     jc->len = c.a.len;
-    jc->map_size = (c.a.len + 4095) & ~(size_t)4095;
-    void *code = mmap(NULL, jc->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (code == MAP_FAILED) {
-        s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map %zu bytes of native code", jc->map_size);
-        goto done;
-    }
-    memcpy(code, c.a.buf, c.a.len);
     /* SECURITY: W^X — the code is never writable and executable at once; code
      * for sandbox workers is never executable in this process at all. */
-    if (mprotect(code, jc->map_size, m->sandboxed ? PROT_READ : PROT_READ | PROT_EXEC) != 0) {
-        munmap(code, jc->map_size);
-        s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot make native code executable");
+    jc->exec = !m->sandboxed;
+    uint8_t *code = jit_code_map(c.a.buf, c.a.len, jc->exec, &jc->map_size);
+    if (!code) {
+        s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map %zu bytes of native code", c.a.len);
         goto done;
     }
     jc->code = code;
@@ -881,7 +874,7 @@ done:
 void jit_code_free(struct jit_code *jc)
 {
     if (!jc) return;
-    if (jc->code) munmap(jc->code, jc->map_size);
+    jit_code_unmap(jc->code, jc->map_size, jc->exec);
     free(jc->insns);
     free(jc->blocks);
     free(jc);

@@ -195,7 +195,7 @@ static void self_mem_forget(void)
     self_mem = -1;
 }
 
-static int self_mem_fd(void)
+int mem_self_fd(void)
 {
     int fd = __atomic_load_n(&self_mem, __ATOMIC_ACQUIRE);
     if (fd != -1) return fd;
@@ -219,7 +219,7 @@ static void host_copy(struct cpvm_instance *in, uint32_t addr, const void *data,
         memcpy(in->host + addr, data, len);
         return;
     }
-    int fd = self_mem_fd();
+    int fd = mem_self_fd();
     if (fd >= 0 && pwrite(fd, data, len, (off_t)(uintptr_t)(in->mem + addr)) == (ssize_t)len) return;
     const uint8_t *src = data;
     for (uint64_t at = addr, end = (uint64_t)addr + len; at < end;) { /* page by page, opened briefly */

@@ -63,7 +63,7 @@
 #define EXEC_UNMETERED_STEP_BUDGET 10000u /* instructions per run() without gas */
 #define EXEC_UNMETERED_MAX_STOPS 4u
 #define EXEC_MAX_FAULT_MAPS 32u
-#define EXEC_MAX_RO_WRITES 16u            /* host writes into read-only data per instance */
+#define EXEC_MAX_RO_WRITES 4u             /* host writes into read-only data per instance */
 #define EXEC_MAX_DYN_PAGES 512u
 #define EXEC_SNAPSHOT_FULL (1u << 20)     /* default: regions up to 1 MiB are compared whole */
 #define EXEC_SNAPSHOT_MIDDLE_PAGES 64u   /* pages sampled from the middle of a bigger one */

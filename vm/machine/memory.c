@@ -279,8 +279,13 @@ static void window_release(struct cpvm_instance *in)
     struct mem_window *w = in->win;
     /* The hardware keeps the instance's protections, all within the pages
      * it ever made accessible; the next instance's first sync sets them right. */
-    if (w->hw_perms)
+    if (w->hw_perms) {
         for (unsigned i = 0; i < in->nmapped; i++) span_add(w->hw_spans, &w->nhw, in->mapped[i].lo, in->mapped[i].hi);
+        /* a reset forgets what was mapped before it; until a sync closes
+         * those pages in hardware, they are only in the pending changes */
+        for (unsigned i = 0; i < in->ndirty; i++)
+            span_add(w->hw_spans, &w->nhw, in->perm_dirty[i].lo, in->perm_dirty[i].hi);
+    }
     /* Only the written pages and the read-only image hold anything but
      * zero (the rest of what was mapped never took a write). */
     mem_wipe(in, in->written, in->nwritten);

@@ -357,12 +357,56 @@ static void test_host_write_after_fork(void **state)
     mod_close(&x);
 }
 
+/* An in-process window goes back to the pool with the hardware protections
+ * its last user left, and the next user closes what it does not map. That
+ * includes pages a reset closed in the table only, when no run synced the
+ * hardware before the instance was freed: else the next instance of any
+ * module could read them where the table (and the interpreter) says they
+ * are unmapped (found by libFuzzer as a page fault vs a load that passed). */
+static void test_pooled_window_after_reset(void **state)
+{
+    (void)state;
+    struct mod x;
+    mod_open(&x, "pub @main:\n    a2 = u8 [a1]\n    trap\n", CPVM_BACKEND_COMPILER, CPVM_SANDBOX_NONE, true);
+    cpvm_module *mod = x.m;
+    struct cpvm_error e;
+    const uint32_t page = 0x70000;
+    struct cpvm_interrupt it;
+    if (cpvm_module_backend(mod, NULL) == CPVM_BACKEND_COMPILER) {
+        for (unsigned n = 0; n < 8; n++) { /* every pooled window */
+            cpvm_instance *in;
+            assert_int_equal(cpvm_instance_new(mod, &in, &e), CPVM_OK);
+            assert_int_equal(cpvm_instance_map_pages(in, page, 0x1000, true), CPVM_OK);
+            cpvm_instance_prepare_call(in, 0);
+            cpvm_instance_set_reg(in, 8, page); /* a1 */
+            cpvm_instance_set_gas(in, 100);
+            assert_int_equal(cpvm_instance_run(in, &it), CPVM_OK); /* the hardware opens the page */
+            assert_int_equal(it.exit, CPVM_EXIT_PANIC);
+            assert_int_equal(cpvm_instance_reset(in), CPVM_OK); /* closed in the table only */
+            cpvm_instance_free(in);
+        }
+        for (unsigned n = 0; n < 8; n++) {
+            cpvm_instance *in;
+            assert_int_equal(cpvm_instance_new(mod, &in, &e), CPVM_OK);
+            cpvm_instance_prepare_call(in, 0);
+            cpvm_instance_set_reg(in, 8, page);
+            cpvm_instance_set_gas(in, 100);
+            assert_int_equal(cpvm_instance_run(in, &it), CPVM_OK);
+            assert_int_equal(it.exit, CPVM_EXIT_PAGE_FAULT);
+            assert_int_equal(it.fault_address, page);
+            cpvm_instance_free(in);
+        }
+    }
+    mod_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reset_like_fresh),
         cmocka_unit_test(test_reset_dead_instance),
         cmocka_unit_test(test_host_write_after_fork),
+        cmocka_unit_test(test_pooled_window_after_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,12 +84,19 @@ static uint64_t mix(uint64_t x)
  * harness's hottest loop, and one serial mix per word was most of it. */
 static uint64_t digest_words(const uint64_t *w, size_t n)
 {
-    uint64_t l[4] = {0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull, 0x94d049bb133111ebull, 0x2545f4914f6cdd1dull};
-    for (size_t i = 0; i < n; i++) {
-        uint64_t x = (l[i & 3] ^ w[i]) * 0xff51afd7ed558ccdull;
-        l[i & 3] = x ^ (x >> 29);
+    uint64_t a = 0x9e3779b97f4a7c15ull, b = 0xbf58476d1ce4e5b9ull, c = 0x94d049bb133111ebull,
+             d = 0x2545f4914f6cdd1dull;
+#define LANE(l, v) (l = ((l) ^ (v)) * 0xff51afd7ed558ccdull, l ^= (l) >> 29)
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        LANE(a, w[i]);
+        LANE(b, w[i + 1]);
+        LANE(c, w[i + 2]);
+        LANE(d, w[i + 3]);
     }
-    return mix(mix(mix(l[0]) ^ l[1]) ^ l[2]) ^ l[3];
+    for (; i < n; i++) LANE(a, w[i]);
+#undef LANE
+    return mix(mix(mix(a) ^ b) ^ c) ^ d;
 }
 
 /* Snapshot buffers outlive their outcomes: a target makes several per input,

@@ -22,7 +22,9 @@
  *     bit 7     after every other host call the host sets the next pc itself
  *               (a mid-block re-entry, charged again)
  *   byte 1   host seed: host call answers (a0, a1; writes into rw data,
- *            into read-only data with standard memory; unmapping a page with
+ *            into read-only data with standard memory (the first
+ *            EXEC_MAX_RO_WRITES: each costs the in-process compiler a system
+ *            call, and a thousand say no more than a few); unmapping a page with
  *            dynamic memory) and the page fault policy (map read-write or
  *            read-only first)
  *   bytes 2.. generator input (gen.h, GEN_CONFIG_INTERP_EXEC)
@@ -61,8 +63,10 @@
 #define EXEC_UNMETERED_STEP_BUDGET 10000u /* instructions per run() without gas */
 #define EXEC_UNMETERED_MAX_STOPS 4u
 #define EXEC_MAX_FAULT_MAPS 32u
+#define EXEC_MAX_RO_WRITES 4u             /* host writes into read-only data per instance */
 #define EXEC_MAX_DYN_PAGES 512u
 #define EXEC_SNAPSHOT_FULL (1u << 20)     /* default: regions up to 1 MiB are compared whole */
+#define EXEC_SNAPSHOT_MIDDLE_PAGES 64u   /* pages sampled from the middle of a bigger one */
 
 /* What the input asks for; filled by exec_setup_init. */
 struct exec_setup {
@@ -125,7 +129,7 @@ struct exec_dyn_page {
 struct exec_host {
     struct exec_dyn_page pages[EXEC_MAX_DYN_PAGES];
     unsigned n_pages;
-    unsigned ecallis, faults;
+    unsigned ecallis, faults, ro_writes;
     bool refilled;
     uint8_t *ro_expect; /* standard memory: what ro data must hold (the host may write it) */
 };

@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "../common/bits.h"
 #include "../common/limits.h"
@@ -957,15 +956,12 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
         goto done;
     }
     jc->len = c.a.len;
-    void *code = x64_asm_take(&c.a, &jc->map_size);
-    size_t used = (c.a.len + 4095) & ~(size_t)4095;
     /* SECURITY: W^X — the code is never writable and executable at once; code
-     * for sandbox workers is never executable in this process at all. The spare
-     * pages of the buffer (kept for reuse) are inaccessible. */
-    if (!code || mprotect(code, used, m->sandboxed ? PROT_READ : PROT_READ | PROT_EXEC) != 0 ||
-        (used < jc->map_size && mprotect((uint8_t *)code + used, jc->map_size - used, PROT_NONE) != 0)) {
-        if (code) munmap(code, jc->map_size);
-        s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot make native code executable");
+     * for sandbox workers is never executable in this process at all. */
+    jc->exec = !m->sandboxed;
+    uint8_t *code = jit_code_map(c.a.buf, c.a.len, jc->exec, &jc->map_size);
+    if (!code) {
+        s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map %zu bytes of native code", c.a.len);
         goto done;
     }
     jc->code = code;
@@ -993,7 +989,7 @@ done:
 void jit_code_free(struct jit_code *jc)
 {
     if (!jc) return;
-    pages_free(jc->code, jc->map_size);
+    jit_code_unmap(jc->code, jc->map_size, jc->exec);
     pages_free(jc->insns, jc->insns_map);
     pages_free(jc->blocks, jc->blocks_map);
     free(jc);

@@ -27,6 +27,7 @@ struct jit_block {
 struct jit_code {
     uint8_t *code;         /* read + execute after compilation */
     size_t map_size, len;
+    bool exec;             /* mapped executable (else read-only: code for sandbox workers) */
     uint32_t entry_off;    /* void entry(uint8_t *window, uintptr_t target) */
     uint32_t restore_off;  /* the exit path after registers are saved */
     uint32_t cold_off;     /* where the out-of-line stubs start (after the last block) */
@@ -40,6 +41,11 @@ struct jit_code {
 /* Compiles the module's program; O(code size), native size bounded per guest byte. */
 cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, struct cpvm_error *err);
 void jit_code_free(struct jit_code *jc);
+
+/* code_mem.c: a read-only (exec: read + execute) mapping holding `len` bytes
+ * of code, int3 after them, from a per-process pool; NULL when out of memory. */
+uint8_t *jit_code_map(const uint8_t *bytes, size_t len, bool exec, size_t *map_size);
+void jit_code_unmap(uint8_t *code, size_t map_size, bool exec);
 
 /* Whether this CPU has what the generated code uses (LZCNT, BMI1, POPCNT). */
 bool jit_cpu_supported(const char **missing);

@@ -51,18 +51,6 @@ bool x64_asm_presize(struct x64_asm *a, size_t code, size_t labels, size_t fixup
     return true;
 }
 
-void *x64_asm_take(struct x64_asm *a, size_t *map_size)
-{
-    if (!a->buf || !a->len) return NULL;
-    size_t used = (a->len + 4095) & ~(size_t)4095;
-    memset(a->buf + a->len, 0xcc, used - a->len); /* int3 after the code, not stale bytes */
-    void *code = a->buf;
-    *map_size = a->cap;
-    a->buf = NULL;
-    a->cap = 0;
-    return code;
-}
-
 uint32_t x64_label_new_slow(struct x64_asm *a)
 {
     if (a->failed || a->nlabels >= UINT32_MAX - 1 ||

@@ -105,11 +105,6 @@ static inline void x64_lea_label(struct x64_asm *a, enum x64_reg dst, uint32_t l
     x64_fixup_rel32(a, label);
 }
 
-/* Hands over the code buffer, a pages_grow mapping of *map_size bytes (the caller
- * frees it with pages_free); the rest of the last code page is int3. NULL if
- * nothing was emitted. */
-void *x64_asm_take(struct x64_asm *a, size_t *map_size);
-
 /* Patches every fixup; false if a label is unbound or the buffer failed. */
 bool x64_asm_finish(struct x64_asm *a);
 

@@ -134,6 +134,11 @@ void mem_sync(struct cpvm_instance *in);
 cpvm_status mem_sync_runs(struct cpvm_instance *in, cpvm_status (*apply)(void *arg, uint32_t page, uint32_t n, int prot),
                           void *arg);
 
+/* A descriptor of /proc/self/mem (writes go through page protections, as a
+ * debugger's do), opened on first use and again after a fork; negative where
+ * refused. */
+int mem_self_fd(void);
+
 /* sbrk (execution.md §7): grows the heap, returns the new top as the register value. */
 uint64_t mem_sbrk(struct cpvm_instance *in, uint64_t request);
 /* memset (isa.md §7) on a0/a1/a2, gas and memory. Returns 0 when done, or 1 when it

@@ -17,7 +17,8 @@
 #include "machine.h"
 
 #define WINDOW MEM_WINDOW
-#define SMALL_PAGES 16u /* spans up to this many pages are zeroed with memset, larger ones given back */
+#define SMALL_PAGES 64u /* spans up to this many pages are zeroed in place, larger ones given back */
+#define SMALL_PAGES_MEMFD 16u
 
 static uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
@@ -45,6 +46,15 @@ static void span_add(struct mem_span *v, unsigned *n, uint32_t lo, uint32_t hi)
     }
     if (lo < v[best].lo) v[best].lo = lo;
     if (hi > v[best].hi) v[best].hi = hi;
+}
+
+/* Whether every page of [addr, addr + len) (len > 0) lies in one of `spans`. */
+static bool spans_covered(const struct mem_span *spans, unsigned n, uint32_t addr, uint64_t len)
+{
+    uint32_t lo = addr >> MEM_PAGE_SHIFT, hi = (uint32_t)(((uint64_t)addr + len - 1) >> MEM_PAGE_SHIFT);
+    for (unsigned i = 0; i < n; i++)
+        if (spans[i].lo <= lo && spans[i].hi >= hi) return true;
+    return false;
 }
 
 /* --- windows: reserved once, pooled per process ----------------------------------- */
@@ -165,15 +175,31 @@ static bool host_writable(const struct cpvm_instance *in, uint32_t lo, uint32_t 
     return true;
 }
 
-/* Zeroes the pages [lo, hi]: small writable runs with memset (no system
- * call), the rest given back to the kernel (a private mapping drops the
- * pages; a worker's memfd gets holes punched, which the worker sees too). */
+/* Whether a page reads as zero (a page never touched reads the shared zero page). */
+static bool page_zero(const uint8_t *p)
+{
+    uint64_t acc = 0, w[8];
+    for (unsigned i = 0; i < 0x1000; i += sizeof w) {
+        memcpy(w, p + i, sizeof w);
+        for (unsigned k = 0; k < 8; k++) acc |= w[k];
+        if (acc) return false;
+    }
+    return true;
+}
+
+/* Zeroes the pages [lo, hi]: small writable runs in place, only the pages
+ * that are not zero (no system call, and the pages stay mapped for the next
+ * run instead of faulting in again), the rest given back to the kernel (a
+ * private mapping drops the pages; a worker's memfd gets holes punched,
+ * which the worker sees too). */
 static void zero_pages(struct cpvm_instance *in, uint32_t lo, uint32_t hi)
 {
     uint64_t start = (uint64_t)lo << MEM_PAGE_SHIFT, len = (uint64_t)(hi - lo + 1) << MEM_PAGE_SHIFT;
-    bool small = hi - lo < SMALL_PAGES;
+    /* A worker's memfd has no zero page: reading a hole allocates it. */
+    bool small = hi - lo < (in->memfd ? SMALL_PAGES_MEMFD : SMALL_PAGES);
     if (small && host_writable(in, lo, hi)) {
-        memset(in->host + start, 0, len);
+        for (uint64_t at = start; at < start + len; at += 0x1000)
+            if (in->memfd || !page_zero(in->host + at)) memset(in->host + at, 0, 0x1000);
         return;
     }
     if (madvise(in->host + start, len, in->memfd ? MADV_REMOVE : MADV_DONTNEED) != 0) {
@@ -195,7 +221,7 @@ static void self_mem_forget(void)
     self_mem = -1;
 }
 
-static int self_mem_fd(void)
+int mem_self_fd(void)
 {
     int fd = __atomic_load_n(&self_mem, __ATOMIC_ACQUIRE);
     if (fd != -1) return fd;
@@ -219,7 +245,7 @@ static void host_copy(struct cpvm_instance *in, uint32_t addr, const void *data,
         memcpy(in->host + addr, data, len);
         return;
     }
-    int fd = self_mem_fd();
+    int fd = mem_self_fd();
     if (fd >= 0 && pwrite(fd, data, len, (off_t)(uintptr_t)(in->mem + addr)) == (ssize_t)len) return;
     const uint8_t *src = data;
     for (uint64_t at = addr, end = (uint64_t)addr + len; at < end;) { /* page by page, opened briefly */
@@ -253,9 +279,22 @@ static void window_release(struct cpvm_instance *in)
     struct mem_window *w = in->win;
     /* The hardware keeps the instance's protections, all within the pages
      * it ever made accessible; the next instance's first sync sets them right. */
-    if (w->hw_perms)
+    if (w->hw_perms) {
         for (unsigned i = 0; i < in->nmapped; i++) span_add(w->hw_spans, &w->nhw, in->mapped[i].lo, in->mapped[i].hi);
-    mem_wipe(in, in->mapped, in->nmapped); /* written pages are mapped ones */
+        /* a reset forgets what was mapped before it; until a sync closes
+         * those pages in hardware, they are only in the pending changes */
+        for (unsigned i = 0; i < in->ndirty; i++)
+            span_add(w->hw_spans, &w->nhw, in->perm_dirty[i].lo, in->perm_dirty[i].hi);
+    }
+    /* Only the written pages and the read-only image hold anything but
+     * zero (the rest of what was mapped never took a write). */
+    mem_wipe(in, in->written, in->nwritten);
+    const struct cpvm_memory_map *map = &in->mod->map;
+    uint32_t ro_len = in->mod->prog->ro_data_len;
+    if (in->mod->cfg.memory_model == CPVM_MEMORY_STANDARD && ro_len &&
+        !spans_covered(in->written, in->nwritten, map->ro_data_address, ro_len))
+        zero_pages(in, map->ro_data_address >> MEM_PAGE_SHIFT,
+                   (uint32_t)(((uint64_t)map->ro_data_address + ro_len - 1) >> MEM_PAGE_SHIFT));
     memset(in->mem - JIT_CTX_OFFSET, 0, 0x1000);
     in->win = NULL;
     pthread_mutex_lock(&pool.lock);
@@ -313,6 +352,16 @@ static cpvm_status sync_span(struct cpvm_instance *in, struct mem_span d,
         if (p > d.hi) break;
         uint8_t want = in->perm[p];
         uint32_t q = p + 1;
+        /* A run is as long as the heap sbrk opened (a GiB is 2^18 pages): a
+         * word at a time while all of perm is `want` and no byte of hw is. */
+        const uint64_t ones = 0x0101010101010101ull, want8 = want * ones;
+        while (q + 8 <= d.hi + 1) {
+            memcpy(&a, in->perm + q, 8);
+            memcpy(&b, in->hw + q, 8);
+            uint64_t x = b ^ want8; /* a zero byte where hw already is `want` */
+            if (a != want8 || ((x - ones) & ~x & (ones << 7))) break;
+            q += 8;
+        }
         while (q <= d.hi && in->perm[q] == want && in->hw[q] != want) q++;
         cpvm_status s = apply(arg, p, q - p, mem_prot(want));
         if (s) return s;

@@ -52,6 +52,32 @@ static cpvm_status add_prot(void *arg, uint32_t page, uint32_t n, int prot)
     return CPVM_OK;
 }
 
+/* What the worker's sbrk calls did: checked (a heap that only grew, within
+ * its maximum, rw_end the page-rounded top), then the table and what the
+ * worker's hardware has (the worker opened the pages) follow. */
+static cpvm_status took_sbrk(struct cpvm_instance *in, uint64_t rw_end)
+{
+    volatile struct sbx_ctrl *c = in->worker->ctrl;
+    const struct cpvm_memory_map *map = &in->mod->map;
+    uint32_t heap = c->heap_size;
+    uint64_t end = c->rw_end;
+    if (heap == in->heap_size && end == rw_end) return CPVM_OK;
+    uint64_t psz = in->mod->page_size, top = (uint64_t)map->heap_base + heap;
+    uint64_t want = (top + psz - 1) / psz * psz;
+    if (want < rw_end) want = rw_end;
+    if (heap < in->heap_size || heap > map->max_heap_size || top > 0xffffffffull || end != want)
+        return sbx_fail(in, CPVM_E_SANDBOX);
+    in->heap_size = heap;
+    if (end > rw_end) {
+        bool due = in->sync_due;
+        mem_set_perm(in, (uint32_t)rw_end, end - rw_end, PERM_R | PERM_W);
+        memset(in->hw + (rw_end >> MEM_PAGE_SHIFT), PERM_R | PERM_W, (size_t)((end - rw_end) >> MEM_PAGE_SHIFT));
+        in->sync_due = due;
+        in->rw_size = (uint32_t)(end - map->rw_data_address);
+    }
+    return CPVM_OK;
+}
+
 static cpvm_status enter(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target)
 {
     struct sbx_worker *w = in->worker;
@@ -66,8 +92,20 @@ static cpvm_status enter(struct cpvm_instance *in, const struct jit_code *jc, ui
     c->restore = jc->restore_off;
     c->target = SBX_CODE + target;
     c->code_gen = w->code_gen;
+    const struct cpvm_module *m = in->mod;
+    const struct cpvm_memory_map *map = &m->map;
+    uint64_t rw_end = (uint64_t)map->rw_data_address + in->rw_size;
+    c->sbrk_on = m->cfg.memory_model == CPVM_MEMORY_STANDARD;
+    c->sbrk_is64 = m->is64;
+    c->heap_base = map->heap_base;
+    c->heap_size = in->heap_size;
+    c->heap_max = map->max_heap_size;
+    c->page_size = m->page_size;
+    c->rw_end = rw_end;
     w->runs++;
-    return outcome(in, sbx_worker_call(w, SBX_CMD_RUN, deadline));
+    s = outcome(in, sbx_worker_call(w, SBX_CMD_RUN, deadline));
+    if (s) return s;
+    return took_sbrk(in, rw_end);
 }
 
 static cpvm_status reject(struct cpvm_instance *in) { return sbx_fail(in, CPVM_E_SANDBOX); }

@@ -94,6 +94,13 @@ struct sbx_ctrl {
     uint64_t target;     /* RUN: absolute native address to start at */
     uint64_t restore;    /* RUN: offset where a faulting instruction continues */
     uint64_t code_gen;   /* RUN: changes whenever the host rewrote the code */
+    /* RUN: sbrk (execution.md §7) in the worker, without a round trip per
+     * call: with sbrk_on the worker grows heap_size, opens [rw_end, the new
+     * page-rounded top) read-write itself and moves rw_end; the host checks
+     * what comes back. Without it every sbrk exits to the host. */
+    uint32_t sbrk_on, sbrk_is64;
+    uint32_t heap_base, heap_size, heap_max, page_size;
+    uint64_t rw_end;     /* end of rw data + heap pages (guest address) */
     uint8_t regmap[16];  /* INIT: guest register i lives in x86 register regmap[i] */
     uint32_t spin;       /* INIT: the worker's first spin budget (SBX_SPIN_MIN when it has one core) */
     uint32_t pad2;

@@ -357,12 +357,52 @@ static void test_host_write_after_fork(void **state)
     mod_close(&x);
 }
 
+/* A new instance of `mod` loads a byte from `page` (mapped first if `map`)
+ * and is freed after an optional reset; returns how the load ended. */
+static cpvm_exit load_once(const cpvm_module *mod, uint32_t page, bool map, bool reset)
+{
+    cpvm_instance *in;
+    struct cpvm_error e;
+    struct cpvm_interrupt it;
+    assert_int_equal(cpvm_instance_new(mod, &in, &e), CPVM_OK);
+    if (map) assert_int_equal(cpvm_instance_map_pages(in, page, 0x1000, true), CPVM_OK);
+    cpvm_instance_prepare_call(in, 0);
+    cpvm_instance_set_reg(in, CPVM_REG_A1, page);
+    cpvm_instance_set_gas(in, 100);
+    assert_int_equal(cpvm_instance_run(in, &it), CPVM_OK);
+    if (it.exit == CPVM_EXIT_PAGE_FAULT) assert_int_equal(it.fault_address, page);
+    if (reset) assert_int_equal(cpvm_instance_reset(in), CPVM_OK);
+    cpvm_instance_free(in);
+    return it.exit;
+}
+
+/* An in-process window goes back to the pool with the hardware protections
+ * its last user left, and the next user closes what it does not map. That
+ * includes pages a reset closed in the table only, when no run synced the
+ * hardware before the instance was freed: else the next instance of any
+ * module could read them where the table (and the interpreter) says they
+ * are unmapped (found by libFuzzer as a page fault vs a load that passed). */
+static void test_pooled_window_after_reset(void **state)
+{
+    (void)state;
+    struct mod x;
+    mod_open(&x, "pub @main:\n    a2 = u8 [a1]\n    trap\n", CPVM_BACKEND_COMPILER, CPVM_SANDBOX_NONE, true);
+    const uint32_t page = 0x70000;
+    if (cpvm_module_backend(x.m, NULL) == CPVM_BACKEND_COMPILER) {
+        /* the hardware opens the page, a reset closes it in the table only, the window is pooled */
+        for (unsigned n = 0; n < 8; n++) assert_int_equal(load_once(x.m, page, true, true), CPVM_EXIT_PANIC);
+        for (unsigned n = 0; n < 8; n++) assert_int_equal(load_once(x.m, page, false, false), CPVM_EXIT_PAGE_FAULT);
+    }
+    mod_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reset_like_fresh),
         cmocka_unit_test(test_reset_dead_instance),
         cmocka_unit_test(test_host_write_after_fork),
+        cmocka_unit_test(test_pooled_window_after_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

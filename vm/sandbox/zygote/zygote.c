@@ -302,6 +302,31 @@ static __attribute__((noinline)) void scrub(void)
 
 typedef void (*entry_fn)(uint64_t window, uint64_t target);
 
+/* The code asked for sbrk (ctx.arg = destination | source << 8): done here
+ * as the host's mem_sbrk does it, the new heap pages opened at once. Returns
+ * whether the code may continue at ctx.resume (else the host handles it). */
+static int worker_sbrk(void)
+{
+    uint32_t arg = CTX->arg, dst = arg & 0xff, src = (arg >> 8) & 0xff;
+    if (!CTRL->sbrk_on || dst >= JIT_REGS || src >= JIT_REGS) return 0;
+    uint64_t request = CTX->regs[src];
+    uint64_t size = CTRL->sbrk_is64 ? (request > 0xffffffffull ? 0 : request) : (uint32_t)request;
+    uint64_t heap = (uint64_t)CTRL->heap_size + size, result = 0;
+    if (heap <= 0xffffffffull && heap <= CTRL->heap_max) {
+        uint64_t top = (uint64_t)CTRL->heap_base + heap, end = CTRL->rw_end, psz = CTRL->page_size;
+        if (top > end) {
+            uint64_t new_end = (top + psz - 1) / psz * psz;
+            CHECK(SYS(NR_mprotect, SBX_WINDOW + end, new_end - end, 3 /* PROT_READ | PROT_WRITE */), "sbrk");
+            CTRL->rw_end = new_end;
+        }
+        CTRL->heap_size = (uint32_t)heap;
+        result = (uint64_t)(int64_t)(int32_t)(uint32_t)top;
+    }
+    CTX->regs[dst] = result;
+    CTX->exit = JIT_EXIT_NONE;
+    return 1;
+}
+
 void zygote_main(void);
 void zygote_main(void)
 {
@@ -350,6 +375,7 @@ void zygote_main(void)
             }
             entry_fn entry = (entry_fn)(SBX_CODE + CTRL->entry);
             entry(SBX_WINDOW, CTRL->target);
+            while (CTX->exit == JIT_EXIT_SBRK && worker_sbrk()) entry(SBX_WINDOW, CTX->resume);
             run_code_len = 0;
         }
         reply(SBX_R_OK);

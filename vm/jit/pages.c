@@ -15,7 +15,7 @@
 static struct { void *p; size_t size; } cache[CACHE_SLOTS];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The smallest cached mapping of at least `need` bytes, made writable; NULL if none. */
+/* The smallest cached mapping of at least `need` bytes; NULL if none. */
 static void *cache_take(size_t need, size_t *size)
 {
     void *best = NULL;
@@ -29,11 +29,7 @@ static void *cache_take(size_t need, size_t *size)
         cache[k].p = NULL;
     }
     pthread_mutex_unlock(&cache_lock);
-    if (best && mprotect(best, *size, PROT_READ | PROT_WRITE) != 0) {
-        munmap(best, *size);
-        best = NULL;
-    }
-    return best;
+    return best; /* read-write as it went in: code lives in code_mem.c's mappings, never here */
 }
 
 bool pages_grow(void **p, size_t *cap, size_t need, size_t prefault)

@@ -1,7 +1,8 @@
 /* Growable arrays in their own anonymous mappings, for the compiler's big
  * per-module buffers: sized up front and prefaulted in one call (one page fault
  * per page costs more than the compiler's work on it), grown by mremap (no copy),
- * and the code buffer handed over in place. */
+ * and kept for the next compile once freed. Always read-write: native code is
+ * copied into code_mem.c's mappings, which are never writable. */
 #ifndef CPVM_JIT_PAGES_H
 #define CPVM_JIT_PAGES_H
 

@@ -85,16 +85,20 @@ oss_run() { # engine sanitizer: every target replays its seeds and fuzzes for a 
       # ASAN_OPTIONS: the binary's built-in default must carry the segv option.
       env -u ASAN_OPTIONS "$root/out/$t" -runs=0 -timeout=25 "$seeds" >"$root/$t.replay.log" 2>&1 ||
         { tail -n 30 "$root/$t.replay.log"; die "libfuzzer + $sanitizer: $t fails on its seed corpus"; }
-      env -u ASAN_OPTIONS "$root/out/$t" -dict="$root/out/$t.dict" -max_total_time=5 -timeout=25 "$seeds" \
+      local dict=()
+      [[ -f $root/out/$t.dict ]] && dict=(-dict="$root/out/$t.dict")
+      env -u ASAN_OPTIONS "$root/out/$t" "${dict[@]}" -max_total_time=5 -timeout=25 "$seeds" \
         >"$root/$t.run.log" 2>&1 || { tail -n 30 "$root/$t.run.log"; die "libfuzzer + $sanitizer: $t failed"; }
       echo "ok  libfuzzer+$sanitizer $t: $(unzip -Z1 "$root/out/${t}_seed_corpus.zip" | wc -l) seeds replayed; $(grep -a -E '^#[0-9]+' "$root/$t.run.log" | tail -n 1)"
     else
       rm -rf "$root/afl-$t"
+      local xdict=()
+      [[ -f $root/out/$t.dict ]] && xdict=(-x "$root/out/$t.dict")
       # The driver's main runs under afl-fuzz's fork server, in persistent
       # mode; afl-fuzz runs every seed first (and fails on a crashing one;
       # AFL_FAST_CAL: one calibration run per seed is enough for a check).
       env -u ASAN_OPTIONS -u UBSAN_OPTIONS AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_FAST_CAL=1 \
-        afl-fuzz -i "$seeds" -o "$root/afl-$t" -x "$root/out/$t.dict" -m none -t 10000+ -V 5 -- "$root/out/$t" \
+        afl-fuzz -i "$seeds" -o "$root/afl-$t" "${xdict[@]}" -m none -t 10000+ -V 5 -- "$root/out/$t" \
         >"$root/$t.run.log" 2>&1 || { tail -n 30 "$root/$t.run.log"; die "afl: $t failed"; }
       local crashes
       crashes=$(find "$root/afl-$t" -path '*/crashes/id:*' | wc -l)

@@ -460,6 +460,15 @@ static void edge_asm_text(void)
         ("@l0:\n@l1:\n@l2:\n@l3:\n@l4:\n@l5:\n@l6:\n@l7:\n@l8:\n@l9:\n@la:\n@lb:\n@lc:\n@ld:\n@le:\n@lf:\n"
          "@lg:\n@lh:\n@li:\n@lj:\n@lk:\n@ll:\n@lm:\n@ln:\n@lo:\n@lp:\n@lq:\n@lr:\n@ls:\n@lt:\n@lu:\n@lv:\n"
          "@lw:\n@lx:\n@ly:\n@lz:\njump @l0\njump @lz\n"),
+        /* The index picks the mode (below): these sit where each needs it. */
+        "%jump_table_count = 4294967295\ntrap\n",                  /* 59 raw */
+        "%isa = jam_v1\n%jump_table_count = 3\ntrap\n",            /* 60 container: count spliced in */
+        "%ro_data_size = 1\n%ro_data = 0102\ntrap\n",              /* 61 container */
+        "%import \"q\\\"b\\\\\"\ntrap\n",                        /* 62 */
+        "%rw_data_size = 1\n%rw_data = 0102\ntrap\n",              /* 63 container */
+        "a0 = i64 -0x8000000000000001\n",                          /* 64 */
+        "a0 = a1 - 0x80000001\n",                                  /* 65 */
+        "a0 = a1 + 0x80000000\n",                                  /* 66 */
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         char name[32];

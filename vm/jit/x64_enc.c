@@ -230,11 +230,6 @@ unsigned x64_alu_rr(uint8_t *out, enum x64_alu alu, x64_width w, enum x64_reg ds
     return encode_w(out, w, (uint8_t)(alu << 3 | 1), true, src, R(dst)); /* op r/m, r */
 }
 
-unsigned x64_alu_mr(uint8_t *out, enum x64_alu alu, x64_width w, struct x64_mem m, enum x64_reg src)
-{
-    return encode_w(out, w, (uint8_t)(alu << 3 | 1), true, src, M(m));
-}
-
 /* 80 /op ib (bytes), 83 /op ib (sign-extended), 81 /op iw|id. */
 static unsigned alu_imm(uint8_t *out, enum x64_alu alu, x64_width w, struct rm dst, int32_t imm)
 {
@@ -348,13 +343,6 @@ unsigned x64_ret(uint8_t *out)
     return 1;
 }
 
-unsigned x64_ud2(uint8_t *out)
-{
-    out[0] = 0x0f;
-    out[1] = 0x0b;
-    return 2;
-}
-
 unsigned x64_int3(uint8_t *out)
 {
     out[0] = 0xcc;
@@ -367,29 +355,10 @@ unsigned x64_jmp_r(uint8_t *out, enum x64_reg r)
     return encode(out, 0, false, &op, 1, 4, R(r));
 }
 
-unsigned x64_jmp_m(uint8_t *out, struct x64_mem m)
-{
-    uint8_t op = 0xff;
-    return encode(out, 0, false, &op, 1, 4, M(m));
-}
-
-unsigned x64_call_m(uint8_t *out, struct x64_mem m)
-{
-    uint8_t op = 0xff;
-    return encode(out, 0, false, &op, 1, 2, M(m));
-}
-
 unsigned x64_jmp_rel32(uint8_t *out, int32_t rel)
 {
     out[0] = 0xe9;
     return put_imm(out, 1, rel, 4);
-}
-
-unsigned x64_jmp_rel8(uint8_t *out, int8_t rel)
-{
-    out[0] = 0xeb;
-    out[1] = (uint8_t)rel;
-    return 2;
 }
 
 unsigned x64_jcc_rel32(uint8_t *out, enum x64_cc cc, int32_t rel)
@@ -399,15 +368,3 @@ unsigned x64_jcc_rel32(uint8_t *out, enum x64_cc cc, int32_t rel)
     return put_imm(out, 2, rel, 4);
 }
 
-unsigned x64_jcc_rel8(uint8_t *out, enum x64_cc cc, int8_t rel)
-{
-    out[0] = (uint8_t)(0x70 + cc);
-    out[1] = (uint8_t)rel;
-    return 2;
-}
-
-unsigned x64_call_rel32(uint8_t *out, int32_t rel)
-{
-    out[0] = 0xe8;
-    return put_imm(out, 1, rel, 4);
-}

@@ -65,7 +65,6 @@ unsigned x64_movsx_m(uint8_t *out, x64_width from, enum x64_reg dst, struct x64_
 unsigned x64_lea(uint8_t *out, x64_width w, enum x64_reg dst, struct x64_mem m);
 unsigned x64_alu_rr(uint8_t *out, enum x64_alu op, x64_width w, enum x64_reg dst, enum x64_reg src);
 unsigned x64_alu_ri(uint8_t *out, enum x64_alu op, x64_width w, enum x64_reg dst, int32_t imm);
-unsigned x64_alu_mr(uint8_t *out, enum x64_alu op, x64_width w, struct x64_mem m, enum x64_reg src);
 unsigned x64_alu_mi(uint8_t *out, enum x64_alu op, x64_width w, struct x64_mem m, int32_t imm);
 unsigned x64_test_rr(uint8_t *out, x64_width w, enum x64_reg a, enum x64_reg b);
 unsigned x64_imul_rr(uint8_t *out, x64_width w, enum x64_reg dst, enum x64_reg src);
@@ -81,16 +80,10 @@ unsigned x64_cqo(uint8_t *out, x64_width w); /* cdq for 4, cqo for 8 */
 unsigned x64_push(uint8_t *out, enum x64_reg r);
 unsigned x64_pop(uint8_t *out, enum x64_reg r);
 unsigned x64_ret(uint8_t *out);
-unsigned x64_ud2(uint8_t *out);
 unsigned x64_int3(uint8_t *out);
 unsigned x64_jmp_r(uint8_t *out, enum x64_reg r);
-unsigned x64_jmp_m(uint8_t *out, struct x64_mem m);
-unsigned x64_call_m(uint8_t *out, struct x64_mem m);
-/* Branches with a rel32 (or rel8) displacement relative to the end of the instruction. */
+/* Branches with a rel32 displacement relative to the end of the instruction. */
 unsigned x64_jmp_rel32(uint8_t *out, int32_t rel);
-unsigned x64_jmp_rel8(uint8_t *out, int8_t rel);
 unsigned x64_jcc_rel32(uint8_t *out, enum x64_cc cc, int32_t rel);
-unsigned x64_jcc_rel8(uint8_t *out, enum x64_cc cc, int8_t rel);
-unsigned x64_call_rel32(uint8_t *out, int32_t rel);
 
 #endif

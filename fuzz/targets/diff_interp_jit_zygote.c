@@ -9,8 +9,9 @@
  * differential run itself is unchanged), a drill of the sandbox's error
  * handling through the public API, on a fresh instance of the same program:
  *   kill      every worker of this process is SIGKILLed after the instance
- *             took its worker: run() must fail with CPVM_E_SANDBOX, again on
- *             a second call, and the pool must hand out a working worker next;
+ *             took its worker: run() must fail with CPVM_E_SANDBOX (unless
+ *             the host stops before entering the worker), again on a second
+ *             call, and the pool must hand out a working worker next;
  *   deadline  a wall-clock deadline of 1-4096 ns: run() returns CPVM_OK or
  *             CPVM_E_DEADLINE, and after CPVM_E_DEADLINE never CPVM_OK again;
  *   pool      pool size 0-2, three instances at once, prewarm 0-4: the stats
@@ -20,8 +21,9 @@
  *             this target, below; nothing in libcpvm offers it): a context
  *             block that fails its check (its canary: compiled code never
  *             writes it, so the forgery is what the host reads after the
- *             run) makes run() fail with CPVM_E_SANDBOX, again on a second
- *             call, integrity false, and the next instance gets a working
+ *             run) makes run() fail with CPVM_E_SANDBOX (unless the host
+ *             stops before entering the worker), again on a second call,
+ *             integrity false, and the next instance gets a working
  *             worker; a scribbled canary page beside the window makes
  *             cpvm_instance_integrity_ok false. */
 #define DIFF_SANDBOX CPVM_SANDBOX_ZYGOTE
@@ -56,8 +58,23 @@ static bool dead(long pid)
     return !paren || paren[1] == 0 || paren[2] == 'Z' || paren[2] == 'X';
 }
 
-/* SIGKILLs every child of this process (the pool's workers, idle and busy,
- * are its only children) and waits until they are dead. */
+/* A pool worker: the zygote names itself (PR_SET_NAME). Other children, such
+ * as the sanitizer's llvm-symbolizer that libFuzzer talks to through a pipe,
+ * must live: killing that one ended the fuzzer with SIGPIPE at its next
+ * symbolized message. */
+static bool is_worker(long pid)
+{
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    bool ok = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "cpvm-worker", 11) == 0;
+    fclose(f);
+    return ok;
+}
+
+/* SIGKILLs every pool worker of this process, idle and busy, and waits until
+ * they are dead. */
 static void kill_children(void)
 {
     long pids[256];
@@ -73,7 +90,7 @@ static void kill_children(void)
         if (!f) continue;
         long pid;
         while (n < 256 && fscanf(f, "%ld", &pid) == 1)
-            if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0) pids[n++] = pid;
+            if (pid > 0 && is_worker(pid) && kill((pid_t)pid, SIGKILL) == 0) pids[n++] = pid;
         fclose(f);
     }
     closedir(d);
@@ -95,11 +112,22 @@ static void forge_canary_page(cpvm_instance *in, uint32_t at)
     in->mem[(ptrdiff_t)(at % 0x1000u) - (ptrdiff_t)MEM_CANARY_BELOW] ^= 0x40;
 }
 
+/* After a kill or a lie, run() fails with CPVM_E_SANDBOX, or returns CPVM_OK
+ * where the host stops before entering the worker: an entry pc outside every
+ * block (panic) or gas short of the entry block (out of gas). */
+static bool entered_or_stopped_before(cpvm_status s, const struct cpvm_interrupt *intr)
+{
+    if (s == CPVM_OK) return intr->exit == CPVM_EXIT_PANIC || intr->exit == CPVM_EXIT_OUT_OF_GAS;
+    return s == CPVM_E_SANDBOX;
+}
+
 static cpvm_instance *drill_instance(const cpvm_module *mod, const struct exec_setup *su)
 {
     cpvm_instance *inst = NULL;
     if (cpvm_instance_new(mod, &inst, NULL) != CPVM_OK) return NULL;
     cpvm_instance_set_gas(inst, su->g.gas);
+    /* the differential run's budget: an unmetered loop must end too */
+    if (su->step_limit) cpvm_instance_set_step_limit(inst, su->step_limit);
     cpvm_instance_prepare_call(inst, su->g.entry_pc);
     return inst;
 }
@@ -129,8 +157,10 @@ static void sandbox_drill(const uint8_t *data, size_t size)
     case 0: /* kill */
         if (!(inst = drill_instance(mod, &su))) break;
         kill_children();
-        if ((s = cpvm_instance_run(inst, &intr)) != CPVM_E_SANDBOX) drill_fail("run() after the worker was killed", s);
-        if ((s = cpvm_instance_run(inst, &intr)) == CPVM_OK) drill_fail("a second run() after the kill", s);
+        s = cpvm_instance_run(inst, &intr);
+        if (!entered_or_stopped_before(s, &intr)) drill_fail("run() after the worker was killed", s);
+        if (s == CPVM_E_SANDBOX && (s = cpvm_instance_run(inst, &intr)) == CPVM_OK)
+            drill_fail("a second run() after the kill", s);
         cpvm_instance_free(inst);
         /* The pool drops the dead idle workers and starts a new one. */
         if (!(inst = drill_instance(mod, &su))) drill_fail("no instance after the kill", CPVM_E_SANDBOX);
@@ -150,8 +180,10 @@ static void sandbox_drill(const uint8_t *data, size_t size)
         if (!(inst = drill_instance(mod, &su))) break;
         if ((h >> 8) & 1) {
             forge_context(inst);
-            if ((s = cpvm_instance_run(inst, &intr)) != CPVM_E_SANDBOX) drill_fail("run() of a lying worker", s);
-            if ((s = cpvm_instance_run(inst, &intr)) == CPVM_OK) drill_fail("a second run() after the lie", s);
+            s = cpvm_instance_run(inst, &intr);
+            if (!entered_or_stopped_before(s, &intr)) drill_fail("run() of a lying worker", s);
+            if (s == CPVM_E_SANDBOX && (s = cpvm_instance_run(inst, &intr)) == CPVM_OK)
+                drill_fail("a second run() after the lie", s);
             if (cpvm_instance_integrity_ok(inst)) drill_fail("integrity after the lie", s);
             cpvm_instance_free(inst);
             if (!(inst = drill_instance(mod, &su))) drill_fail("no instance after the lie", CPVM_E_SANDBOX);

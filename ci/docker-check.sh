@@ -3,7 +3,9 @@
 #   1. docker/oss-fuzz/build.sh with OSS-Fuzz's environment for libFuzzer
 #      (clang-19, -fsanitize=fuzzer) and for AFL++ (afl-clang-fast, libAFLDriver.a);
 #      then every target runs its seed corpus and fuzzes briefly, as OSS-Fuzz's
-#      build check does;
+#      build check does (CPVM_OSS_FUZZ_SECONDS per target, default 3: CI's
+#      smoke run fuzzes every target for longer); the engine + sanitizer pairs
+#      build and run side by side;
 #   2. .clusterfuzzlite/Dockerfile built with podman on a stand-in for
 #      OSS-Fuzz's base-builder (the debootstrap base + clang-19), build.sh run
 #      inside it and every seed corpus replayed there (as build steps);
@@ -73,6 +75,8 @@ oss_build() { # engine sanitizer: runs build.sh the way OSS-Fuzz's compile does,
   echo "built in $((SECONDS - t0)) s"
 }
 
+fuzz_secs=${CPVM_OSS_FUZZ_SECONDS:-3}
+[[ $fuzz_secs =~ ^[1-9][0-9]*$ ]] || die "CPVM_OSS_FUZZ_SECONDS: a whole number of seconds, at least 1"
 oss_run() { # engine sanitizer: every target replays its seeds and fuzzes for a few seconds
   local engine=$1 sanitizer=$2 root=$work/oss-$1-$2 t seeds t0=$SECONDS
   for t in $(fuzz_targets "$engine"); do
@@ -87,36 +91,58 @@ oss_run() { # engine sanitizer: every target replays its seeds and fuzzes for a 
         { tail -n 30 "$root/$t.replay.log"; die "libfuzzer + $sanitizer: $t fails on its seed corpus"; }
       local dict=()
       [[ -f $root/out/$t.dict ]] && dict=(-dict="$root/out/$t.dict")
-      env -u ASAN_OPTIONS "$root/out/$t" "${dict[@]}" -max_total_time=5 -timeout=25 "$seeds" \
+      env -u ASAN_OPTIONS "$root/out/$t" "${dict[@]}" -max_total_time="$fuzz_secs" -timeout=25 "$seeds" \
         >"$root/$t.run.log" 2>&1 || { tail -n 30 "$root/$t.run.log"; die "libfuzzer + $sanitizer: $t failed"; }
       echo "ok  libfuzzer+$sanitizer $t: $(unzip -Z1 "$root/out/${t}_seed_corpus.zip" | wc -l) seeds replayed; $(grep -a -E '^#[0-9]+' "$root/$t.run.log" | tail -n 1)"
     else
-      rm -rf "$root/afl-$t"
+      rm -rf "$root/afl-$t" "$root/afl-in-$t"
       local xdict=()
       [[ -f $root/out/$t.dict ]] && xdict=(-x "$root/out/$t.dict")
-      # The driver's main runs under afl-fuzz's fork server, in persistent
-      # mode; afl-fuzz runs every seed first (and fails on a crashing one;
-      # AFL_FAST_CAL: one calibration run per seed is enough for a check).
+      # Every seed through the AFL++ driver's own replay (its files-as-arguments
+      # mode, one process), as libFuzzer's -runs=0 above; then afl-fuzz, in
+      # persistent mode under its fork server, from a sample of the seeds
+      # (afl-fuzz runs each input first and fails on a crashing one;
+      # AFL_FAST_CAL: one calibration run per input is enough for a check).
+      find "$seeds" -type f -print0 | sort -z | xargs -0 -r timeout 900 env -u ASAN_OPTIONS -u UBSAN_OPTIONS "$root/out/$t" \
+        >"$root/$t.replay.log" 2>&1 || { tail -n 30 "$root/$t.replay.log"; die "afl + $sanitizer: $t fails on its seed corpus"; }
+      mkdir -p "$root/afl-in-$t"
+      find "$seeds" -type f | sort | awk 'NR % 25 == 1' | head -n 32 | xargs -r cp -t "$root/afl-in-$t"
       env -u ASAN_OPTIONS -u UBSAN_OPTIONS AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_FAST_CAL=1 \
-        afl-fuzz -i "$seeds" -o "$root/afl-$t" "${xdict[@]}" -m none -t 10000+ -V 5 -- "$root/out/$t" \
-        >"$root/$t.run.log" 2>&1 || { tail -n 30 "$root/$t.run.log"; die "afl: $t failed"; }
+        AFL_NO_AFFINITY=1 afl-fuzz -i "$root/afl-in-$t" -o "$root/afl-$t" "${xdict[@]}" -m none -t 10000+ \
+        -V "$fuzz_secs" -- "$root/out/$t" >"$root/$t.run.log" 2>&1 || { tail -n 30 "$root/$t.run.log"; die "afl: $t failed"; }
       local crashes
       crashes=$(find "$root/afl-$t" -path '*/crashes/id:*' | wc -l)
       ((crashes == 0)) || die "afl: $t found $crashes crash(es) in $root/afl-$t"
-      echo "ok  afl+$sanitizer $t: $(grep -a -E 'Statistics|corpus items' "$root/$t.run.log" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')"
+      echo "ok  afl+$sanitizer $t: $(unzip -Z1 "$root/out/${t}_seed_corpus.zip" | wc -l) seeds replayed; $(grep -a -E 'Statistics|corpus items' "$root/$t.run.log" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')"
     fi
   done
   echo "replayed and fuzzed in $((SECONDS - t0)) s"
 }
 
 if [[ $what == oss-fuzz || $what == all ]]; then
+  # Side by side, one log each (shown in order): one pair's single-threaded
+  # steps (configure, the targets' compiles and links, seed replays, the timed
+  # fuzzing) overlap another's parallel build.
+  pids=() logs=()
+  t0=$SECONDS
   for engine in "${engines[@]}"; do
     for sanitizer in "${sanitizers[@]}"; do
       [[ $engine == afl && $sanitizer != address ]] && continue # OSS-Fuzz runs AFL++ with ASan only
-      oss_build "$engine" "$sanitizer"
-      oss_run "$engine" "$sanitizer"
+      logs+=("$work/oss-$engine-$sanitizer.log")
+      (
+        oss_build "$engine" "$sanitizer"
+        oss_run "$engine" "$sanitizer"
+      ) >"${logs[-1]}" 2>&1 &
+      pids+=($!)
     done
   done
+  failed=0
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed=1
+    cat "${logs[$i]}"
+  done
+  ((failed == 0)) || die "the OSS-Fuzz check failed (see above)"
+  echo "oss-fuzz check in $((SECONDS - t0)) s"
 fi
 
 # --- the debootstrap base image (kept: tarball + podman image cpvm-base) ---------------

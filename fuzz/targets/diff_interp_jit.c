@@ -17,7 +17,9 @@
  *               every offset, or, with bit 7 of the host seed, the full model
  *               (gas.md §5; seed bits 5-6: 1 L1, 3 L3, else L2 hits), whose
  *               invariants are checked too (harness/gas_check.h); 2 a sparse
- *               table (costs 1-200, missing blocks 1-4); 3 a table of extreme
+ *               table (costs 1-200, missing blocks 1-4), or, with bit 7 of
+ *               the host seed, a per-opcode table in the reference's
+ *               serialized form (costs 1-8; gas.md §4); 3 a table of extreme
  *               costs (up to 0xffffffff). CPVM_FUZZ_COST_MODEL overrides
  *               these bits (harness/gas_check.h).
  *     bit 6     the host refills the gas once after (synchronous) out-of-gas
@@ -76,6 +78,7 @@ struct diff {
     bool final;                      /* comparing the end states */
     unsigned cost_mode;
     bool full_model;                 /* cost_mode 1 with host seed bit 7 */
+    bool opcode_table;               /* cost_mode 2 with host seed bit 7 */
     cpvm_cache_model cache;
 };
 
@@ -117,7 +120,7 @@ static void report(void *arg)
     fprintf(stderr, "run config 0x%02x: %s memory, compat %s, metering %s, cost model %s%s%s; host seed 0x%02x\n",
             su->cfg, su->dynamic ? "dynamic" : "standard", (su->cfg & 2) ? "gp-v0.4" : "polkavm-0.35",
             !su->metered ? "off" : su->async ? "asynchronous" : "synchronous",
-            d->full_model ? caches[d->cache] : costs[d->cost_mode],
+            d->full_model ? caches[d->cache] : d->opcode_table ? "opcode table" : costs[d->cost_mode],
             su->refill ? ", one refill" : "", su->reenter ? ", host re-enters" : "", su->seed);
     const struct cpvm_memory_map *m = &g->map;
     fprintf(stderr,
@@ -275,12 +278,27 @@ static struct cpvm_block_cost *cost_table(const struct diff *d, struct cpvm_cost
     return t;
 }
 
+/* CPVM_COST_TABLE: a version word, then a cost per opcode and one for
+ * `invalid`, all little-endian; never a zero cost (as above). */
+static void opcode_table(const struct diff *d, uint8_t blob[CPVM_COST_TABLE_SIZE], struct cpvm_cost_model *cm)
+{
+    uint64_t salt = (uint64_t)d->su.seed << 32 | 0x7ab1e;
+    for (uint32_t i = 0; i < CPVM_COST_TABLE_SIZE / 4; i++) {
+        uint32_t v = i == 0 ? 2 : 1 + (uint32_t)(mix64(salt ^ i) & 7);
+        for (unsigned k = 0; k < 4; k++) blob[4 * i + k] = (uint8_t)(v >> (8 * k));
+    }
+    cm->kind = CPVM_COST_TABLE;
+    cm->table = blob;
+    cm->table_len = CPVM_COST_TABLE_SIZE;
+}
+
 /* --- the target ------------------------------------------------------------------------- */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct diff d; /* the hosts' page tables are a few KiB each */
+    static uint8_t op_costs[CPVM_COST_TABLE_SIZE];
     memset(&d, 0, sizeof d);
     struct exec_setup *su = &d.su;
     if (!exec_setup_init(su, "diff_interp_jit", data, size)) return 0;
@@ -298,6 +316,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     exec_module_config(su, CPVM_BACKEND_INTERPRETER, &mi);
     const struct cpvm_cost_model *forced = exec_cost_model_override();
     d.full_model = forced ? forced->kind == CPVM_COST_FULL : d.cost_mode == 1 && (su->seed & 0x80);
+    d.opcode_table = !forced && d.cost_mode == 2 && (su->seed & 0x80);
     if (forced) {
         d.cache = forced->cache; /* exec_module_config set the model */
     } else if (d.full_model) {
@@ -305,6 +324,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         d.cache = by_bits[(su->seed >> 5) & 3];
         mi.cost_model.kind = CPVM_COST_FULL;
         mi.cost_model.cache = d.cache;
+    } else if (d.opcode_table) {
+        opcode_table(&d, op_costs, &mi.cost_model);
     } else if (d.cost_mode && !(table = cost_table(&d, &mi.cost_model))) {
         goto out;
     }
@@ -386,10 +407,10 @@ void fuzz_describe(const uint8_t *data, size_t size, const struct describe_opts 
     static const char *const models[4] = {"naive", "dense table", "sparse table", "extreme table"};
     static const char *const full_by_bits[4] = {"full L2", "full L1", "full L2", "full L3"};
     uint8_t c = size > 0 ? data[0] : 0, seed = size > 1 ? data[1] : 0;
-    bool full = ((c >> 4) & 3) == 1 && (seed & 0x80);
+    bool full = ((c >> 4) & 3) == 1 && (seed & 0x80), by_opcode = ((c >> 4) & 3) == 2 && (seed & 0x80);
     char bits[64];
     snprintf(bits, sizeof bits, "%s, cost model %s", (c & 8) ? ", asynchronous gas" : "",
-             full ? full_by_bits[(seed >> 5) & 3] : models[(c >> 4) & 3]);
+             full ? full_by_bits[(seed >> 5) & 3] : by_opcode ? "opcode table" : models[(c >> 4) & 3]);
     describe_exec_framing(data, size, bits, o);
     struct gen_config cfg = GEN_CONFIG_INTERP_EXEC;
     describe_generated(size > 2 ? data + 2 : NULL, size > 2 ? size - 2 : 0, &cfg, o);

@@ -9,12 +9,23 @@
  * differential run itself is unchanged), a drill of the sandbox's error
  * handling through the public API, on a fresh instance of the same program:
  *   kill      every worker of this process is SIGKILLed after the instance
- *             took its worker: run() must fail with CPVM_E_SANDBOX, again on
- *             a second call, and the pool must hand out a working worker next;
+ *             took its worker: run() must fail with CPVM_E_SANDBOX (unless
+ *             the host stops before entering the worker), again on a second
+ *             call, and the pool must hand out a working worker next;
  *   deadline  a wall-clock deadline of 1-4096 ns: run() returns CPVM_OK or
  *             CPVM_E_DEADLINE, and after CPVM_E_DEADLINE never CPVM_OK again;
  *   pool      pool size 0-2, three instances at once, prewarm 0-4: the stats
- *             stay consistent (idle <= max, busy back to 0), then size 4. */
+ *             stay consistent (idle <= max, busy back to 0), then size 4;
+ *   lie       what a subverted worker could write into the memory it shares
+ *             with the host, forged by the host itself (a test-only hook of
+ *             this target, below; nothing in libcpvm offers it): a context
+ *             block that fails its check (its canary: compiled code never
+ *             writes it, so the forgery is what the host reads after the
+ *             run) makes run() fail with CPVM_E_SANDBOX (unless the host
+ *             stops before entering the worker), again on a second call,
+ *             integrity false, and the next instance gets a working
+ *             worker; a scribbled canary page beside the window makes
+ *             cpvm_instance_integrity_ok false. */
 #define DIFF_SANDBOX CPVM_SANDBOX_ZYGOTE
 #define LLVMFuzzerTestOneInput diff_test_one_input
 #include "diff_interp_jit.c"
@@ -23,6 +34,8 @@
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
+
+#include "machine/machine.h" /* the lie drill only: the instance's window and context block */
 
 static void drill_fail(const char *what, cpvm_status s)
 {
@@ -45,23 +58,23 @@ static bool dead(long pid)
     return !paren || paren[1] == 0 || paren[2] == 'Z' || paren[2] == 'X';
 }
 
-/* Whether child `pid` is a sandbox worker (the zygote names itself so). Other
- * children must live: the fuzzing engine's own (llvm-symbolizer for NEW_FUNC
- * lines, fork-mode jobs) die with SIGPIPE or lost work if killed. A child's pid
- * cannot be reused before this process reaps it, so the check is not racy. */
+/* A pool worker: the zygote names itself (PR_SET_NAME). Other children, such
+ * as the sanitizer's llvm-symbolizer that libFuzzer talks to through a pipe,
+ * must live: killing that one ended the fuzzer with SIGPIPE at its next
+ * symbolized message. */
 static bool is_worker(long pid)
 {
     char path[64], comm[32] = "";
     snprintf(path, sizeof path, "/proc/%ld/comm", pid);
     FILE *f = fopen(path, "r");
     if (!f) return false;
-    bool ok = fgets(comm, sizeof comm, f) != NULL;
+    bool ok = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "cpvm-worker", 11) == 0;
     fclose(f);
-    return ok && strcmp(comm, "cpvm-worker\n") == 0;
+    return ok;
 }
 
-/* SIGKILLs every sandbox worker of this process (the pool's, idle and busy)
- * and waits until they are dead. */
+/* SIGKILLs every pool worker of this process, idle and busy, and waits until
+ * they are dead. */
 static void kill_children(void)
 {
     long pids[256];
@@ -85,11 +98,36 @@ static void kill_children(void)
         for (unsigned tries = 0; tries < 2000 && !dead(pids[i]); tries++) usleep(500);
 }
 
+/* The test-only hook of the lie drill: the host's view of the worker's memory
+ * is the memfd the worker writes, so the host can write what a lying worker
+ * would. */
+static void forge_context(cpvm_instance *in)
+{
+    struct jit_ctx *ctx = (struct jit_ctx *)(in->mem - JIT_CTX_OFFSET);
+    ctx->canary ^= 1;
+}
+
+static void forge_canary_page(cpvm_instance *in, uint32_t at)
+{
+    in->mem[(ptrdiff_t)(at % 0x1000u) - (ptrdiff_t)MEM_CANARY_BELOW] ^= 0x40;
+}
+
+/* After a kill or a lie, run() fails with CPVM_E_SANDBOX, or returns CPVM_OK
+ * where the host stops before entering the worker: an entry pc outside every
+ * block (panic) or gas short of the entry block (out of gas). */
+static bool entered_or_stopped_before(cpvm_status s, const struct cpvm_interrupt *intr)
+{
+    if (s == CPVM_OK) return intr->exit == CPVM_EXIT_PANIC || intr->exit == CPVM_EXIT_OUT_OF_GAS;
+    return s == CPVM_E_SANDBOX;
+}
+
 static cpvm_instance *drill_instance(const cpvm_module *mod, const struct exec_setup *su)
 {
     cpvm_instance *inst = NULL;
     if (cpvm_instance_new(mod, &inst, NULL) != CPVM_OK) return NULL;
     cpvm_instance_set_gas(inst, su->g.gas);
+    /* the differential run's budget: an unmetered loop must end too */
+    if (su->step_limit) cpvm_instance_set_step_limit(inst, su->step_limit);
     cpvm_instance_prepare_call(inst, su->g.entry_pc);
     return inst;
 }
@@ -115,12 +153,14 @@ static void sandbox_drill(const uint8_t *data, size_t size)
     struct cpvm_interrupt intr;
     cpvm_status s;
     cpvm_instance *inst = NULL;
-    switch ((h >> 2) % 3) {
+    switch ((h >> 2) % 4) {
     case 0: /* kill */
         if (!(inst = drill_instance(mod, &su))) break;
         kill_children();
-        if ((s = cpvm_instance_run(inst, &intr)) != CPVM_E_SANDBOX) drill_fail("run() after the worker was killed", s);
-        if ((s = cpvm_instance_run(inst, &intr)) == CPVM_OK) drill_fail("a second run() after the kill", s);
+        s = cpvm_instance_run(inst, &intr);
+        if (!entered_or_stopped_before(s, &intr)) drill_fail("run() after the worker was killed", s);
+        if (s == CPVM_E_SANDBOX && (s = cpvm_instance_run(inst, &intr)) == CPVM_OK)
+            drill_fail("a second run() after the kill", s);
         cpvm_instance_free(inst);
         /* The pool drops the dead idle workers and starts a new one. */
         if (!(inst = drill_instance(mod, &su))) drill_fail("no instance after the kill", CPVM_E_SANDBOX);
@@ -135,6 +175,26 @@ static void sandbox_drill(const uint8_t *data, size_t size)
         if (s != CPVM_OK && s != CPVM_E_DEADLINE) drill_fail("run() under a deadline", s);
         if (s == CPVM_E_DEADLINE && cpvm_instance_run(inst, &intr) == CPVM_OK)
             drill_fail("run() after the deadline passed", CPVM_OK);
+        break;
+    case 3: /* lie */
+        if (!(inst = drill_instance(mod, &su))) break;
+        if ((h >> 8) & 1) {
+            forge_context(inst);
+            s = cpvm_instance_run(inst, &intr);
+            if (!entered_or_stopped_before(s, &intr)) drill_fail("run() of a lying worker", s);
+            if (s == CPVM_E_SANDBOX && (s = cpvm_instance_run(inst, &intr)) == CPVM_OK)
+                drill_fail("a second run() after the lie", s);
+            if (cpvm_instance_integrity_ok(inst)) drill_fail("integrity after the lie", s);
+            cpvm_instance_free(inst);
+            if (!(inst = drill_instance(mod, &su))) drill_fail("no instance after the lie", CPVM_E_SANDBOX);
+            if ((s = cpvm_instance_run(inst, &intr)) != CPVM_OK) drill_fail("run() on a fresh worker after the lie", s);
+            if (!cpvm_instance_integrity_ok(inst)) drill_fail("integrity of the fresh worker after the lie", s);
+        } else {
+            if ((s = cpvm_instance_run(inst, &intr)) != CPVM_OK) drill_fail("run() before the canary drill", s);
+            if (!cpvm_instance_integrity_ok(inst)) drill_fail("integrity of an honest worker", s);
+            forge_canary_page(inst, h >> 9);
+            if (cpvm_instance_integrity_ok(inst)) drill_fail("integrity with a scribbled canary page", CPVM_OK);
+        }
         break;
     default: { /* pool */
         cpvm_sandbox_set_pool_size((h >> 8) % 3);

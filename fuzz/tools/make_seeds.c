@@ -340,6 +340,62 @@ static void edge_blob_parse(void)
     }
 }
 
+/* A container (blob-format.md): magic, version, length, then sections given
+ * as (id, payload length, payload) triples; returns its length. */
+static size_t container(uint8_t *out, cpvm_isa isa, const uint8_t *sections, size_t sections_len)
+{
+    memcpy(out, "PVM", 4);
+    out[4] = (uint8_t)isa;
+    size_t n = 13;
+    memcpy(out + n, sections, sections_len);
+    n += sections_len;
+    out[n++] = 0; /* end */
+    for (unsigned i = 0; i < 8; i++) out[5 + i] = (uint8_t)((uint64_t)n >> (8 * i));
+    return n;
+}
+
+/* Appends section `id` with `len` payload bytes. */
+static size_t section(uint8_t *out, size_t at, uint8_t id, const uint8_t *payload, uint32_t len)
+{
+    out[at++] = id;
+    at += writer_varint(len, out + at);
+    memcpy(out + at, payload, len);
+    return at + len;
+}
+
+/* Containers with the sections and errors generated programs never have. */
+static void edge_containers(void)
+{
+    uint8_t code_sec[64], secs[256], out[512];
+    const uint8_t trap[1] = {0}, starts[1] = {0};
+    size_t code_len = raw_program(code_sec, NULL, 0, 0, trap, 1, starts, 1);
+    const uint8_t mode = 0x83; /* JamV1; each module run */
+    size_t n;
+    /* debug sections (skipped) and a custom one after the code */
+    n = section(secs, 0, 6, code_sec, (uint32_t)code_len);
+    n = section(secs, n, 128, (const uint8_t *)"str", 3);
+    n = section(secs, n, 129, (const uint8_t *)"\x01\x02", 2);
+    n = section(secs, n, 130, (const uint8_t *)"", 0);
+    n = section(secs, n, 0x85, (const uint8_t *)"custom", 6);
+    write_seed("blob_parse", "edge-container-debug-sections", &mode, 1, out, container(out, CPVM_ISA_JAM_V1, secs, n));
+    /* rw data longer than its declared size */
+    const uint8_t memcfg[3] = {0, 1, 0}, rw[2] = {1, 2};
+    n = section(secs, 0, 1, memcfg, 3);
+    n = section(secs, n, 3, rw, 2);
+    n = section(secs, n, 6, code_sec, (uint32_t)code_len);
+    write_seed("blob_parse", "edge-container-rw-too-large", &mode, 1, out, container(out, CPVM_ISA_JAM_V1, secs, n));
+    /* an import count over the limit; one whose offsets do not fit */
+    uint8_t imports[8];
+    unsigned k = writer_varint(LIMIT_IMPORTS + 1, imports);
+    n = section(secs, 0, 4, imports, k);
+    n = section(secs, n, 6, code_sec, (uint32_t)code_len);
+    write_seed("blob_parse", "edge-container-imports-over-limit", &mode, 1, out, container(out, CPVM_ISA_JAM_V1, secs, n));
+    const uint8_t short_imports[5] = {3, 0, 0, 0, 0};
+    n = section(secs, 0, 4, short_imports, 5);
+    n = section(secs, n, 6, code_sec, (uint32_t)code_len);
+    write_seed("blob_parse", "edge-container-imports-short", &mode, 1, out, container(out, CPVM_ISA_JAM_V1, secs, n));
+}
+
 static uint8_t selector_of(const char *idiom)
 {
     for (unsigned s = 0; s < 256; s++)
@@ -460,6 +516,15 @@ static void edge_asm_text(void)
         ("@l0:\n@l1:\n@l2:\n@l3:\n@l4:\n@l5:\n@l6:\n@l7:\n@l8:\n@l9:\n@la:\n@lb:\n@lc:\n@ld:\n@le:\n@lf:\n"
          "@lg:\n@lh:\n@li:\n@lj:\n@lk:\n@ll:\n@lm:\n@ln:\n@lo:\n@lp:\n@lq:\n@lr:\n@ls:\n@lt:\n@lu:\n@lv:\n"
          "@lw:\n@lx:\n@ly:\n@lz:\njump @l0\njump @lz\n"),
+        /* The index picks the mode (below): these sit where each needs it. */
+        "%jump_table_count = 4294967295\ntrap\n",                  /* 59 raw */
+        "%isa = jam_v1\n%jump_table_count = 3\ntrap\n",            /* 60 container: count spliced in */
+        "%ro_data_size = 1\n%ro_data = 0102\ntrap\n",              /* 61 container */
+        "%import \"q\\\"b\\\\\"\ntrap\n",                        /* 62 */
+        "%rw_data_size = 1\n%rw_data = 0102\ntrap\n",              /* 63 container */
+        "a0 = i64 -0x8000000000000001\n",                          /* 64 */
+        "a0 = a1 - 0x80000001\n",                                  /* 65 */
+        "a0 = a1 + 0x80000000\n",                                  /* 66 */
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         char name[32];
@@ -531,6 +596,7 @@ int main(int argc, char **argv)
     conformance_set(dir, "pvm035", CPVM_ISA_JAM_V1);
     generated();
     edge_blob_parse();
+    edge_containers();
     edge_generator();
     edge_pair_seeds();
     edge_asm_text();

@@ -65,7 +65,6 @@ static inline unsigned x64_movsx_m(uint8_t *out, x64_width from, enum x64_reg ds
 static inline unsigned x64_lea(uint8_t *out, x64_width w, enum x64_reg dst, struct x64_mem m);
 static inline unsigned x64_alu_rr(uint8_t *out, enum x64_alu op, x64_width w, enum x64_reg dst, enum x64_reg src);
 static inline unsigned x64_alu_ri(uint8_t *out, enum x64_alu op, x64_width w, enum x64_reg dst, int32_t imm);
-static inline unsigned x64_alu_mr(uint8_t *out, enum x64_alu op, x64_width w, struct x64_mem m, enum x64_reg src);
 static inline unsigned x64_alu_mi(uint8_t *out, enum x64_alu op, x64_width w, struct x64_mem m, int32_t imm);
 static inline unsigned x64_test_rr(uint8_t *out, x64_width w, enum x64_reg a, enum x64_reg b);
 static inline unsigned x64_imul_rr(uint8_t *out, x64_width w, enum x64_reg dst, enum x64_reg src);
@@ -81,17 +80,11 @@ static inline unsigned x64_cqo(uint8_t *out, x64_width w); /* cdq for 4, cqo for
 static inline unsigned x64_push(uint8_t *out, enum x64_reg r);
 static inline unsigned x64_pop(uint8_t *out, enum x64_reg r);
 static inline unsigned x64_ret(uint8_t *out);
-static inline unsigned x64_ud2(uint8_t *out);
 static inline unsigned x64_int3(uint8_t *out);
 static inline unsigned x64_jmp_r(uint8_t *out, enum x64_reg r);
-static inline unsigned x64_jmp_m(uint8_t *out, struct x64_mem m);
-static inline unsigned x64_call_m(uint8_t *out, struct x64_mem m);
-/* Branches with a rel32 (or rel8) displacement relative to the end of the instruction. */
+/* Branches with a rel32 displacement relative to the end of the instruction. */
 static inline unsigned x64_jmp_rel32(uint8_t *out, int32_t rel);
-static inline unsigned x64_jmp_rel8(uint8_t *out, int8_t rel);
 static inline unsigned x64_jcc_rel32(uint8_t *out, enum x64_cc cc, int32_t rel);
-static inline unsigned x64_jcc_rel8(uint8_t *out, enum x64_cc cc, int8_t rel);
-static inline unsigned x64_call_rel32(uint8_t *out, int32_t rel);
 
 /* The definitions, inline so that the compiler's constant operands (widths, the
  * guest memory operand [r15 + rcx]) fold into direct byte writes. The memory
@@ -325,11 +318,6 @@ static inline unsigned x64_alu_rr(uint8_t *out, enum x64_alu alu, x64_width w, e
     return x64_encode_w(out, w, (uint8_t)(alu << 3 | 1), true, src, x64_R(dst)); /* op r/m, r */
 }
 
-static inline unsigned x64_alu_mr(uint8_t *out, enum x64_alu alu, x64_width w, struct x64_mem m, enum x64_reg src)
-{
-    return x64_encode_w(out, w, (uint8_t)(alu << 3 | 1), true, src, x64_M(m));
-}
-
 /* 80 /op ib (bytes), 83 /op ib (sign-extended), 81 /op iw|id. */
 static inline unsigned x64_alu_imm(uint8_t *out, enum x64_alu alu, x64_width w, struct x64_rm dst, int32_t imm)
 {
@@ -443,13 +431,6 @@ static inline unsigned x64_ret(uint8_t *out)
     return 1;
 }
 
-static inline unsigned x64_ud2(uint8_t *out)
-{
-    out[0] = 0x0f;
-    out[1] = 0x0b;
-    return 2;
-}
-
 static inline unsigned x64_int3(uint8_t *out)
 {
     out[0] = 0xcc;
@@ -462,29 +443,10 @@ static inline unsigned x64_jmp_r(uint8_t *out, enum x64_reg r)
     return x64_encode(out, 0, false, &op, 1, 4, x64_R(r));
 }
 
-static inline unsigned x64_jmp_m(uint8_t *out, struct x64_mem m)
-{
-    uint8_t op = 0xff;
-    return x64_encode(out, 0, false, &op, 1, 4, x64_M(m));
-}
-
-static inline unsigned x64_call_m(uint8_t *out, struct x64_mem m)
-{
-    uint8_t op = 0xff;
-    return x64_encode(out, 0, false, &op, 1, 2, x64_M(m));
-}
-
 static inline unsigned x64_jmp_rel32(uint8_t *out, int32_t rel)
 {
     out[0] = 0xe9;
     return x64_put_imm(out, 1, rel, 4);
-}
-
-static inline unsigned x64_jmp_rel8(uint8_t *out, int8_t rel)
-{
-    out[0] = 0xeb;
-    out[1] = (uint8_t)rel;
-    return 2;
 }
 
 static inline unsigned x64_jcc_rel32(uint8_t *out, enum x64_cc cc, int32_t rel)
@@ -492,19 +454,6 @@ static inline unsigned x64_jcc_rel32(uint8_t *out, enum x64_cc cc, int32_t rel)
     out[0] = 0x0f;
     out[1] = (uint8_t)(0x80 + cc);
     return x64_put_imm(out, 2, rel, 4);
-}
-
-static inline unsigned x64_jcc_rel8(uint8_t *out, enum x64_cc cc, int8_t rel)
-{
-    out[0] = (uint8_t)(0x70 + cc);
-    out[1] = (uint8_t)rel;
-    return 2;
-}
-
-static inline unsigned x64_call_rel32(uint8_t *out, int32_t rel)
-{
-    out[0] = 0xe8;
-    return x64_put_imm(out, 1, rel, 4);
 }
 
 #endif

@@ -118,8 +118,8 @@ static bool differ(char *sig, size_t sigcap, char *detail, size_t detailcap, con
 static bool differ(char *sig, size_t sigcap, char *detail, size_t detailcap, const char *field, const struct xp_result *a,
                    const struct xp_result *b, const char *insn, const char *fmt, ...)
 {
-    snprintf(sig, sigcap, "%s:%s/%s:%s%s", field, xp_status_name(a->status), xp_status_name(b->status), insn,
-             a->cross_page ? "+xpage" : "");
+    snprintf(sig, sigcap, "%s:%s/%s:%s%s%s%s", field, xp_status_name(a->status), xp_status_name(b->status), insn,
+             a->lookback_quirk ? "+lookback" : "", a->len_field_8_11 ? "+len8" : a->odd_encoding ? "+odd" : "", a->cross_page ? "+xpage" : "");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, detailcap, fmt, ap);

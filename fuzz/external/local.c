@@ -82,6 +82,47 @@ static bool crosses_page(const cpvm_program *prog, cpvm_instance *inst)
     return (addr & (XP_PAGE - 1)) + w > XP_PAGE;
 }
 
+/* Whether the instruction at the next pc is encoded other than the way the
+ * encoder writes it (register fields 13-15, ignored bits set, long immediates,
+ * padding): implementations decode those differently (a diagnosis aid). */
+static bool odd_encoding(const cpvm_program *prog, cpvm_instance *inst, bool *len_8_11)
+{
+    uint32_t pc;
+    struct cpvm_program_info info;
+    cpvm_program_get_info(prog, &info);
+    if (!cpvm_instance_next_pc(inst, &pc) || pc >= info.code.len) return false;
+    struct dec_insn d;
+    dec_decode(prog, pc, &d);
+    if (d.op >= OP_COUNT) return false;
+    /* A 3-bit immediate-length field (isa.md §2: min(4, field & 7)) whose
+     * 4-bit nibble holds 8-11: read without the mask it means 4, not 0-3. */
+    const uint8_t *b = info.code.ptr + pc;
+    unsigned nib = 0;
+    switch ((enum isa_class)isa_rows[d.op].cls) {
+    case CLS_R_I_O:
+    case CLS_R_I_I: nib = pc + 1 < info.code.len ? b[1] >> 4 : 0; break;
+    case CLS_I_I: nib = pc + 1 < info.code.len ? b[1] & 15 : 0; break;
+    case CLS_RR_I_I: nib = pc + 2 < info.code.len ? b[2] & 15 : 0; break;
+    default: break;
+    }
+    if (nib >= 8 && nib <= 11) *len_8_11 = true;
+    uint8_t bytes[LIMIT_INSN_MAX_LEN];
+    unsigned n = dec_encode(CPVM_ISA_LATEST64, &d, pc, bytes);
+    return n != d.len || pc + n > info.code.len || memcmp(bytes, info.code.ptr + pc, n) != 0;
+}
+
+/* cpvm runs the GP profile one instruction per run(), so every step re-enters
+ * at its pc and finds the block start by looking back (isa.md §10.7). The
+ * reference's window misses a predecessor exactly 25 bytes back when that
+ * instruction's successor is a multiple of 8: re-entry anywhere in such a block
+ * panics without running anything, which the GP does not do. True when `pc` is
+ * an instruction start that look-back cannot place. */
+static bool lookback_miss(const cpvm_program *prog, uint32_t pc)
+{
+    uint32_t start;
+    return dec_bit(prog, pc) && !dec_block_start(prog, pc, &start);
+}
+
 /* GP: one instruction per run() (step limit 1), one unit of gas each, charged
  * before the instruction runs; with no gas left the next instruction is
  * out-of-gas at its own pc and gas reads 0 (PROFILES.md "gas"). */
@@ -92,8 +133,8 @@ static bool run_gp(const cpvm_program *prog, cpvm_instance *inst, const struct x
     struct cpvm_interrupt in;
     for (;;) {
         uint32_t pc = 0;
+        cpvm_instance_next_pc(inst, &pc);
         if (gas < 1) {
-            cpvm_instance_next_pc(inst, &pc);
             res->status = XP_OOG;
             res->pc = pc;
             res->gas = 0;
@@ -101,6 +142,7 @@ static bool run_gp(const cpvm_program *prog, cpvm_instance *inst, const struct x
         }
         gas--;
         if (!res->cross_page && crosses_page(prog, inst)) res->cross_page = true;
+        if (odd_encoding(prog, inst, &res->len_field_8_11)) res->odd_encoding = true;
         cpvm_instance_set_step_limit(inst, 1);
         cpvm_status st = cpvm_instance_run(inst, &in);
         if (st != CPVM_OK) {
@@ -109,6 +151,7 @@ static bool run_gp(const cpvm_program *prog, cpvm_instance *inst, const struct x
         }
         if (in.exit == CPVM_EXIT_STEP) continue;
         res->status = status_of(in.exit);
+        if (in.exit == CPVM_EXIT_PANIC && in.pc == pc && lookback_miss(prog, pc)) res->lookback_quirk = true;
         /* GP A.8: an access needing an index below 2^16 panics; cpvm never maps
          * those pages, so its fault names one of them exactly then. */
         if (in.exit == CPVM_EXIT_PAGE_FAULT && in.fault_address < XP_GP_RESERVED) res->status = XP_PANIC;

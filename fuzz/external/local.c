@@ -60,17 +60,25 @@ static uint8_t status_of(cpvm_exit exit)
     return XP_PANIC;
 }
 
+/* The instruction at the instance's next pc (false when there is none or its
+ * opcode is unknown); *info describes the program. */
+static bool next_insn(const cpvm_program *prog, cpvm_instance *inst, struct cpvm_program_info *info, uint32_t *pc,
+                      struct dec_insn *d)
+{
+    cpvm_program_get_info(prog, info);
+    if (!cpvm_instance_next_pc(inst, pc) || *pc >= info->code.len) return false;
+    dec_decode(prog, *pc, d);
+    return d->op < OP_COUNT;
+}
+
 /* Whether the instruction at the next pc is a load or store whose bytes span
  * two pages (a diagnosis aid: implementations often get those wrong). */
 static bool crosses_page(const cpvm_program *prog, cpvm_instance *inst)
 {
     uint32_t pc;
     struct cpvm_program_info info;
-    cpvm_program_get_info(prog, &info);
-    if (!cpvm_instance_next_pc(inst, &pc) || pc >= info.code.len) return false;
     struct dec_insn d;
-    dec_decode(prog, pc, &d);
-    if (d.op >= OP_COUNT) return false;
+    if (!next_insn(prog, inst, &info, &pc, &d)) return false;
     unsigned f = isa_flags((enum op)d.op);
     if (!(f & (LOAD | STORE))) return false;
     uint32_t w = f & W1 ? 1 : f & W2 ? 2 : f & W4 ? 4 : 8, addr;
@@ -89,11 +97,8 @@ static bool odd_encoding(const cpvm_program *prog, cpvm_instance *inst, bool *le
 {
     uint32_t pc;
     struct cpvm_program_info info;
-    cpvm_program_get_info(prog, &info);
-    if (!cpvm_instance_next_pc(inst, &pc) || pc >= info.code.len) return false;
     struct dec_insn d;
-    dec_decode(prog, pc, &d);
-    if (d.op >= OP_COUNT) return false;
+    if (!next_insn(prog, inst, &info, &pc, &d)) return false;
     /* A 3-bit immediate-length field (isa.md §2: min(4, field & 7)) whose
      * 4-bit nibble holds 8-11: read without the mask it means 4, not 0-3. */
     const uint8_t *b = info.code.ptr + pc;

@@ -100,11 +100,13 @@ static bool handshake(struct xp_target *t)
 {
     struct xp_buf hello = {0}; /* t->out may hold the request to send next */
     xp_encode_hello(&hello);
-    enum xp_io io = xp_write_frame(t->to_fd, &hello);
+    enum xp_io wio = xp_write_frame(t->to_fd, &hello);
     xp_buf_free(&hello);
-    if (io != XP_IO_OK) return fail_io(t, "HELLO", io);
-    io = xp_read_frame(t->from_fd, &t->in, t->hello_timeout_ms);
-    if (io != XP_IO_OK) return fail_io(t, "HELLO reply", io);
+    /* Read even when the write failed: a target may answer before reading
+     * HELLO and exit, and what it sent says more than the broken pipe. The
+     * read is bounded by the same deadline. */
+    enum xp_io io = xp_read_frame(t->from_fd, &t->in, t->hello_timeout_ms);
+    if (io != XP_IO_OK) return fail_io(t, wio != XP_IO_OK ? "HELLO" : "HELLO reply", wio != XP_IO_OK ? wio : io);
     struct xp_rd rd;
     xp_rd_init(&rd, t->in.p, t->in.len);
     if (!xp_decode_hello_ok(&rd, &t->hello)) {

@@ -1,7 +1,7 @@
 /* The full gas cost model (gas.md §5) the plain way, for checking vm/gas/full.c:
- * the reference's simulator ported state by state (a state per ROB slot, every
- * cycle ticked, no fast-forward, no shortcut), with its own per-instruction cost
- * table written from the reference's dispatch functions. Slow on purpose; test
+ * the reference's simulator ported state by state (a state per ROB slot, a tick
+ * per cycle but for the reference's own fast-forward, no shortcut), with its own
+ * per-instruction cost table written from the reference's dispatch functions. Slow on purpose; test
  * and fuzz-harness code only, never linked into the library. */
 #ifndef CPVM_FUZZ_GAS_REF_H
 #define CPVM_FUZZ_GAS_REF_H

@@ -335,7 +335,7 @@ static void test_block_at_once(void **state)
 }
 
 /* ---- Against the plain model (fuzz/harness/gas_ref.c: the reference's
- * simulator ticked every cycle, with its own cost table): every block of real
+ * simulator with its own cost table and no shortcut but its fast-forward): every block of real
  * programs, at every cache latency, through each way the library computes a
  * cost (one instruction at a time, a whole block into a model reused block
  * after block as the compiler does, and traced). */

@@ -42,6 +42,18 @@
                ((div) << DIV_AT))
 #define ALL_FREE (RES(4, 4, 4, 1, 1) | GUARDS)
 
+/* An instruction's cost flags (the COSTS table below). */
+enum {
+    F_D3 = 1 << 0,    /* one more decode slot when D is neither A nor B */
+    F_D2 = 1 << 1,    /* ... when A (destination) differs from B (source) */
+    F_DA = 1 << 2,    /* ... when D differs from A */
+    F_W = 1 << 3,     /* 32-bit op: one more cycle and decode slot in 64-bit programs */
+    F_LOAD = 1 << 4,  /* latency = the cache model's */
+    F_BRANCH = 1 << 5, /* latency by the branch rule */
+    F_END = 1 << 6,   /* ends the block: the model drains */
+    F_MOVE = 1 << 7,  /* move_reg: renamed away */
+};
+
 #define ROB_MASK (GAS_ROB_SIZE - 1)
 #define NO_SRC 16
 #define NO_DST 17
@@ -66,24 +78,16 @@ static void reset_ticks(struct gas_sim *s)
     memset(s->producer, 0, sizeof s->producer);
 }
 
+static void rebase(struct gas_sim *s);
+
 static void reset(struct gas_sim *s)
 {
     s->finished = false;
     s->cycles = s->in_flight = 0;
-    s->npend = s->nent = 0;
+    s->nbuf = s->nent = 0;
     s->direct = s->trace != NULL;
-    if (s->direct) {
-        reset_ticks(s);
-        return;
-    }
-    uint32_t base = s->latest + 2; /* past every time in the register table */
-    if (base > (1u << 30)) {
-        memset(s->reg, 0, sizeof s->reg);
-        base = 0;
-    }
-    s->base = s->dcycle = s->latest = base;
-    s->demand = 0;
-    s->dleft = DECODE_PER_CYCLE;
+    if (s->direct) reset_ticks(s);
+    else rebase(s);
 }
 
 void gas_sim_restart(struct gas_sim *s) { reset(s); }
@@ -98,6 +102,7 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
     s->unlikely_byte = u >= 0 ? u : 255;
     s->load_latency = load_latency;
     s->is64 = cpvm_program_is_64_bit(p);
+    s->w_flag = s->is64 ? F_W : 0;
     s->trace = NULL;
     s->trace_ctx = NULL;
     s->latest = 0;
@@ -367,33 +372,23 @@ static int8_t branch_latency(const struct gas_sim *s, const struct dec_insn *in)
 
 /* Each instruction's costs (gas.md §5 table), as data. Register roles name the
  * decoder's fields: A, B (the first two) and D (the third of three-register ops). */
-enum { R_NONE, R_A, R_B, R_D, R_NODST }; /* indices in roles()'s table */
-enum {
-    F_D3 = 1 << 0,    /* one more decode slot when D is neither A nor B */
-    F_D2 = 1 << 1,    /* ... when A (destination) differs from B (source) */
-    F_DA = 1 << 2,    /* ... when D differs from A */
-    F_W = 1 << 3,     /* 32-bit op: one more cycle and decode slot in 64-bit programs */
-    F_LOAD = 1 << 4,  /* latency = the cache model's */
-    F_BRANCH = 1 << 5, /* latency by the branch rule */
-    F_END = 1 << 6,   /* ends the block: the model drains */
-    F_MOVE = 1 << 7,  /* move_reg: renamed away */
-};
+/* Where each role's register sits in reg_word(): A, B, D, none as a source
+ * (NO_SRC), none as a destination (NO_DST). */
+enum { R_A = 16, R_B = 24, R_D = 32, R_NONE = 40, R_NODST = 48 };
+/* 16 bytes: one line holds four, the recording loop reads one per instruction. */
 struct op_cost {
-    int8_t latency[2]; /* in 32-bit, 64-bit programs */
-    uint8_t decode[2];
+    uint64_t wide; /* resources widened (widen()), one start */
+    uint8_t latency; /* in 32-bit programs (F_W: one more in 64-bit); 0 if worked out */
+    uint8_t decode;  /* decode slots, the same way */
     uint8_t flags;
     uint8_t extra; /* one more decode slot for these register patterns (see decode_slots) */
-    uint8_t dst, src1, src2;
-    uint16_t res;
-    uint64_t wide; /* res widened, one start */
+    uint8_t dst, src1, src2; /* R_ positions */
 };
 #define ALU RES(1, 0, 0, 0, 0)
 /* over the patterns A == B | (D == A) << 1 | (D == B) << 2: D not in {A, B}; A != B; D != A */
 #define EXTRA(fl) ((fl) & F_D3 ? 0x03 : (fl) & F_D2 ? 0x55 : (fl) & F_DA ? 0x33 : 0)
-#define OPC(lat, dec, fl, d, s1, s2, res)                                                                  \
-    {{lat, (lat) + !!((fl) & F_W)}, {dec, (dec) + !!((fl) & F_W)}, fl, EXTRA(fl), R_##d ? R_##d : R_NODST, R_##s1,  \
-     R_##s2,                                                                                                \
-     res, WIDE(res) + WIDE_START}
+#define OPC(lat, dec, fl, d, s1, s2, res) \
+    {WIDE(res) + WIDE_START, lat, dec, fl, EXTRA(fl), R_##d == R_NONE ? R_NODST : R_##d, R_##s1, R_##s2}
 #define ALU3(lat, dec, fl) OPC(lat, dec, fl, D, A, B, ALU)      /* D = A op B */
 #define ALU2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, ALU)   /* A = op B */
 #define LOADS(d, s1) OPC(0, 1, F_LOAD, d, s1, NONE, RES(1, 1, 0, 0, 0))
@@ -479,63 +474,67 @@ static const struct op_cost COSTS[OP_COUNT + 1] = {
 bool gas_full_table_complete(void)
 {
     for (unsigned op = 0; op <= OP_COUNT; op++)
-        if (!COSTS[op].latency[0] && !(COSTS[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
+        if (!COSTS[op].latency && !(COSTS[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
     return true;
 }
 
-/* One instruction with its latency and decode slots worked out. */
-struct gas_pending {
-    uint8_t dst, src1, src2, decode; /* registers; NO_SRC, NO_DST for none */
-    int8_t latency;
-    uint8_t flags;
-    uint16_t res;
+/* The opcode and register fields in one load: op, len, a, b, d are adjacent
+ * bytes of struct dec_insn; NO_SRC and NO_DST go above them (the R_ positions). */
+_Static_assert(offsetof(struct dec_insn, a) == offsetof(struct dec_insn, op) + 2 &&
+                   offsetof(struct dec_insn, b) == offsetof(struct dec_insn, op) + 3 &&
+                   offsetof(struct dec_insn, d) == offsetof(struct dec_insn, op) + 4 &&
+                   offsetof(struct dec_insn, op) + 8 <= sizeof(struct dec_insn),
+               "reg_word reads op..d as one word");
+static inline uint64_t reg_word(const struct dec_insn *in)
+{
+    uint64_t w;
+    memcpy(&w, &in->op, sizeof w);
+    return (w & 0xffffffffffull) | (uint64_t)NO_SRC << R_NONE | (uint64_t)NO_DST << R_NODST;
+}
+
+static inline uint32_t role(uint64_t w, unsigned at) { return (uint32_t)(w >> at) & 0xff; }
+
+/* One instruction with its latency, decode slots and registers worked out
+ * (registers: NO_SRC, NO_DST for none). */
+struct shaped {
+    uint32_t dst, src1, src2, decode, latency, flags;
+    uint64_t wide;
 };
 
-static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s, const struct gas_pending *o, const bool T)
+/* Table lookups and arithmetic, the only branch on the rare branch rule: the
+ * opcodes come in no predictable order. */
+static inline __attribute__((always_inline)) void shape(const struct gas_sim *s, const struct dec_insn *in,
+                                                        struct shaped *o)
+{
+    const uint64_t w = reg_word(in);
+    const struct op_cost *c = &COSTS[(w & 0xff) <= OP_COUNT ? (w & 0xff) : OP_invalid];
+    uint32_t fl = c->flags, wide32 = (fl & s->w_flag) >> 3; /* F_W in a 64-bit program */
+    uint32_t A = role(w, R_A), B = role(w, R_B), D = role(w, R_D), same = (A == B) | (D == A) << 1 | (D == B) << 2;
+    o->decode = c->decode + wide32 + (c->extra >> same & 1);
+    o->latency = c->latency + wide32 + (fl & F_LOAD ? (uint32_t)s->load_latency : 0);
+    if (fl & F_BRANCH) o->latency = (uint32_t)branch_latency(s, in); /* a terminator: once a block */
+    o->dst = role(w, c->dst);
+    o->src1 = role(w, c->src1);
+    o->src2 = role(w, c->src2);
+    o->flags = fl;
+    o->wide = c->wide;
+}
+
+/* Packed resources (RES) from their widened form. */
+static inline uint16_t narrow(uint64_t wide)
+{
+    return (uint16_t)RES(wide & 7, wide >> 8 & 7, wide >> 16 & 7, wide >> 24 & 1, wide >> 32 & 1);
+}
+
+static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s, const struct shaped *o, const bool T)
 {
     if (o->flags & F_MOVE) {
-        move_reg(s, o->dst, o->src1, T);
+        move_reg(s, (int)o->dst, (int)o->src1, T);
         return;
     }
-    dispatch(s, o->dst, o->src1, o->src2, (struct cost){.latency = o->latency, .decode = o->decode, .res = o->res}, T);
+    dispatch(s, (int)o->dst, (int)o->src1, (int)o->src2,
+             (struct cost){.latency = (int8_t)o->latency, .decode = (uint8_t)o->decode, .res = narrow(o->wide)}, T);
     if (o->flags & F_END) drain(s, T);
-}
-
-/* Decode slots, without branches: the opcodes come in no predictable order. */
-static inline uint32_t decode_slots(const struct op_cost *c, const struct dec_insn *in, bool is64)
-{
-    uint32_t A = in->a, B = in->b, D = in->d, same = (A == B) | (D == A) << 1 | (D == B) << 2;
-    return c->decode[is64] + (c->extra >> same & 1);
-}
-
-/* The registers an instruction writes and reads (NO_DST, NO_SRC for none). */
-static inline void roles(const struct op_cost *c, const struct dec_insn *in, uint32_t *dst, uint32_t *src1,
-                         uint32_t *src2)
-{
-    const uint8_t reg[5] = {NO_SRC, in->a, in->b, in->d, NO_DST};
-    *dst = reg[c->dst];
-    *src1 = reg[c->src1];
-    *src2 = reg[c->src2];
-}
-
-static inline __attribute__((always_inline)) const struct op_cost *shape(const struct gas_sim *s,
-                                                                       const struct dec_insn *in,
-                                                                       struct gas_pending *o)
-{
-    const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
-    unsigned flags = c->flags, decode = decode_slots(c, in, s->is64), dst, src1, src2;
-    int latency = c->latency[s->is64];
-    if (flags & F_LOAD) latency = s->load_latency;
-    if (flags & F_BRANCH) latency = branch_latency(s, in); /* a terminator: once a block */
-    roles(c, in, &dst, &src1, &src2);
-    o->dst = (uint8_t)dst;
-    o->src1 = (uint8_t)src1;
-    o->src2 = (uint8_t)src2;
-    o->decode = (uint8_t)decode;
-    o->latency = (int8_t)latency;
-    o->flags = (uint8_t)(flags & (F_MOVE | F_END));
-    o->res = c->res;
-    return c;
 }
 
 /* ---- Blocks of at most GAS_ENT_MAX entries (the ROB never fills), without ticks.
@@ -558,18 +557,20 @@ static inline uint32_t low_bits(uint32_t n) { return n >= 32 ? UINT32_MAX : bit(
 
 static bool unconstrained_fits(const struct gas_sim *s)
 {
-    uint64_t delta[FITS_HORIZON + 1]; /* per cycle: what starts, less what ends */
-    uint32_t end = s->latest - s->base;
-    memset(delta, 0, (end + 1) * sizeof *delta);
+    /* per cycle: what starts, less what ends; what is held can only grow at a
+     * start, so the cycles up to the last start are enough */
+    uint64_t delta[FITS_HORIZON + 2];
+    const uint32_t stop = s->last_begin - s->base + 1;
+    memset(delta, 0, (stop + 1) * sizeof *delta);
     for (uint32_t i = 0; i < s->nent; i++) {
-        uint32_t b = s->ent_begin[i] - s->base, cost = s->ent_cost[i];
-        uint64_t wide = widen(cost & 0xffff);
-        delta[b] += wide + WIDE_START;
+        uint32_t b = s->ent_begin[i] - s->base, e = b + s->ent_lat[i];
+        uint64_t wide = s->ent_wide[i];
+        delta[b] += wide;
         delta[b + 1] -= WIDE_START;
-        delta[b + (cost >> 16)] -= wide;
+        delta[e < stop ? e : stop] -= wide - WIDE_START;
     }
     uint64_t use = 0, over = 0;
-    for (uint32_t t = 1; t < end; t++) {
+    for (uint32_t t = 1; t < stop; t++) {
         use += delta[t];
         over |= use + 0x7a7e7e7b7b7bull; /* over_limits(), accumulated */
     }
@@ -635,7 +636,7 @@ static uint32_t schedule(const struct gas_sim *s)
     const uint32_t *ready = s->ent_ready, *dep = s->ent_dep;
     uint32_t alu = 0, blocked = 0, need[GAS_ENT_MAX]; /* entries needing an ALU, with producers */
     for (uint32_t i = 0; i < n; i++) {
-        need[i] = s->ent_cost[i] & 0xffff;
+        need[i] = narrow(s->ent_wide[i]);
         alu |= (uint32_t)((need[i] & (7u << ALU_AT)) != 0) << i;
         blocked |= (uint32_t)(dep[i] != 0) << i;
     }
@@ -658,7 +659,7 @@ static uint32_t schedule(const struct gas_sim *s)
         {
             if (((avail - need[i]) & GUARDS) != GUARDS) continue;
             avail -= need[i];
-            uint32_t done = now + (s->ent_cost[i] >> 16);
+            uint32_t done = now + s->ent_lat[i];
             latest = done > latest ? done : latest;
             cal_add(&cal, done, i);
             pending &= ~bit(i);
@@ -686,144 +687,116 @@ static void finish_block(struct gas_sim *s)
 }
 
 /* The model proper, for blocks that outgrow the ROB, and for tracing. */
-static void replay(struct gas_sim *s)
-{
-    s->direct = true;
-    reset_ticks(s);
-    for (uint32_t i = 0, k = 0; i < s->npend; i++) {
-        uint32_t p = s->pend[i], dst = p & 0xff, src1 = p >> 8 & 0xff, src2 = p >> 16 & 0xff;
-        if (p >> 31) {
-            move_reg(s, (int)dst, (int)src1, false);
-        } else {
-            uint32_t cost = s->ent_cost[k++];
-            dispatch(s, (int)dst, (int)src1, (int)src2,
-                     (struct cost){.latency = (int8_t)(cost >> 16), .decode = (uint8_t)(p >> 24), .res = (uint16_t)cost},
-                     false);
-        }
-    }
-}
-
-/* The block-so-far counters, in locals while a run of instructions is fed. */
-struct run {
-    uint32_t npend, nent, dcycle, dleft, latest;
-    uint64_t demand;
-};
-
-static inline void run_load(const struct gas_sim *s, struct run *r)
-{
-    *r = (struct run){s->npend, s->nent, s->dcycle, s->dleft, s->latest, s->demand};
-}
-
-static inline void run_store(struct gas_sim *s, const struct run *r)
-{
-    s->npend = r->npend;
-    s->nent = r->nent;
-    s->dcycle = r->dcycle;
-    s->dleft = r->dleft;
-    s->latest = r->latest;
-    s->demand = r->demand;
-}
-
-/* Records one instruction; false, changing nothing, when the block has outgrown
- * what is scheduled without ticks. Done for every instruction of every block:
- * table lookups and arithmetic, the only branches on rare cases. */
-static inline __attribute__((always_inline)) bool record(struct gas_sim *s, struct run *r, const struct dec_insn *in,
-                                                       bool *end, const bool keep)
-{
-    const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
-    uint32_t fl = c->flags;
-    if (r->npend == GAS_PENDING_MAX || (r->nent == GAS_ENT_MAX && !(fl & F_MOVE))) return false;
-    uint32_t decode = decode_slots(c, in, s->is64), latency = (uint32_t)c->latency[s->is64], dst, src1, src2;
-    if (fl & F_LOAD) latency = (uint32_t)s->load_latency;
-    if (fl & F_BRANCH) latency = (uint32_t)branch_latency(s, in); /* a terminator: once a block */
-    roles(c, in, &dst, &src1, &src2);
-    uint32_t cycle_full = r->dleft < decode;
-    r->dcycle += cycle_full;
-    r->dleft = (cycle_full ? DECODE_PER_CYCLE : r->dleft) - decode;
-    uint32_t p = dst | src1 << 8 | src2 << 16 | decode << 24;
-    if (fl & F_MOVE) { /* renamed away: the destination names the source's producer */
-        if (keep) s->pend[r->npend] = p | 1u << 31;
-        r->npend++;
-        s->reg[dst] = s->reg[src1];
-        return true;
-    }
-    if (keep) s->pend[r->npend] = p;
-    r->npend++;
-    uint64_t r1 = s->reg[src1], r2 = s->reg[src2];
-    uint32_t i = r->nent++, ready = r->dcycle + 1, a1 = (uint32_t)r1, a2 = (uint32_t)r2;
-    uint32_t begin = ready > a1 ? ready : a1;
-    begin = begin > a2 ? begin : a2;
-    uint32_t done = begin + latency, base = s->base;
-    uint32_t dep = (a1 > base ? (uint32_t)(r1 >> 32) : 0) | (a2 > base ? (uint32_t)(r2 >> 32) : 0);
-    r->latest = done > r->latest ? done : r->latest;
-    r->demand += c->wide;
-    s->ent_ready[i] = ready;
-    s->ent_begin[i] = begin;
-    s->ent_dep[i] = dep;
-    s->ent_cost[i] = c->res | latency << 16;
-    s->reg[dst] = done | (uint64_t)bit(i) << 32;
-    *end = fl & F_END;
-    return true;
-}
-
-/* Past what record() takes, or tracing: the ticks run. */
 static void feed_ticks(struct gas_sim *s, const struct dec_insn *in)
 {
-    struct gas_pending o;
+    struct shaped o;
     shape(s, in, &o);
     if (s->trace) feed_shaped(s, &o, true);
     else feed_shaped(s, &o, false);
 }
 
+static void replay(struct gas_sim *s, const struct dec_insn *in, size_t n)
+{
+    s->direct = true;
+    reset_ticks(s);
+    for (size_t k = 0; k < n && !s->finished; k++) feed_ticks(s, &in[k]);
+}
+
+/* Records the block's instructions, each entry with when it is decoded, its
+ * latency, resources and producers, and its result time if no limit binds;
+ * at the terminator, the block's cost. Done for every block: table lookups and
+ * arithmetic, the only branches on rare cases. Returns how many instructions it
+ * took: n without a terminator (nothing kept), or when the block outgrows the
+ * ROB the ticks have run from its first instruction. */
+static size_t record(struct gas_sim *s, const struct dec_insn *in, size_t n)
+{
+    const uint32_t base = s->base;
+    uint32_t nent = 0, dcycle = base, dleft = DECODE_PER_CYCLE, latest = base, last_begin = base;
+    uint64_t demand = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct shaped o;
+        shape(s, &in[k], &o);
+        uint32_t cycle_full = dleft < o.decode;
+        dcycle += cycle_full;
+        dleft = (cycle_full ? DECODE_PER_CYCLE : dleft) - o.decode;
+        if (o.flags & F_MOVE) { /* renamed away: the destination names the source's producer */
+            s->reg[o.dst] = s->reg[o.src1];
+            continue;
+        }
+        if (nent == GAS_ENT_MAX) { /* the ROB may fill: the ticks run */
+            s->latest = latest;
+            replay(s, in, n);
+            return n;
+        }
+        uint64_t r1 = s->reg[o.src1], r2 = s->reg[o.src2];
+        uint32_t i = nent++, ready = dcycle + 1, a1 = (uint32_t)r1, a2 = (uint32_t)r2;
+        uint32_t begin = ready > a1 ? ready : a1;
+        begin = begin > a2 ? begin : a2;
+        uint32_t done = begin + o.latency;
+        latest = done > latest ? done : latest;
+        last_begin = begin > last_begin ? begin : last_begin;
+        demand += o.wide;
+        s->ent_ready[i] = ready;
+        s->ent_begin[i] = begin;
+        s->ent_dep[i] = (a1 > base ? (uint32_t)(r1 >> 32) : 0) | (a2 > base ? (uint32_t)(r2 >> 32) : 0);
+        s->ent_lat[i] = (uint8_t)o.latency;
+        s->ent_wide[i] = o.wide;
+        s->reg[o.dst] = done | (uint64_t)bit(i) << 32;
+        if (o.flags & F_END) {
+            s->nent = nent;
+            s->latest = latest;
+            s->last_begin = last_begin;
+            s->demand = demand;
+            finish_block(s);
+            return k + 1;
+        }
+    }
+    s->latest = latest; /* past every time written: the next recording starts after it */
+    return n;
+}
+
+/* A new recording: every time in the register table is at most `base`. */
+static void rebase(struct gas_sim *s)
+{
+    uint32_t base = s->latest + 2;
+    if (base > (1u << 30)) {
+        memset(s->reg, 0, sizeof s->reg);
+        base = 0;
+    }
+    s->base = s->latest = base;
+}
+
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
 {
-    if (!s->direct) {
-        struct run r;
-        bool end = false;
-        run_load(s, &r);
-        if (record(s, &r, in, &end, true)) {
-            run_store(s, &r);
-            if (end) finish_block(s);
-            return;
-        }
-        replay(s); /* too long: the ticks run, from the block's first instruction */
+    if (s->direct) {
+        feed_ticks(s, in);
+        return;
     }
-    feed_ticks(s, in);
+    s->buf[s->nbuf++] = *in;
+    const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
+    if (c->flags & F_END) {
+        rebase(s);
+        record(s, s->buf, s->nbuf);
+    } else if (s->nbuf == GAS_PENDING_MAX) {
+        replay(s, s->buf, s->nbuf); /* long: the ticks run, from the block's first instruction */
+    }
 }
 
 void gas_sim_feed_all(struct gas_sim *s, const struct dec_insn *in, size_t n)
 {
-    if (s->direct || s->npend) { /* tracing, or part of the block came one by one */
+    if (s->direct || s->nbuf) { /* tracing, or part of the block came one by one */
         for (size_t k = 0; k < n && !s->finished; k++) gas_sim_feed(s, &in[k]);
         return;
     }
-    /* the block from its start: no copy kept to replay, `in` is at hand */
-    struct run r;
-    bool end = false;
-    size_t k = 0;
-    run_load(s, &r);
-    while (k < n && record(s, &r, &in[k], &end, false)) {
-        k++;
-        if (end) {
-            run_store(s, &r);
-            finish_block(s);
-            return;
-        }
-    }
-    run_store(s, &r);
-    if (k == n) {
-        /* an incomplete block (never from the block iterator): let the next
-         * one-by-one instruction replay it */
-        for (size_t j = 0; j < n; j++) {
-            struct gas_pending o;
-            shape(s, &in[j], &o);
-            s->pend[j] = o.dst | o.src1 << 8 | o.src2 << 16 | (uint32_t)o.decode << 24 | (o.flags & F_MOVE ? 1u << 31 : 0);
-        }
+    /* the block from its start: no copy kept, `in` is at hand */
+    size_t k = record(s, in, n);
+    if (s->finished || s->direct) {
+        for (; k < n && !s->finished; k++) feed_ticks(s, &in[k]); /* (only past a terminator: never) */
         return;
     }
-    s->direct = true; /* too long: the ticks run, from the block's first instruction */
-    reset_ticks(s);
-    for (size_t j = 0; j < n && !s->finished; j++) feed_ticks(s, &in[j]);
+    /* no terminator yet (never from the block iterator): one by one from here */
+    rebase(s);
+    for (size_t j = 0; j < n; j++) gas_sim_feed(s, &in[j]);
 }
 
 uint32_t gas_sim_cost(const struct gas_sim *s)

@@ -66,9 +66,10 @@ struct gas_sim {
     /* the block so far, until it ends (scheduled without ticks) or outgrows the
      * ROB (then the ticks run, from its first instruction) */
     bool direct; /* the ticks run instead */
-    uint32_t npend, nent;
-    uint32_t dcycle, dleft; /* decode: the cycle so far, its slots left */
+    uint8_t w_flag; /* F_W in 64-bit programs (32-bit ops cost one more) */
+    uint32_t nbuf, nent;
     uint32_t latest;        /* the latest result if no resource or start limit binds */
+    uint32_t last_begin;    /* the latest start, the same way */
     /* Cycles count from `base`, which grows from block to block, so the register
      * table need not be emptied: a value from an earlier block is ready before
      * this one starts (its time is at most base), and has no producer here. */
@@ -78,11 +79,12 @@ struct gas_sim {
      * the entry producing it (high half) */
     uint64_t reg[18];
     /* per entry: when it is decoded + 1, when it starts if no limit binds, its
-     * producers, and its resources | latency << 16 */
-    uint32_t ent_ready[GAS_ENT_MAX], ent_begin[GAS_ENT_MAX], ent_dep[GAS_ENT_MAX], ent_cost[GAS_ENT_MAX];
-    /* per instruction, to replay: dst | src1 << 8 | src2 << 16 | decode slots << 24,
-     * bit 31 for a move (an entry's latency and resources are in ent_cost) */
-    uint32_t pend[GAS_PENDING_MAX];
+     * producers, latency and resources (widened, one start) */
+    uint32_t ent_ready[GAS_ENT_MAX], ent_begin[GAS_ENT_MAX], ent_dep[GAS_ENT_MAX];
+    uint8_t ent_lat[GAS_ENT_MAX];
+    uint64_t ent_wide[GAS_ENT_MAX];
+    /* the instructions fed one by one so far, recorded at the terminator */
+    struct dec_insn buf[GAS_PENDING_MAX];
 };
 
 /* An empty model for blocks of `p` with the given load latency (enum gas_cache). */

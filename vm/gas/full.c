@@ -78,8 +78,6 @@ static void reset_ticks(struct gas_sim *s)
     memset(s->producer, 0, sizeof s->producer);
 }
 
-static void rebase(struct gas_sim *s);
-
 static void reset(struct gas_sim *s)
 {
     s->finished = false;
@@ -87,7 +85,6 @@ static void reset(struct gas_sim *s)
     s->nbuf = s->nent = 0;
     s->direct = s->trace != NULL;
     if (s->direct) reset_ticks(s);
-    else rebase(s);
 }
 
 void gas_sim_restart(struct gas_sim *s) { reset(s); }
@@ -105,8 +102,6 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
     s->w_flag = s->is64 ? F_W : 0;
     s->trace = NULL;
     s->trace_ctx = NULL;
-    s->latest = 0;
-    memset(s->reg, 0, sizeof s->reg);
     reset(s);
 }
 
@@ -560,10 +555,12 @@ static bool unconstrained_fits(const struct gas_sim *s)
     /* per cycle: what starts, less what ends; what is held can only grow at a
      * start, so the cycles up to the last start are enough */
     uint64_t delta[FITS_HORIZON + 2];
-    const uint32_t stop = s->last_begin - s->base + 1;
+    uint32_t stop = 0;
+    for (uint32_t i = 0; i < s->nent; i++) stop = s->ent_begin[i] > stop ? s->ent_begin[i] : stop;
+    stop++;
     memset(delta, 0, (stop + 1) * sizeof *delta);
     for (uint32_t i = 0; i < s->nent; i++) {
-        uint32_t b = s->ent_begin[i] - s->base, e = b + s->ent_lat[i];
+        uint32_t b = s->ent_begin[i], e = b + s->ent_lat[i];
         uint64_t wide = s->ent_wide[i];
         delta[b] += wide;
         delta[b + 1] -= WIDE_START;
@@ -674,15 +671,14 @@ static uint32_t schedule(const struct gas_sim *s)
         if (decoded < n && ready[decoded] < next) next = ready[decoded];
         now = next != UINT32_MAX ? next : now + 1;
     }
-    return latest + 2 - s->base;
+    return latest + 2;
 }
 
 /* The block's end: its cycle count. */
 static void finish_block(struct gas_sim *s)
 {
     s->finished = true;
-    if (!over_limits(s->demand) || (s->latest - s->base < FITS_HORIZON && unconstrained_fits(s)))
-        s->cycles = s->latest + 2 - s->base;
+    if (!over_limits(s->demand) || (s->latest < FITS_HORIZON && unconstrained_fits(s))) s->cycles = s->latest + 2;
     else s->cycles = schedule(s);
 }
 
@@ -710,8 +706,10 @@ static void replay(struct gas_sim *s, const struct dec_insn *in, size_t n)
  * ROB the ticks have run from its first instruction. */
 static size_t record(struct gas_sim *s, const struct dec_insn *in, size_t n)
 {
-    const uint32_t base = s->base;
-    uint32_t nent = 0, dcycle = base, dleft = DECODE_PER_CYCLE, latest = base, last_begin = base;
+    /* times count from the block's first decode cycle, 0; a register no entry
+     * has written yet is ready at 0 and has no producer */
+    memset(s->reg, 0, sizeof s->reg);
+    uint32_t nent = 0, dcycle = 0, dleft = DECODE_PER_CYCLE, latest = 0;
     uint64_t demand = 0;
     for (size_t k = 0; k < n; k++) {
         struct shaped o;
@@ -724,7 +722,6 @@ static size_t record(struct gas_sim *s, const struct dec_insn *in, size_t n)
             continue;
         }
         if (nent == GAS_ENT_MAX) { /* the ROB may fill: the ticks run */
-            s->latest = latest;
             replay(s, in, n);
             return n;
         }
@@ -734,36 +731,22 @@ static size_t record(struct gas_sim *s, const struct dec_insn *in, size_t n)
         begin = begin > a2 ? begin : a2;
         uint32_t done = begin + o.latency;
         latest = done > latest ? done : latest;
-        last_begin = begin > last_begin ? begin : last_begin;
         demand += o.wide;
         s->ent_ready[i] = ready;
         s->ent_begin[i] = begin;
-        s->ent_dep[i] = (a1 > base ? (uint32_t)(r1 >> 32) : 0) | (a2 > base ? (uint32_t)(r2 >> 32) : 0);
+        s->ent_dep[i] = (uint32_t)((r1 | r2) >> 32);
         s->ent_lat[i] = (uint8_t)o.latency;
         s->ent_wide[i] = o.wide;
         s->reg[o.dst] = done | (uint64_t)bit(i) << 32;
         if (o.flags & F_END) {
             s->nent = nent;
             s->latest = latest;
-            s->last_begin = last_begin;
             s->demand = demand;
             finish_block(s);
             return k + 1;
         }
     }
-    s->latest = latest; /* past every time written: the next recording starts after it */
     return n;
-}
-
-/* A new recording: every time in the register table is at most `base`. */
-static void rebase(struct gas_sim *s)
-{
-    uint32_t base = s->latest + 2;
-    if (base > (1u << 30)) {
-        memset(s->reg, 0, sizeof s->reg);
-        base = 0;
-    }
-    s->base = s->latest = base;
 }
 
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
@@ -775,7 +758,6 @@ void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
     s->buf[s->nbuf++] = *in;
     const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
     if (c->flags & F_END) {
-        rebase(s);
         record(s, s->buf, s->nbuf);
     } else if (s->nbuf == GAS_PENDING_MAX) {
         replay(s, s->buf, s->nbuf); /* long: the ticks run, from the block's first instruction */
@@ -795,7 +777,6 @@ void gas_sim_feed_all(struct gas_sim *s, const struct dec_insn *in, size_t n)
         return;
     }
     /* no terminator yet (never from the block iterator): one by one from here */
-    rebase(s);
     for (size_t j = 0; j < n; j++) gas_sim_feed(s, &in[j]);
 }
 

@@ -69,14 +69,9 @@ struct gas_sim {
     uint8_t w_flag; /* F_W in 64-bit programs (32-bit ops cost one more) */
     uint32_t nbuf, nent;
     uint32_t latest;        /* the latest result if no resource or start limit binds */
-    uint32_t last_begin;    /* the latest start, the same way */
-    /* Cycles count from `base`, which grows from block to block, so the register
-     * table need not be emptied: a value from an earlier block is ready before
-     * this one starts (its time is at most base), and has no producer here. */
-    uint32_t base;
     uint64_t demand;        /* all entries' resources and starts, a byte each */
     /* register -> when it is ready if no limit binds (low half), and the bit of
-     * the entry producing it (high half) */
+     * the entry producing it (high half); cycles count from the block's first */
     uint64_t reg[18];
     /* per entry: when it is decoded + 1, when it starts if no limit binds, its
      * producers, latency and resources (widened, one start) */

@@ -78,6 +78,8 @@ static void reset_ticks(struct gas_sim *s)
     memset(s->producer, 0, sizeof s->producer);
 }
 
+static const struct op_cost *cost_table(bool is64);
+
 static void reset(struct gas_sim *s)
 {
     s->finished = false;
@@ -97,9 +99,9 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
     int16_t t = isa_rows[OP_trap].opcode[p->isa], u = isa_rows[OP_unlikely].opcode[p->isa];
     s->trap_byte = t >= 0 ? t : 255;
     s->unlikely_byte = u >= 0 ? u : 255;
-    s->load_latency = load_latency;
+    s->load_latency = (uint8_t)load_latency;
     s->is64 = cpvm_program_is_64_bit(p);
-    s->w_flag = s->is64 ? F_W : 0;
+    s->costs = cost_table(s->is64);
     s->trace = NULL;
     s->trace_ctx = NULL;
     reset(s);
@@ -373,17 +375,19 @@ enum { R_A = 16, R_B = 24, R_D = 32, R_NONE = 40, R_NODST = 48 };
 /* 16 bytes: one line holds four, the recording loop reads one per instruction. */
 struct op_cost {
     uint64_t wide; /* resources widened (widen()), one start */
-    uint8_t latency; /* in 32-bit programs (F_W: one more in 64-bit); 0 if worked out */
-    uint8_t decode;  /* decode slots, the same way */
+    uint8_t latency; /* 0 if worked out */
+    uint8_t decode;  /* decode slots */
     uint8_t flags;
     uint8_t extra; /* one more decode slot for these register patterns (see decode_slots) */
     uint8_t dst, src1, src2; /* R_ positions */
+    uint8_t load; /* 0xff: the latency is the cache model's */
 };
 #define ALU RES(1, 0, 0, 0, 0)
 /* over the patterns A == B | (D == A) << 1 | (D == B) << 2: D not in {A, B}; A != B; D != A */
 #define EXTRA(fl) ((fl) & F_D3 ? 0x03 : (fl) & F_D2 ? 0x55 : (fl) & F_DA ? 0x33 : 0)
-#define OPC(lat, dec, fl, d, s1, s2, res) \
-    {WIDE(res) + WIDE_START, lat, dec, fl, EXTRA(fl), R_##d == R_NONE ? R_NODST : R_##d, R_##s1, R_##s2}
+#define OPC(lat, dec, fl, d, s1, s2, res)                                                                  \
+    {WIDE(res) + WIDE_START, (lat) + ((fl) & F_W ? W_ : 0), (dec) + ((fl) & F_W ? W_ : 0), fl, EXTRA(fl),       \
+     R_##d == R_NONE ? R_NODST : R_##d, R_##s1, R_##s2, (fl) & F_LOAD ? 0xff : 0}
 #define ALU3(lat, dec, fl) OPC(lat, dec, fl, D, A, B, ALU)      /* D = A op B */
 #define ALU2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, ALU)   /* A = op B */
 #define LOADS(d, s1) OPC(0, 1, F_LOAD, d, s1, NONE, RES(1, 1, 0, 0, 0))
@@ -393,83 +397,92 @@ struct op_cost {
 #define MUL2(lat, dec, fl) OPC(lat, dec, fl, A, B, NONE, RES(1, 0, 0, 1, 0))
 #define DIV OPC(60, 4, 0, D, A, B, RES(1, 0, 0, 0, 1))
 #define END(lat) OPC(lat, 1, F_END, NONE, NONE, NONE, 0)
-static const struct op_cost COSTS[OP_COUNT + 1] = {
-    [OP_add_64] = ALU3(1, 1, F_D3), [OP_sub_64] = ALU3(1, 1, F_D3), [OP_and] = ALU3(1, 1, F_D3),
-    [OP_or] = ALU3(1, 1, F_D3), [OP_xor] = ALU3(1, 1, F_D3),
-    [OP_add_32] = ALU3(1, 1, F_D3 | F_W), [OP_sub_32] = ALU3(1, 1, F_D3 | F_W),
-    [OP_xor_imm] = ALU2(1, 1, F_D2), [OP_and_imm] = ALU2(1, 1, F_D2), [OP_or_imm] = ALU2(1, 1, F_D2),
-    [OP_add_imm_64] = ALU2(1, 1, F_D2), [OP_shift_logical_right_imm_64] = ALU2(1, 1, F_D2),
-    [OP_shift_arithmetic_right_imm_64] = ALU2(1, 1, F_D2), [OP_shift_logical_left_imm_64] = ALU2(1, 1, F_D2),
-    [OP_rotate_right_imm_64] = ALU2(1, 1, F_D2), [OP_reverse_byte] = ALU2(1, 1, F_D2),
-    [OP_add_imm_32] = ALU2(1, 1, F_D2 | F_W), [OP_shift_logical_right_imm_32] = ALU2(1, 1, F_D2 | F_W),
-    [OP_shift_arithmetic_right_imm_32] = ALU2(1, 1, F_D2 | F_W),
-    [OP_shift_logical_left_imm_32] = ALU2(1, 1, F_D2 | F_W), [OP_rotate_right_imm_32] = ALU2(1, 1, F_D2 | F_W),
-    [OP_count_leading_zero_bits_32] = ALU2(1, 1, 0), [OP_count_leading_zero_bits_64] = ALU2(1, 1, 0),
-    [OP_count_set_bits_32] = ALU2(1, 1, 0), [OP_count_set_bits_64] = ALU2(1, 1, 0),
-    [OP_sign_extend_8] = ALU2(1, 1, 0), [OP_sign_extend_16] = ALU2(1, 1, 0), [OP_zero_extend_16] = ALU2(1, 1, 0),
-    [OP_count_trailing_zero_bits_32] = OPC(2, 1, 0, A, B, NONE, RES(2, 0, 0, 0, 0)),
-    [OP_count_trailing_zero_bits_64] = OPC(2, 1, 0, A, B, NONE, RES(2, 0, 0, 0, 0)),
-    [OP_shift_logical_right_64] = ALU3(1, 2, F_DA), [OP_shift_arithmetic_right_64] = ALU3(1, 2, F_DA),
-    [OP_shift_logical_left_64] = ALU3(1, 2, F_DA), [OP_rotate_left_64] = ALU3(1, 2, F_DA),
-    [OP_rotate_right_64] = ALU3(1, 2, F_DA),
-    [OP_shift_logical_right_32] = ALU3(1, 2, F_DA | F_W), [OP_shift_arithmetic_right_32] = ALU3(1, 2, F_DA | F_W),
-    [OP_shift_logical_left_32] = ALU3(1, 2, F_DA | F_W), [OP_rotate_left_32] = ALU3(1, 2, F_DA | F_W),
-    [OP_rotate_right_32] = ALU3(1, 2, F_DA | F_W),
-    [OP_shift_logical_right_imm_alt_64] = ALU2(1, 3, 0), [OP_shift_arithmetic_right_imm_alt_64] = ALU2(1, 3, 0),
-    [OP_shift_logical_left_imm_alt_64] = ALU2(1, 3, 0), [OP_rotate_right_imm_alt_64] = ALU2(1, 3, 0),
-    [OP_shift_logical_right_imm_alt_32] = ALU2(2, 4, 0), [OP_shift_arithmetic_right_imm_alt_32] = ALU2(2, 4, 0),
-    [OP_shift_logical_left_imm_alt_32] = ALU2(2, 4, 0), [OP_rotate_right_imm_alt_32] = ALU2(2, 4, 0),
-    [OP_set_less_than_unsigned] = ALU3(3, 3, 0), [OP_set_less_than_signed] = ALU3(3, 3, 0),
-    [OP_set_less_than_unsigned_imm] = ALU2(3, 3, 0), [OP_set_less_than_signed_imm] = ALU2(3, 3, 0),
-    [OP_set_greater_than_unsigned_imm] = ALU2(3, 3, 0), [OP_set_greater_than_signed_imm] = ALU2(3, 3, 0),
-    [OP_cmov_if_zero] = ALU3(2, 2, 0), [OP_cmov_if_not_zero] = ALU3(2, 2, 0),
-    [OP_cmov_if_zero_imm] = ALU2(2, 3, 0), [OP_cmov_if_not_zero_imm] = ALU2(2, 3, 0),
-    [OP_maximum] = ALU3(3, 2, F_D3), [OP_maximum_unsigned] = ALU3(3, 2, F_D3), [OP_minimum] = ALU3(3, 2, F_D3),
-    [OP_minimum_unsigned] = ALU3(3, 2, F_D3),
-    [OP_load_indirect_u8] = LOADS(A, B), [OP_load_indirect_i8] = LOADS(A, B), [OP_load_indirect_u16] = LOADS(A, B),
-    [OP_load_indirect_i16] = LOADS(A, B), [OP_load_indirect_u32] = LOADS(A, B),
-    [OP_load_indirect_i32] = LOADS(A, B), [OP_load_indirect_u64] = LOADS(A, B),
-    [OP_load_u8] = LOADS(A, NONE), [OP_load_i8] = LOADS(A, NONE), [OP_load_u16] = LOADS(A, NONE),
-    [OP_load_i16] = LOADS(A, NONE), [OP_load_u32] = LOADS(A, NONE), [OP_load_i32] = LOADS(A, NONE),
-    [OP_load_u64] = LOADS(A, NONE),
-    [OP_store_imm_indirect_u8] = STORES(A, NONE), [OP_store_imm_indirect_u16] = STORES(A, NONE),
-    [OP_store_imm_indirect_u32] = STORES(A, NONE), [OP_store_imm_indirect_u64] = STORES(A, NONE),
-    [OP_store_indirect_u8] = STORES(A, B), [OP_store_indirect_u16] = STORES(A, B),
-    [OP_store_indirect_u32] = STORES(A, B), [OP_store_indirect_u64] = STORES(A, B),
-    [OP_store_imm_u8] = STORES(NONE, NONE), [OP_store_imm_u16] = STORES(NONE, NONE),
-    [OP_store_imm_u32] = STORES(NONE, NONE), [OP_store_imm_u64] = STORES(NONE, NONE),
-    [OP_store_u8] = STORES(A, NONE), [OP_store_u16] = STORES(A, NONE), [OP_store_u32] = STORES(A, NONE),
-    [OP_store_u64] = STORES(A, NONE),
-    [OP_branch_eq] = BRANCH(B), [OP_branch_not_eq] = BRANCH(B), [OP_branch_less_unsigned] = BRANCH(B),
-    [OP_branch_less_signed] = BRANCH(B), [OP_branch_greater_or_equal_unsigned] = BRANCH(B),
-    [OP_branch_greater_or_equal_signed] = BRANCH(B),
-    [OP_branch_eq_imm] = BRANCH(NONE), [OP_branch_not_eq_imm] = BRANCH(NONE),
-    [OP_branch_less_unsigned_imm] = BRANCH(NONE), [OP_branch_less_or_equal_unsigned_imm] = BRANCH(NONE),
-    [OP_branch_greater_or_equal_unsigned_imm] = BRANCH(NONE), [OP_branch_greater_unsigned_imm] = BRANCH(NONE),
-    [OP_branch_less_signed_imm] = BRANCH(NONE), [OP_branch_less_or_equal_signed_imm] = BRANCH(NONE),
-    [OP_branch_greater_or_equal_signed_imm] = BRANCH(NONE), [OP_branch_greater_signed_imm] = BRANCH(NONE),
-    [OP_div_unsigned_32] = DIV, [OP_div_signed_32] = DIV, [OP_rem_unsigned_32] = DIV, [OP_rem_signed_32] = DIV,
-    [OP_div_unsigned_64] = DIV, [OP_div_signed_64] = DIV, [OP_rem_unsigned_64] = DIV, [OP_rem_signed_64] = DIV,
-    [OP_and_inverted] = ALU3(2, 3, 0), [OP_or_inverted] = ALU3(2, 3, 0), [OP_xnor] = ALU3(2, 2, F_D3),
-    [OP_negate_and_add_imm_64] = ALU2(2, 3, 0), [OP_negate_and_add_imm_32] = ALU2(3, 4, 0),
-    [OP_move_reg] = OPC(0, 1, F_MOVE, A, B, NONE, 0),
-    [OP_load_imm] = OPC(1, 1, 0, A, NONE, NONE, 0), [OP_load_imm64] = OPC(1, 2, 0, A, NONE, NONE, 0),
-    [OP_mul_32] = MUL3(4, 2, F_D3), [OP_mul_64] = MUL3(3, 1, F_D3), [OP_mul_imm_32] = MUL2(4, 2, F_D2),
-    [OP_mul_imm_64] = MUL2(3, 1, F_D2), [OP_mul_upper_signed_signed] = MUL3(4, 4, 0),
-    [OP_mul_upper_unsigned_unsigned] = MUL3(4, 4, 0), [OP_mul_upper_signed_unsigned] = MUL3(6, 4, 0),
-    [OP_invalid] = END(2), [OP_trap] = END(2), [OP_fallthrough] = END(2),
-    [OP_unlikely] = OPC(40, 1, 0, NONE, NONE, NONE, 0),
-    [OP_jump] = END(15), [OP_load_imm_and_jump] = END(15),
-    [OP_jump_indirect] = OPC(22, 1, F_END, NONE, A, NONE, 0),
-    [OP_load_imm_and_jump_indirect] = OPC(22, 1, F_END, NONE, B, NONE, 0),
-    [OP_ecalli] = OPC(100, 4, 0, NONE, NONE, NONE, ALU), [OP_memset] = OPC(100, 4, 0, NONE, NONE, NONE, ALU),
-    [OP_sbrk] = OPC(100, 4, 0, A, B, NONE, ALU),
-};
+/* Every instruction's row; W_ (0 or 1) is the program's width where expanded. */
+#define COST_ROWS                                                                                           \
+    [OP_add_64] = ALU3(1, 1, F_D3), [OP_sub_64] = ALU3(1, 1, F_D3), [OP_and] = ALU3(1, 1, F_D3),                    \
+    [OP_or] = ALU3(1, 1, F_D3), [OP_xor] = ALU3(1, 1, F_D3),                                                        \
+    [OP_add_32] = ALU3(1, 1, F_D3 | F_W), [OP_sub_32] = ALU3(1, 1, F_D3 | F_W),                                     \
+    [OP_xor_imm] = ALU2(1, 1, F_D2), [OP_and_imm] = ALU2(1, 1, F_D2), [OP_or_imm] = ALU2(1, 1, F_D2),               \
+    [OP_add_imm_64] = ALU2(1, 1, F_D2), [OP_shift_logical_right_imm_64] = ALU2(1, 1, F_D2),                         \
+    [OP_shift_arithmetic_right_imm_64] = ALU2(1, 1, F_D2), [OP_shift_logical_left_imm_64] = ALU2(1, 1, F_D2),       \
+    [OP_rotate_right_imm_64] = ALU2(1, 1, F_D2), [OP_reverse_byte] = ALU2(1, 1, F_D2),                              \
+    [OP_add_imm_32] = ALU2(1, 1, F_D2 | F_W), [OP_shift_logical_right_imm_32] = ALU2(1, 1, F_D2 | F_W),             \
+    [OP_shift_arithmetic_right_imm_32] = ALU2(1, 1, F_D2 | F_W),                                                    \
+    [OP_shift_logical_left_imm_32] = ALU2(1, 1, F_D2 | F_W), [OP_rotate_right_imm_32] = ALU2(1, 1, F_D2 | F_W),     \
+    [OP_count_leading_zero_bits_32] = ALU2(1, 1, 0), [OP_count_leading_zero_bits_64] = ALU2(1, 1, 0),               \
+    [OP_count_set_bits_32] = ALU2(1, 1, 0), [OP_count_set_bits_64] = ALU2(1, 1, 0),                                 \
+    [OP_sign_extend_8] = ALU2(1, 1, 0), [OP_sign_extend_16] = ALU2(1, 1, 0), [OP_zero_extend_16] = ALU2(1, 1, 0),   \
+    [OP_count_trailing_zero_bits_32] = OPC(2, 1, 0, A, B, NONE, RES(2, 0, 0, 0, 0)),                                \
+    [OP_count_trailing_zero_bits_64] = OPC(2, 1, 0, A, B, NONE, RES(2, 0, 0, 0, 0)),                                \
+    [OP_shift_logical_right_64] = ALU3(1, 2, F_DA), [OP_shift_arithmetic_right_64] = ALU3(1, 2, F_DA),              \
+    [OP_shift_logical_left_64] = ALU3(1, 2, F_DA), [OP_rotate_left_64] = ALU3(1, 2, F_DA),                          \
+    [OP_rotate_right_64] = ALU3(1, 2, F_DA),                                                                        \
+    [OP_shift_logical_right_32] = ALU3(1, 2, F_DA | F_W), [OP_shift_arithmetic_right_32] = ALU3(1, 2, F_DA | F_W),  \
+    [OP_shift_logical_left_32] = ALU3(1, 2, F_DA | F_W), [OP_rotate_left_32] = ALU3(1, 2, F_DA | F_W),              \
+    [OP_rotate_right_32] = ALU3(1, 2, F_DA | F_W),                                                                  \
+    [OP_shift_logical_right_imm_alt_64] = ALU2(1, 3, 0), [OP_shift_arithmetic_right_imm_alt_64] = ALU2(1, 3, 0),    \
+    [OP_shift_logical_left_imm_alt_64] = ALU2(1, 3, 0), [OP_rotate_right_imm_alt_64] = ALU2(1, 3, 0),               \
+    [OP_shift_logical_right_imm_alt_32] = ALU2(2, 4, 0), [OP_shift_arithmetic_right_imm_alt_32] = ALU2(2, 4, 0),    \
+    [OP_shift_logical_left_imm_alt_32] = ALU2(2, 4, 0), [OP_rotate_right_imm_alt_32] = ALU2(2, 4, 0),               \
+    [OP_set_less_than_unsigned] = ALU3(3, 3, 0), [OP_set_less_than_signed] = ALU3(3, 3, 0),                         \
+    [OP_set_less_than_unsigned_imm] = ALU2(3, 3, 0), [OP_set_less_than_signed_imm] = ALU2(3, 3, 0),                 \
+    [OP_set_greater_than_unsigned_imm] = ALU2(3, 3, 0), [OP_set_greater_than_signed_imm] = ALU2(3, 3, 0),           \
+    [OP_cmov_if_zero] = ALU3(2, 2, 0), [OP_cmov_if_not_zero] = ALU3(2, 2, 0),                                       \
+    [OP_cmov_if_zero_imm] = ALU2(2, 3, 0), [OP_cmov_if_not_zero_imm] = ALU2(2, 3, 0),                               \
+    [OP_maximum] = ALU3(3, 2, F_D3), [OP_maximum_unsigned] = ALU3(3, 2, F_D3), [OP_minimum] = ALU3(3, 2, F_D3),     \
+    [OP_minimum_unsigned] = ALU3(3, 2, F_D3),                                                                       \
+    [OP_load_indirect_u8] = LOADS(A, B), [OP_load_indirect_i8] = LOADS(A, B), [OP_load_indirect_u16] = LOADS(A, B), \
+    [OP_load_indirect_i16] = LOADS(A, B), [OP_load_indirect_u32] = LOADS(A, B),                                     \
+    [OP_load_indirect_i32] = LOADS(A, B), [OP_load_indirect_u64] = LOADS(A, B),                                     \
+    [OP_load_u8] = LOADS(A, NONE), [OP_load_i8] = LOADS(A, NONE), [OP_load_u16] = LOADS(A, NONE),                   \
+    [OP_load_i16] = LOADS(A, NONE), [OP_load_u32] = LOADS(A, NONE), [OP_load_i32] = LOADS(A, NONE),                 \
+    [OP_load_u64] = LOADS(A, NONE),                                                                                 \
+    [OP_store_imm_indirect_u8] = STORES(A, NONE), [OP_store_imm_indirect_u16] = STORES(A, NONE),                    \
+    [OP_store_imm_indirect_u32] = STORES(A, NONE), [OP_store_imm_indirect_u64] = STORES(A, NONE),                   \
+    [OP_store_indirect_u8] = STORES(A, B), [OP_store_indirect_u16] = STORES(A, B),                                  \
+    [OP_store_indirect_u32] = STORES(A, B), [OP_store_indirect_u64] = STORES(A, B),                                 \
+    [OP_store_imm_u8] = STORES(NONE, NONE), [OP_store_imm_u16] = STORES(NONE, NONE),                                \
+    [OP_store_imm_u32] = STORES(NONE, NONE), [OP_store_imm_u64] = STORES(NONE, NONE),                               \
+    [OP_store_u8] = STORES(A, NONE), [OP_store_u16] = STORES(A, NONE), [OP_store_u32] = STORES(A, NONE),            \
+    [OP_store_u64] = STORES(A, NONE),                                                                               \
+    [OP_branch_eq] = BRANCH(B), [OP_branch_not_eq] = BRANCH(B), [OP_branch_less_unsigned] = BRANCH(B),              \
+    [OP_branch_less_signed] = BRANCH(B), [OP_branch_greater_or_equal_unsigned] = BRANCH(B),                         \
+    [OP_branch_greater_or_equal_signed] = BRANCH(B),                                                                \
+    [OP_branch_eq_imm] = BRANCH(NONE), [OP_branch_not_eq_imm] = BRANCH(NONE),                                       \
+    [OP_branch_less_unsigned_imm] = BRANCH(NONE), [OP_branch_less_or_equal_unsigned_imm] = BRANCH(NONE),            \
+    [OP_branch_greater_or_equal_unsigned_imm] = BRANCH(NONE), [OP_branch_greater_unsigned_imm] = BRANCH(NONE),      \
+    [OP_branch_less_signed_imm] = BRANCH(NONE), [OP_branch_less_or_equal_signed_imm] = BRANCH(NONE),                \
+    [OP_branch_greater_or_equal_signed_imm] = BRANCH(NONE), [OP_branch_greater_signed_imm] = BRANCH(NONE),          \
+    [OP_div_unsigned_32] = DIV, [OP_div_signed_32] = DIV, [OP_rem_unsigned_32] = DIV, [OP_rem_signed_32] = DIV,     \
+    [OP_div_unsigned_64] = DIV, [OP_div_signed_64] = DIV, [OP_rem_unsigned_64] = DIV, [OP_rem_signed_64] = DIV,     \
+    [OP_and_inverted] = ALU3(2, 3, 0), [OP_or_inverted] = ALU3(2, 3, 0), [OP_xnor] = ALU3(2, 2, F_D3),              \
+    [OP_negate_and_add_imm_64] = ALU2(2, 3, 0), [OP_negate_and_add_imm_32] = ALU2(3, 4, 0),                         \
+    [OP_move_reg] = OPC(0, 1, F_MOVE, A, B, NONE, 0),                                                               \
+    [OP_load_imm] = OPC(1, 1, 0, A, NONE, NONE, 0), [OP_load_imm64] = OPC(1, 2, 0, A, NONE, NONE, 0),               \
+    [OP_mul_32] = MUL3(4, 2, F_D3), [OP_mul_64] = MUL3(3, 1, F_D3), [OP_mul_imm_32] = MUL2(4, 2, F_D2),             \
+    [OP_mul_imm_64] = MUL2(3, 1, F_D2), [OP_mul_upper_signed_signed] = MUL3(4, 4, 0),                               \
+    [OP_mul_upper_unsigned_unsigned] = MUL3(4, 4, 0), [OP_mul_upper_signed_unsigned] = MUL3(6, 4, 0),               \
+    [OP_invalid] = END(2), [OP_trap] = END(2), [OP_fallthrough] = END(2),                                           \
+    [OP_unlikely] = OPC(40, 1, 0, NONE, NONE, NONE, 0),                                                             \
+    [OP_jump] = END(15), [OP_load_imm_and_jump] = END(15),                                                          \
+    [OP_jump_indirect] = OPC(22, 1, F_END, NONE, A, NONE, 0),                                                       \
+    [OP_load_imm_and_jump_indirect] = OPC(22, 1, F_END, NONE, B, NONE, 0),                                          \
+    [OP_ecalli] = OPC(100, 4, 0, NONE, NONE, NONE, ALU), [OP_memset] = OPC(100, 4, 0, NONE, NONE, NONE, ALU),       \
+    [OP_sbrk] = OPC(100, 4, 0, A, B, NONE, ALU),                                                                    \
+    [OP_COUNT + 1 ... 255] = END(2) /* no such opcode: the decoder never gives one; as invalid */
+#define W_ 0
+static const struct op_cost COSTS32[256] = {COST_ROWS};
+#undef W_
+#define W_ 1
+static const struct op_cost COSTS64[256] = {COST_ROWS};
+#undef W_
+
+static const struct op_cost *cost_table(bool is64) { return is64 ? COSTS64 : COSTS32; }
 
 bool gas_full_table_complete(void)
 {
     for (unsigned op = 0; op <= OP_COUNT; op++)
-        if (!COSTS[op].latency && !(COSTS[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
+        if (!COSTS32[op].latency && !(COSTS32[op].flags & (F_LOAD | F_BRANCH | F_MOVE))) return false;
     return true;
 }
 
@@ -502,11 +515,11 @@ static inline __attribute__((always_inline)) void shape(const struct gas_sim *s,
                                                         struct shaped *o)
 {
     const uint64_t w = reg_word(in);
-    const struct op_cost *c = &COSTS[(w & 0xff) <= OP_COUNT ? (w & 0xff) : OP_invalid];
-    uint32_t fl = c->flags, wide32 = (fl & s->w_flag) >> 3; /* F_W in a 64-bit program */
+    const struct op_cost *c = &s->costs[w & 0xff];
+    uint32_t fl = c->flags;
     uint32_t A = role(w, R_A), B = role(w, R_B), D = role(w, R_D), same = (A == B) | (D == A) << 1 | (D == B) << 2;
-    o->decode = c->decode + wide32 + (c->extra >> same & 1);
-    o->latency = c->latency + wide32 + (fl & F_LOAD ? (uint32_t)s->load_latency : 0);
+    o->decode = c->decode + (c->extra >> same & 1);
+    o->latency = c->latency + (s->load_latency & c->load);
     if (fl & F_BRANCH) o->latency = (uint32_t)branch_latency(s, in); /* a terminator: once a block */
     o->dst = role(w, c->dst);
     o->src1 = role(w, c->src1);
@@ -756,8 +769,7 @@ void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in)
         return;
     }
     s->buf[s->nbuf++] = *in;
-    const struct op_cost *c = &COSTS[in->op <= OP_COUNT ? in->op : OP_invalid];
-    if (c->flags & F_END) {
+    if (s->costs[in->op].flags & F_END) {
         record(s, s->buf, s->nbuf);
     } else if (s->nbuf == GAS_PENDING_MAX) {
         replay(s, s->buf, s->nbuf); /* long: the ticks run, from the block's first instruction */

@@ -32,12 +32,13 @@ enum gas_event {
 /* Called once per (cycle, instruction) event; `insn` counts from 0 in the block. */
 typedef void gas_trace_fn(void *ctx, uint32_t cycle, uint32_t insn, enum gas_event ev);
 
+struct op_cost;
 struct gas_sim {
     /* the program, for the branch rule and the opcode bytes of trap/unlikely */
     const uint8_t *code;
     uint32_t code_len;
     int trap_byte, unlikely_byte;
-    int8_t load_latency;
+    uint8_t load_latency;
     bool is64;
     gas_trace_fn *trace; /* set: one tick per cycle (no skipping), events reported */
     void *trace_ctx;
@@ -66,7 +67,7 @@ struct gas_sim {
     /* the block so far, until it ends (scheduled without ticks) or outgrows the
      * ROB (then the ticks run, from its first instruction) */
     bool direct; /* the ticks run instead */
-    uint8_t w_flag; /* F_W in 64-bit programs (32-bit ops cost one more) */
+    const struct op_cost *costs; /* the table for the program's width */
     uint32_t nbuf, nent;
     uint32_t latest;        /* the latest result if no resource or start limit binds */
     uint64_t demand;        /* all entries' resources and starts, a byte each */

@@ -493,14 +493,20 @@ _Static_assert(offsetof(struct dec_insn, a) == offsetof(struct dec_insn, op) + 2
                    offsetof(struct dec_insn, d) == offsetof(struct dec_insn, op) + 4 &&
                    offsetof(struct dec_insn, op) + 8 <= sizeof(struct dec_insn),
                "reg_word reads op..d as one word");
-static inline uint64_t reg_word(const struct dec_insn *in)
+struct regs {
+    uint8_t at[8]; /* op, len, A, B, D, NO_SRC, NO_DST, 0: indexed by an R_ position / 8 */
+};
+static inline struct regs reg_word(const struct dec_insn *in)
 {
     uint64_t w;
     memcpy(&w, &in->op, sizeof w);
-    return (w & 0xffffffffffull) | (uint64_t)NO_SRC << R_NONE | (uint64_t)NO_DST << R_NODST;
+    w = (w & 0xffffffffffull) | (uint64_t)NO_SRC << R_NONE | (uint64_t)NO_DST << R_NODST;
+    struct regs r;
+    memcpy(r.at, &w, sizeof r.at);
+    return r;
 }
 
-static inline uint32_t role(uint64_t w, unsigned at) { return (uint32_t)(w >> at) & 0xff; }
+static inline uint32_t role(const struct regs *w, unsigned at) { return w->at[at / 8]; }
 
 /* One instruction with its latency, decode slots and registers worked out
  * (registers: NO_SRC, NO_DST for none). */
@@ -514,16 +520,16 @@ struct shaped {
 static inline __attribute__((always_inline)) void shape(const struct gas_sim *s, const struct dec_insn *in,
                                                         struct shaped *o)
 {
-    const uint64_t w = reg_word(in);
-    const struct op_cost *c = &s->costs[w & 0xff];
+    const struct regs w = reg_word(in);
+    const struct op_cost *c = &s->costs[w.at[0]];
     uint32_t fl = c->flags;
-    uint32_t A = role(w, R_A), B = role(w, R_B), D = role(w, R_D), same = (A == B) | (D == A) << 1 | (D == B) << 2;
+    uint32_t A = role(&w, R_A), B = role(&w, R_B), D = role(&w, R_D), same = (A == B) | (D == A) << 1 | (D == B) << 2;
     o->decode = c->decode + (c->extra >> same & 1);
     o->latency = c->latency + (s->load_latency & c->load);
     if (fl & F_BRANCH) o->latency = (uint32_t)branch_latency(s, in); /* a terminator: once a block */
-    o->dst = role(w, c->dst);
-    o->src1 = role(w, c->src1);
-    o->src2 = role(w, c->src2);
+    o->dst = role(&w, c->dst);
+    o->src1 = role(&w, c->src1);
+    o->src2 = role(&w, c->src2);
     o->flags = fl;
     o->wide = c->wide;
 }
@@ -722,36 +728,42 @@ static size_t record(struct gas_sim *s, const struct dec_insn *in, size_t n)
     /* times count from the block's first decode cycle, 0; a register no entry
      * has written yet is ready at 0 and has no producer */
     memset(s->reg, 0, sizeof s->reg);
-    uint32_t nent = 0, dcycle = 0, dleft = DECODE_PER_CYCLE, latest = 0;
+    const struct op_cost *const costs = s->costs;
+    const uint32_t load_latency = s->load_latency;
+    /* decode: 8 x the cycle + the slots used in it (at most 4) */
+    uint32_t nent = 0, slots = 0, latest = 0;
     uint64_t demand = 0;
     for (size_t k = 0; k < n; k++) {
-        struct shaped o;
-        shape(s, &in[k], &o);
-        uint32_t cycle_full = dleft < o.decode;
-        dcycle += cycle_full;
-        dleft = (cycle_full ? DECODE_PER_CYCLE : dleft) - o.decode;
-        if (o.flags & F_MOVE) { /* renamed away: the destination names the source's producer */
-            s->reg[o.dst] = s->reg[o.src1];
+        const struct regs w = reg_word(&in[k]);
+        const struct op_cost *c = &costs[w.at[0]];
+        uint32_t A = role(&w, R_A), B = role(&w, R_B), D = role(&w, R_D), same = (A == B) | (D == A) << 1 | (D == B) << 2;
+        uint32_t decode = c->decode + (c->extra >> same & 1), fl = c->flags;
+        slots = (slots & 7) + decode > DECODE_PER_CYCLE ? (slots | 7) + 1 + decode : slots + decode;
+        uint32_t dst = role(&w, c->dst), src1 = role(&w, c->src1);
+        if (fl & F_MOVE) { /* renamed away: the destination names the source's producer */
+            s->reg[dst] = s->reg[src1];
             continue;
         }
         if (nent == GAS_ENT_MAX) { /* the ROB may fill: the ticks run */
             replay(s, in, n);
             return n;
         }
-        uint64_t r1 = s->reg[o.src1], r2 = s->reg[o.src2];
-        uint32_t i = nent++, ready = dcycle + 1, a1 = (uint32_t)r1, a2 = (uint32_t)r2;
+        uint32_t latency = c->latency + (load_latency & c->load);
+        if (fl & F_BRANCH) latency = (uint32_t)branch_latency(s, &in[k]); /* a terminator: once a block */
+        uint64_t r1 = s->reg[src1], r2 = s->reg[role(&w, c->src2)];
+        uint32_t i = nent++, ready = (slots >> 3) + 1, a1 = (uint32_t)r1, a2 = (uint32_t)r2;
         uint32_t begin = ready > a1 ? ready : a1;
         begin = begin > a2 ? begin : a2;
-        uint32_t done = begin + o.latency;
+        uint32_t done = begin + latency;
         latest = done > latest ? done : latest;
-        demand += o.wide;
+        demand += c->wide;
         s->ent_ready[i] = ready;
         s->ent_begin[i] = begin;
         s->ent_dep[i] = (uint32_t)((r1 | r2) >> 32);
-        s->ent_lat[i] = (uint8_t)o.latency;
-        s->ent_wide[i] = o.wide;
-        s->reg[o.dst] = done | (uint64_t)bit(i) << 32;
-        if (o.flags & F_END) {
+        s->ent_lat[i] = (uint8_t)latency;
+        s->ent_wide[i] = c->wide;
+        s->reg[dst] = done | (uint64_t)bit(i) << 32;
+        if (fl & F_END) {
             s->nent = nent;
             s->latest = latest;
             s->demand = demand;

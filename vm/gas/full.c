@@ -23,7 +23,6 @@
 
 #define DECODE_PER_CYCLE 4u
 #define START_PER_CYCLE 5
-#define COST_SLACK 3
 #define BRANCH_HIT 1
 #define BRANCH_MISS 20
 #define STORE_LATENCY 25
@@ -650,31 +649,31 @@ static uint32_t schedule(const struct gas_sim *s)
 {
     const uint32_t n = s->nent, last_decode = s->ent_ready[n - 1] - 1;
     const uint32_t *ready = s->ent_ready, *dep = s->ent_dep;
-    uint32_t alu = 0, blocked = 0, need[GAS_ENT_MAX]; /* entries needing an ALU, with producers */
+    uint64_t need[GAS_ENT_MAX]; /* resources, widened, without the start */
+    uint32_t alu = 0;           /* entries needing an ALU */
     for (uint32_t i = 0; i < n; i++) {
-        need[i] = narrow(s->ent_wide[i]);
-        alu |= (uint32_t)((need[i] & (7u << ALU_AT)) != 0) << i;
-        blocked |= (uint32_t)(dep[i] != 0) << i;
+        need[i] = s->ent_wide[i] - WIDE_START;
+        alu |= (uint32_t)((need[i] & 0xff) != 0) << i;
     }
     struct calendar cal;
     cal.busy[0] = cal.busy[1] = 0;
-    uint32_t pending = low_bits(n), completed = 0, avail = ALL_FREE, latest = 0;
+    uint32_t pending = low_bits(n), completed = 0, latest = 0;
     uint32_t decoded = 0; /* how many entries are decoded by now (in order) */
+    uint64_t held = 0;    /* resources held, widened */
     for (uint32_t now = ready[0];;) {
         uint32_t results = cal_take(&cal, now);
         if (results) {
             completed |= results;
-            FOR_SLOTS(results, j) avail += need[j];
-            FOR_SLOTS(blocked, u) blocked &= ~((uint32_t)!(dep[u] & ~completed) << u);
+            FOR_SLOTS(results, j) held -= need[j];
         }
         while (decoded < n && ready[decoded] <= now) decoded++;
-        uint32_t can = pending & ~blocked & low_bits(decoded);
-        if (!(avail & (7u << ALU_AT))) can &= ~alu;
+        uint32_t can = pending & low_bits(decoded);
+        if ((held & 0xff) == 4) can &= ~alu; /* no ALU left: only the rest can start */
         int started = 0;
         FOR_SLOTS(can, i)
         {
-            if (((avail - need[i]) & GUARDS) != GUARDS) continue;
-            avail -= need[i];
+            if ((dep[i] & ~completed) || over_limits(held + need[i])) continue;
+            held += need[i];
             uint32_t done = now + s->ent_lat[i];
             latest = done > latest ? done : latest;
             cal_add(&cal, done, i);
@@ -723,11 +722,14 @@ static void replay(struct gas_sim *s, const struct dec_insn *in, size_t n)
  * arithmetic, the only branches on rare cases. Returns how many instructions it
  * took: n without a terminator (nothing kept), or when the block outgrows the
  * ROB the ticks have run from its first instruction. */
-static size_t record(struct gas_sim *s, const struct dec_insn *in, size_t n)
+static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, const struct dec_insn *in, size_t n)
 {
     /* times count from the block's first decode cycle, 0; a register no entry
-     * has written yet is ready at 0 and has no producer */
-    memset(s->reg, 0, sizeof s->reg);
+     * has written yet is ready at 0 and has no producer (16-byte stores: a
+     * memset here is a call or a counted string operation) */
+    typedef uint64_t pair __attribute__((vector_size(16)));
+    _Static_assert(sizeof s->reg % sizeof(pair) == 0, "reg in pairs");
+    for (size_t r = 0; r < sizeof s->reg / sizeof(pair); r++) ((pair *)s->reg)[r] = (pair){0, 0};
     const struct op_cost *const costs = s->costs;
     const uint32_t load_latency = s->load_latency;
     /* decode: 8 x the cycle + the slots used in it (at most 4) */
@@ -802,12 +804,6 @@ void gas_sim_feed_all(struct gas_sim *s, const struct dec_insn *in, size_t n)
     }
     /* no terminator yet (never from the block iterator): one by one from here */
     for (size_t j = 0; j < n; j++) gas_sim_feed(s, &in[j]);
-}
-
-uint32_t gas_sim_cost(const struct gas_sim *s)
-{
-    int64_t c = (int64_t)s->cycles - COST_SLACK;
-    return c < 1 ? 1 : (uint32_t)c;
 }
 
 uint32_t gas_full_block_cost(const struct cpvm_program *p, uint32_t start, int8_t load_latency,

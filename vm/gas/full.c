@@ -729,7 +729,7 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
      * memset here is a call or a counted string operation) */
     typedef uint64_t pair __attribute__((vector_size(16)));
     _Static_assert(sizeof s->reg % sizeof(pair) == 0, "reg in pairs");
-    for (size_t r = 0; r < sizeof s->reg / sizeof(pair); r++) ((pair *)s->reg)[r] = (pair){0, 0};
+    for (size_t r = 0; r < sizeof s->reg / (sizeof(pair)); r++) ((pair *)s->reg)[r] = (pair){0, 0};
     const struct op_cost *const costs = s->costs;
     const uint32_t load_latency = s->load_latency;
     /* decode: 8 x the cycle + the slots used in it (at most 4) */

@@ -494,13 +494,26 @@ _Static_assert(offsetof(struct dec_insn, a) == offsetof(struct dec_insn, op) + 2
                "reg_word reads op..d as one word");
 struct regs {
     uint8_t at[8]; /* op, len, A, B, D, NO_SRC, NO_DST, 0: indexed by an R_ position / 8 */
+    uint32_t same; /* A == B | (D == A) << 1 | (D == B) << 2 */
 };
+
+/* The register pattern of every A, B, D (at most 12 each: 4 bits), by A | B << 4 | D << 8. */
+#define SAME_AT(k) (uint8_t)((((k) & 15) == ((k) >> 4 & 15)) | (((k) >> 8 & 15) == ((k) & 15)) << 1 |        \
+                             (((k) >> 8 & 15) == ((k) >> 4 & 15)) << 2)
+#define SAME4(k) SAME_AT(k), SAME_AT((k) + 1), SAME_AT((k) + 2), SAME_AT((k) + 3)
+#define SAME16(k) SAME4(k), SAME4((k) + 4), SAME4((k) + 8), SAME4((k) + 12)
+#define SAME64(k) SAME16(k), SAME16((k) + 16), SAME16((k) + 32), SAME16((k) + 48)
+#define SAME256(k) SAME64(k), SAME64((k) + 64), SAME64((k) + 128), SAME64((k) + 192)
+#define SAME1024(k) SAME256(k), SAME256((k) + 256), SAME256((k) + 512), SAME256((k) + 768)
+static const uint8_t SAME[4096] = {SAME1024(0), SAME1024(1024), SAME1024(2048), SAME1024(3072)};
+
 static inline struct regs reg_word(const struct dec_insn *in)
 {
     uint64_t w;
     memcpy(&w, &in->op, sizeof w);
-    w = (w & 0xffffffffffull) | (uint64_t)NO_SRC << R_NONE | (uint64_t)NO_DST << R_NODST;
     struct regs r;
+    r.same = SAME[(w >> 16 & 0xf) | (w >> 20 & 0xf0) | (w >> 24 & 0xf00)];
+    w = (w & 0xffffffffffull) | (uint64_t)NO_SRC << R_NONE | (uint64_t)NO_DST << R_NODST;
     memcpy(r.at, &w, sizeof r.at);
     return r;
 }
@@ -522,8 +535,7 @@ static inline __attribute__((always_inline)) void shape(const struct gas_sim *s,
     const struct regs w = reg_word(in);
     const struct op_cost *c = &s->costs[w.at[0]];
     uint32_t fl = c->flags;
-    uint32_t A = role(&w, R_A), B = role(&w, R_B), D = role(&w, R_D), same = (A == B) | (D == A) << 1 | (D == B) << 2;
-    o->decode = c->decode + (c->extra >> same & 1);
+    o->decode = c->decode + (c->extra >> w.same & 1);
     o->latency = c->latency + (s->load_latency & c->load);
     if (fl & F_BRANCH) o->latency = (uint32_t)branch_latency(s, in); /* a terminator: once a block */
     o->dst = role(&w, c->dst);
@@ -728,8 +740,10 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
      * has written yet is ready at 0 and has no producer (16-byte stores: a
      * memset here is a call or a counted string operation) */
     typedef uint64_t pair __attribute__((vector_size(16)));
-    _Static_assert(sizeof s->reg % sizeof(pair) == 0, "reg in pairs");
-    for (size_t r = 0; r < sizeof s->reg / (sizeof(pair)); r++) ((pair *)s->reg)[r] = (pair){0, 0};
+    const pair zero = {0, 0};
+    _Static_assert(sizeof s->reg % sizeof zero == 0, "reg in pairs");
+#pragma GCC unroll 9
+    for (size_t r = 0; r < sizeof s->reg / (sizeof zero); r++) memcpy(&s->reg[2 * r], &zero, sizeof zero);
     const struct op_cost *const costs = s->costs;
     const uint32_t load_latency = s->load_latency;
     /* decode: 8 x the cycle + the slots used in it (at most 4) */
@@ -738,8 +752,7 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
     for (size_t k = 0; k < n; k++) {
         const struct regs w = reg_word(&in[k]);
         const struct op_cost *c = &costs[w.at[0]];
-        uint32_t A = role(&w, R_A), B = role(&w, R_B), D = role(&w, R_D), same = (A == B) | (D == A) << 1 | (D == B) << 2;
-        uint32_t decode = c->decode + (c->extra >> same & 1), fl = c->flags;
+        uint32_t decode = c->decode + (c->extra >> w.same & 1), fl = c->flags;
         slots = (slots & 7) + decode > DECODE_PER_CYCLE ? (slots | 7) + 1 + decode : slots + decode;
         uint32_t dst = role(&w, c->dst), src1 = role(&w, c->src1);
         if (fl & F_MOVE) { /* renamed away: the destination names the source's producer */

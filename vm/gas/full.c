@@ -74,6 +74,7 @@ static void reset_ticks(struct gas_sim *s)
     s->decode_left = DECODE_PER_CYCLE;
     s->avail = ALL_FREE;
     s->decoding = s->waiting = s->executing = s->executed = s->blocked = s->finished_now = 0;
+    s->cal.busy[0] = s->cal.busy[1] = 0;
     memset(s->producer, 0, sizeof s->producer);
 }
 
@@ -109,6 +110,47 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
 static void emit(struct gas_sim *s, uint32_t mask, enum gas_event ev)
 {
     FOR_SLOTS(mask, slot) s->trace(s->trace_ctx, s->cycles, s->rob.slot_insn[slot], ev);
+}
+
+/* The calendar of results (struct gas_calendar): latencies are at most 100, so
+ * every pending result is within 128 cycles of now. A cycle's mask is valid only
+ * while its bit in `busy` is set: nothing needs clearing. */
+static inline void cal_add(struct gas_calendar *c, uint32_t cycle, uint32_t entry)
+{
+    uint32_t k = cycle & 127;
+    uint64_t b = 1ull << (k & 63), was = c->busy[k >> 6] & b;
+    c->at[k] = (was ? c->at[k] : 0) | bit(entry);
+    c->busy[k >> 6] |= b;
+}
+
+/* The entries whose results come at `cycle`, taken off the calendar. */
+static inline uint32_t cal_take(struct gas_calendar *c, uint32_t cycle)
+{
+    uint32_t k = cycle & 127;
+    uint64_t b = 1ull << (k & 63);
+    if (!(c->busy[k >> 6] & b)) return 0;
+    c->busy[k >> 6] &= ~b;
+    return c->at[k];
+}
+
+/* The first cycle after `now` with a result, UINT32_MAX if none. */
+static inline uint32_t cal_next(const struct gas_calendar *c, uint32_t now)
+{
+    uint32_t k = (now + 1) & 127; /* search from k, wrapping around */
+    uint64_t lo = c->busy[0], hi = c->busy[1];
+    if (!(lo | hi)) return UINT32_MAX;
+    if (k >= 64) { /* rotate the 128 bits right by k */
+        uint64_t t = lo;
+        lo = hi;
+        hi = t;
+        k -= 64;
+    }
+    uint64_t r0 = lo, r1 = hi;
+    if (k) {
+        r0 = (lo >> k) | (hi << (64 - k));
+        r1 = (hi >> k) | (lo << (64 - k));
+    }
+    return now + 1 + (r0 ? (uint32_t)__builtin_ctzll(r0) : 64 + (uint32_t)__builtin_ctzll(r1));
 }
 
 /* One cycle: retire, start, advance execution, then what was decoded this cycle
@@ -151,6 +193,7 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
         if (((avail - need) & GUARDS) != GUARDS) continue;
         avail -= need;
         s->rob.until[slot] += now; /* latency -> the cycle its result comes */
+        cal_add(&s->cal, s->rob.until[slot], slot);
         started |= bit(slot);
         if (++nstart == START_PER_CYCLE) break;
     }
@@ -162,29 +205,21 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
      * executed (-1 left). Of the others, those whose result comes at the new cycle
      * count release what they held; with none at 0 left, the reference skips
      * idle cycles up to the first of them. */
-    uint32_t last = s->finished_now, step = 1;
-    uint32_t running = executing & ~last, done = 0;
-    if (running) {
-        uint32_t first = UINT32_MAX;
-        FOR_SLOTS(running, slot)
-        {
-            uint32_t at = s->rob.until[slot];
-            if (at < first) {
-                first = at;
-                done = bit(slot);
-            } else if (at == first) {
-                done |= bit(slot);
-            }
-        }
+    uint32_t last = s->finished_now, step = 1, done = 0;
+    uint32_t first = cal_next(&s->cal, now); /* the first result still to come */
+    if (first != UINT32_MAX) {
         if (!T && !last && !decoded && (draining || nret == 0)) step = first - now;
-        else if (first != now + 1) done = 0;
+        if (first == now + step) done = cal_take(&s->cal, first);
     }
     if (done) {
         /* results are ready: release dependents, registers and resources */
         uint32_t blocked = s->blocked;
-        FOR_SLOTS(blocked, slot)
+        FOR_SLOTS(done, slot)
         {
-            if (!(s->rob.deps[slot] &= ~done)) blocked &= ~bit(slot);
+            for (uint32_t u = s->rob.users[slot]; u; u &= u - 1) {
+                uint32_t user = (uint32_t)__builtin_ctz(u);
+                if (!(s->rob.deps[user] &= ~bit(slot))) blocked &= ~bit(user);
+            }
         }
         s->blocked = blocked;
         uint32_t regs = 0;
@@ -320,6 +355,8 @@ static inline __attribute__((always_inline)) void dispatch(struct gas_sim *s, in
     s->no_alu = (s->no_alu & ~bit(slot)) | (uint32_t)!(c.res & (7u << ALU_AT)) << slot;
     uint32_t d = s->producer[src1] | s->producer[src2];
     s->rob.deps[slot] = d;
+    s->rob.users[slot] = 0;
+    for (uint32_t p = d; p; p &= p - 1) s->rob.users[__builtin_ctz(p)] |= bit(slot);
     s->blocked |= (uint32_t)(d != 0) << slot;
     /* a register's bit is only ever in its producer's `writes` */
     uint32_t old = s->producer[dst];
@@ -604,52 +641,6 @@ static bool unconstrained_fits(const struct gas_sim *s)
     return !(over & 0x808080808080ull);
 }
 
-/* A 128-cycle calendar of results: which entries' results come at each cycle
- * (latencies are at most 100, so each is within 128 cycles of now). A cycle's
- * mask is valid only while its bit in `busy` is set: nothing needs clearing. */
-struct calendar {
-    uint64_t busy[2];
-    uint32_t at[128];
-};
-
-static inline void cal_add(struct calendar *c, uint32_t cycle, uint32_t entry)
-{
-    uint32_t k = cycle & 127;
-    uint64_t b = 1ull << (k & 63), was = c->busy[k >> 6] & b;
-    c->at[k] = (was ? c->at[k] : 0) | bit(entry);
-    c->busy[k >> 6] |= b;
-}
-
-/* The entries whose results come at `cycle`, taken off the calendar. */
-static inline uint32_t cal_take(struct calendar *c, uint32_t cycle)
-{
-    uint32_t k = cycle & 127;
-    uint64_t b = 1ull << (k & 63);
-    if (!(c->busy[k >> 6] & b)) return 0;
-    c->busy[k >> 6] &= ~b;
-    return c->at[k];
-}
-
-/* The first cycle after `now` with a result, UINT32_MAX if none. */
-static inline uint32_t cal_next(const struct calendar *c, uint32_t now)
-{
-    uint32_t k = (now + 1) & 127; /* search from k, wrapping around */
-    uint64_t lo = c->busy[0], hi = c->busy[1];
-    if (!(lo | hi)) return UINT32_MAX;
-    if (k >= 64) { /* rotate the 128 bits right by k */
-        uint64_t t = lo;
-        lo = hi;
-        hi = t;
-        k -= 64;
-    }
-    uint64_t r0 = lo, r1 = hi;
-    if (k) {
-        r0 = (lo >> k) | (hi << (64 - k));
-        r1 = (hi >> k) | (lo << (64 - k));
-    }
-    return now + 1 + (r0 ? (uint32_t)__builtin_ctzll(r0) : 64 + (uint32_t)__builtin_ctzll(r1));
-}
-
 /* The ticks' start decisions, made only at the cycles where something can
  * start: at a result, when an entry is decoded, and the cycle after one where
  * the start limit held an entry back if the ticks have that cycle (while
@@ -667,7 +658,7 @@ static uint32_t schedule(const struct gas_sim *s)
         need[i] = s->ent_wide[i] - WIDE_START;
         alu |= (uint32_t)((need[i] & 0xff) != 0) << i;
     }
-    struct calendar cal;
+    struct gas_calendar cal;
     cal.busy[0] = cal.busy[1] = 0;
     uint32_t pending = low_bits(n), completed = 0, latest = 0;
     uint32_t decoded = 0; /* how many entries are decoded by now (in order) */

@@ -32,6 +32,12 @@ enum gas_event {
 /* Called once per (cycle, instruction) event; `insn` counts from 0 in the block. */
 typedef void gas_trace_fn(void *ctx, uint32_t cycle, uint32_t insn, enum gas_event ev);
 
+/* Which ROB slots' (or entries') results come at each of 128 cycles. */
+struct gas_calendar {
+    uint64_t busy[2];
+    uint32_t at[128];
+};
+
 struct op_cost;
 struct gas_sim {
     /* the program, for the branch rule and the opcode bytes of trap/unlikely */
@@ -60,9 +66,11 @@ struct gas_sim {
         uint32_t until[GAS_ROB_SIZE];
         uint16_t needs[GAS_ROB_SIZE];    /* resources held while executing */
         uint32_t deps[GAS_ROB_SIZE];     /* slots whose results it still waits for */
+        uint32_t users[GAS_ROB_SIZE];    /* slots waiting for its result */
         uint32_t writes[GAS_ROB_SIZE];   /* registers it is the latest producer of */
         uint32_t slot_insn[GAS_ROB_SIZE]; /* for trace events */
     } rob;
+    struct gas_calendar cal;             /* executing slots by the cycle their results come */
     uint32_t producer[18];               /* register -> bit of the slot producing it, 0 if ready */
     /* the block so far, until it ends (scheduled without ticks) or outgrows the
      * ROB (then the ticks run, from its first instruction) */

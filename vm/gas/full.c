@@ -72,7 +72,7 @@ static void reset_ticks(struct gas_sim *s)
     s->cycles = s->insns = 0;
     s->in_flight = s->head = s->tail = 0;
     s->decode_left = DECODE_PER_CYCLE;
-    s->avail = ALL_FREE;
+    s->held = 0;
     s->decoding = s->waiting = s->executing = s->executed = s->blocked = s->finished_now = 0;
     s->cal.busy[0] = s->cal.busy[1] = 0;
     memset(s->producer, 0, sizeof s->producer);
@@ -110,6 +110,22 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
 static void emit(struct gas_sim *s, uint32_t mask, enum gas_event ev)
 {
     FOR_SLOTS(mask, slot) s->trace(s->trace_ctx, s->cycles, s->rob.slot_insn[slot], ev);
+}
+
+/* Each resource field widened to a byte, to add up the demands of many entries;
+ * a sixth byte counts starts. */
+#define WIDE(r)                                                                                              \
+    ((uint64_t)(((r) >> ALU_AT) & 7) | (uint64_t)(((r) >> LOAD_AT) & 7) << 8 |                             \
+     (uint64_t)(((r) >> STORE_AT) & 7) << 16 | (uint64_t)(((r) >> MUL_AT) & 1) << 24 |                      \
+     (uint64_t)(((r) >> DIV_AT) & 1) << 32)
+#define WIDE_START (1ull << 40)
+
+/* Demands added up per byte (widen): over the limits of one cycle? */
+static inline bool over_limits(uint64_t demand)
+{
+    /* per byte: limit 4, 4, 4, 1, 1 and 5 starts; adding 127 - limit sets the top
+     * bit when over (a byte holds at most 32 entries x 4, so nothing carries) */
+    return ((demand + 0x7a7e7e7b7b7bull) & 0x808080808080ull) != 0;
 }
 
 /* The calendar of results (struct gas_calendar): latencies are at most 100, so
@@ -160,7 +176,8 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
 {
     /* the state in locals: stores into the per-slot arrays would force reloads */
     uint32_t head = s->head, executed = s->executed, waiting = s->waiting, executing = s->executing;
-    uint32_t avail = s->avail, now = s->cycles;
+    uint32_t now = s->cycles;
+    uint64_t held = s->held;
 
     /* 1. retire the run of executed entries at the head, in order */
     uint32_t ready = rotr(executed, head);
@@ -185,13 +202,13 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
     uint32_t started = 0;
     int nstart = 0;
     uint32_t startable = waiting & ~s->blocked;
-    if (!(avail & (7u << ALU_AT))) startable &= s->no_alu; /* no ALU left: the rest cannot start */
+    if ((held & 0xff) == 4) startable &= s->no_alu; /* no ALU left: the rest cannot start */
     FOR_SLOTS(rotr(startable, head), age)
     {
         uint32_t slot = (age + head) & ROB_MASK;
-        uint32_t need = s->rob.needs[slot];
-        if (((avail - need) & GUARDS) != GUARDS) continue;
-        avail -= need;
+        uint64_t need = s->rob.needs[slot];
+        if (over_limits(held + need)) continue;
+        held += need;
         s->rob.until[slot] += now; /* latency -> the cycle its result comes */
         cal_add(&s->cal, s->rob.until[slot], slot);
         started |= bit(slot);
@@ -227,7 +244,7 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
         {
             regs |= s->rob.writes[slot];
             s->rob.writes[slot] = 0;
-            avail += s->rob.needs[slot];
+            held -= s->rob.needs[slot];
         }
         FOR_SLOTS(regs, r) s->producer[r] = 0;
     }
@@ -249,26 +266,10 @@ static inline __attribute__((always_inline)) void tick(struct gas_sim *s, bool d
     s->executed = executed;
     s->waiting = waiting;
     s->executing = executing;
-    s->avail = avail;
+    s->held = held;
     s->cycles = now + step;
 }
 
-/* Each resource field widened to a byte, to add up the demands of many entries;
- * a sixth byte counts starts. */
-#define WIDE(r)                                                                                              \
-    ((uint64_t)(((r) >> ALU_AT) & 7) | (uint64_t)(((r) >> LOAD_AT) & 7) << 8 |                             \
-     (uint64_t)(((r) >> STORE_AT) & 7) << 16 | (uint64_t)(((r) >> MUL_AT) & 1) << 24 |                      \
-     (uint64_t)(((r) >> DIV_AT) & 1) << 32)
-#define WIDE_START (1ull << 40)
-static inline uint64_t widen(uint32_t r) { return WIDE(r); }
-
-/* Demands added up per byte (widen): over the limits of one cycle? */
-static inline bool over_limits(uint64_t demand)
-{
-    /* per byte: limit 4, 4, 4, 1, 1 and 5 starts; adding 127 - limit sets the top
-     * bit when over (a byte holds at most 32 entries x 4, so nothing carries) */
-    return ((demand + 0x7a7e7e7b7b7bull) & 0x808080808080ull) != 0;
-}
 
 /* Draining, when the resources and the start limit can no longer hold anything
  * back: what the ticks would do follows from the dependencies alone. An entry
@@ -290,7 +291,7 @@ static bool finish_unconstrained(struct gas_sim *s, bool decoded)
         for (int k = 0; k < START_PER_CYCLE; k++) beyond &= beyond - 1;
         if (beyond) return false;
         uint64_t demand = 0;
-        FOR_SLOTS(waiting | running, slot) demand += widen(s->rob.needs[slot]);
+        FOR_SLOTS(waiting | running, slot) demand += s->rob.needs[slot];
         if (over_limits(demand)) return false;
     }
     uint32_t now = s->cycles, latest = s->executed ? now : 0;
@@ -339,7 +340,7 @@ static inline __attribute__((always_inline)) void make_room(struct gas_sim *s, u
 struct cost {
     int8_t latency;
     uint8_t decode;
-    uint16_t res;
+    uint64_t wide; /* resources, widened, without the start */
 };
 
 /* dst/src1/src2: registers; NO_SRC / NO_DST for none (producer[NO_SRC] stays 0,
@@ -351,8 +352,8 @@ static inline __attribute__((always_inline)) void dispatch(struct gas_sim *s, in
     uint32_t slot = s->tail;
     s->tail = (s->tail + 1) & ROB_MASK;
     s->rob.until[slot] = (uint32_t)c.latency;
-    s->rob.needs[slot] = c.res;
-    s->no_alu = (s->no_alu & ~bit(slot)) | (uint32_t)!(c.res & (7u << ALU_AT)) << slot;
+    s->rob.needs[slot] = c.wide;
+    s->no_alu = (s->no_alu & ~bit(slot)) | (uint32_t)!(c.wide & 0xff) << slot;
     uint32_t d = s->producer[src1] | s->producer[src2];
     s->rob.deps[slot] = d;
     s->rob.users[slot] = 0;
@@ -582,12 +583,6 @@ static inline __attribute__((always_inline)) void shape(const struct gas_sim *s,
     o->wide = c->wide;
 }
 
-/* Packed resources (RES) from their widened form. */
-static inline uint16_t narrow(uint64_t wide)
-{
-    return (uint16_t)RES(wide & 7, wide >> 8 & 7, wide >> 16 & 7, wide >> 24 & 1, wide >> 32 & 1);
-}
-
 static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s, const struct shaped *o, const bool T)
 {
     if (o->flags & F_MOVE) {
@@ -595,7 +590,8 @@ static inline __attribute__((always_inline)) void feed_shaped(struct gas_sim *s,
         return;
     }
     dispatch(s, (int)o->dst, (int)o->src1, (int)o->src2,
-             (struct cost){.latency = (int8_t)o->latency, .decode = (uint8_t)o->decode, .res = narrow(o->wide)}, T);
+             (struct cost){.latency = (int8_t)o->latency, .decode = (uint8_t)o->decode, .wide = o->wide - WIDE_START},
+             T);
     if (o->flags & F_END) drain(s, T);
 }
 

@@ -52,7 +52,7 @@ struct gas_sim {
     uint32_t cycles, insns;
     bool finished;
     uint32_t decode_left; /* decode slots left this cycle */
-    uint32_t avail;       /* free resources, packed with underflow guard bits */
+    uint64_t held;        /* resources held, a byte each (full.c: WIDE) */
     uint32_t in_flight, head, tail;
     /* ROB entry states as bit masks over slots; a slot in none of them is free */
     uint32_t decoding, waiting, executing, executed;
@@ -64,7 +64,7 @@ struct gas_sim {
          * reference counts cycles left down, and cycles left + cycle count stays
          * constant while an entry executes */
         uint32_t until[GAS_ROB_SIZE];
-        uint16_t needs[GAS_ROB_SIZE];    /* resources held while executing */
+        uint64_t needs[GAS_ROB_SIZE];    /* resources held while executing, a byte each */
         uint32_t deps[GAS_ROB_SIZE];     /* slots whose results it still waits for */
         uint32_t users[GAS_ROB_SIZE];    /* slots waiting for its result */
         uint32_t writes[GAS_ROB_SIZE];   /* registers it is the latest producer of */

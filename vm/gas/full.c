@@ -82,14 +82,11 @@ static const struct op_cost *cost_table(bool is64);
 
 static void reset(struct gas_sim *s)
 {
-    s->finished = false;
-    s->cycles = s->in_flight = 0;
-    s->nbuf = s->nent = 0;
-    s->direct = s->trace != NULL;
+    gas_sim_restart(s);
     if (s->direct) reset_ticks(s);
 }
 
-void gas_sim_restart(struct gas_sim *s) { reset(s); }
+void gas_sim_start_ticks(struct gas_sim *s) { reset_ticks(s); }
 
 void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_latency)
 {
@@ -406,9 +403,9 @@ static int8_t branch_latency(const struct gas_sim *s, const struct dec_insn *in)
 
 /* Each instruction's costs (gas.md §5 table), as data. Register roles name the
  * decoder's fields: A, B (the first two) and D (the third of three-register ops). */
-/* Where each role's register sits in reg_word(): A, B, D, none as a source
- * (NO_SRC), none as a destination (NO_DST). */
-enum { R_A = 16, R_B = 24, R_D = 32, R_NONE = 40, R_NODST = 48 };
+/* Where each role's register sits in reg_word()'s bytes: A, B, D, none as a
+ * source (NO_SRC), none as a destination (NO_DST). */
+enum { R_A = 2, R_B = 3, R_D = 4, R_NONE = 5, R_NODST = 6 };
 /* 16 bytes: one line holds four, the recording loop reads one per instruction. */
 struct op_cost {
     uint64_t wide; /* resources widened (widen()), one start */
@@ -531,7 +528,7 @@ _Static_assert(offsetof(struct dec_insn, a) == offsetof(struct dec_insn, op) + 2
                    offsetof(struct dec_insn, op) + 8 <= sizeof(struct dec_insn),
                "reg_word reads op..d as one word");
 struct regs {
-    uint8_t at[8]; /* op, len, A, B, D, NO_SRC, NO_DST, 0: indexed by an R_ position / 8 */
+    uint8_t at[8]; /* op, len, A, B, D, NO_SRC, NO_DST, 0: indexed by an R_ position */
     uint32_t same; /* A == B | (D == A) << 1 | (D == B) << 2 */
 };
 
@@ -551,12 +548,12 @@ static inline struct regs reg_word(const struct dec_insn *in)
     memcpy(&w, &in->op, sizeof w);
     struct regs r;
     r.same = SAME[(w >> 16 & 0xf) | (w >> 20 & 0xf0) | (w >> 24 & 0xf00)];
-    w = (w & 0xffffffffffull) | (uint64_t)NO_SRC << R_NONE | (uint64_t)NO_DST << R_NODST;
+    w = (w & 0xffffffffffull) | (uint64_t)NO_SRC << 8 * R_NONE | (uint64_t)NO_DST << 8 * R_NODST;
     memcpy(r.at, &w, sizeof r.at);
     return r;
 }
 
-static inline uint32_t role(const struct regs *w, unsigned at) { return w->at[at / 8]; }
+static inline uint32_t role(const struct regs *w, unsigned at) { return w->at[at]; }
 
 /* One instruction with its latency, decode slots and registers worked out
  * (registers: NO_SRC, NO_DST for none). */

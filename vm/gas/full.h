@@ -93,8 +93,16 @@ struct gas_sim {
 
 /* An empty model for blocks of `p` with the given load latency (enum gas_cache). */
 void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_latency);
+void gas_sim_start_ticks(struct gas_sim *s);
 /* Empties the model for the next block (same program and latency). */
-void gas_sim_restart(struct gas_sim *s);
+static inline void gas_sim_restart(struct gas_sim *s)
+{
+    s->finished = false;
+    s->cycles = s->in_flight = 0;
+    s->nbuf = s->nent = 0;
+    s->direct = s->trace != NULL;
+    if (s->direct) gas_sim_start_ticks(s); /* tracing: the ticks run from the start */
+}
 /* Feeds the next instruction of the block (OP_invalid = the implicit trap). */
 void gas_sim_feed(struct gas_sim *s, const struct dec_insn *in);
 /* Feeds the next `n` instructions (the same as one by one, faster). */

@@ -732,7 +732,7 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
     const uint32_t load_latency = s->load_latency;
     /* decode: 8 x the cycle + the slots used in it (at most 4) */
     uint32_t nent = 0, slots = 0, latest = 0;
-    uint64_t demand = 0;
+    uint64_t demand = 0, producer = 1ull << 32; /* the next entry's bit, as in the register table */
     for (size_t k = 0; k < n; k++) {
         const struct regs w = reg_word(&in[k]);
         const struct op_cost *c = &costs[w.at[0]];
@@ -761,7 +761,8 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
         s->ent_dep[i] = (uint32_t)((r1 | r2) >> 32);
         s->ent_lat[i] = (uint8_t)latency;
         s->ent_wide[i] = c->wide;
-        s->reg[dst] = done | (uint64_t)bit(i) << 32;
+        s->reg[dst] = done | producer;
+        producer <<= 1;
         if (fl & F_END) {
             s->nent = nent;
             s->latest = latest;

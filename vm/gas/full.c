@@ -733,8 +733,8 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
     /* decode: 8 x the cycle + the slots used in it (at most 4) */
     uint32_t nent = 0, slots = 0, latest = 0;
     uint64_t demand = 0, producer = 1ull << 32; /* the next entry's bit, as in the register table */
-    for (size_t k = 0; k < n; k++) {
-        const struct regs w = reg_word(&in[k]);
+    for (const struct dec_insn *at = in, *end = in + n; at != end; at++) {
+        const struct regs w = reg_word(at);
         const struct op_cost *c = &costs[w.at[0]];
         uint32_t decode = c->decode + (c->extra >> w.same & 1), fl = c->flags;
         slots = (slots & 7) + decode > DECODE_PER_CYCLE ? (slots | 7) + 1 + decode : slots + decode;
@@ -748,7 +748,7 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
             return n;
         }
         uint32_t latency = c->latency + (load_latency & c->load);
-        if (fl & F_BRANCH) latency = (uint32_t)branch_latency(s, &in[k]); /* a terminator: once a block */
+        if (fl & F_BRANCH) latency = (uint32_t)branch_latency(s, at); /* a terminator: once a block */
         uint64_t r1 = s->reg[src1], r2 = s->reg[role(&w, c->src2)];
         uint32_t i = nent++, ready = (slots >> 3) + 1, a1 = (uint32_t)r1, a2 = (uint32_t)r2;
         uint32_t begin = ready > a1 ? ready : a1;
@@ -768,7 +768,7 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
             s->latest = latest;
             s->demand = demand;
             finish_block(s);
-            return k + 1;
+            return (size_t)(at - in) + 1;
         }
     }
     return n;

@@ -60,8 +60,14 @@ static inline void gas_block_add_all(const struct gas_model *m, struct gas_block
     else
         for (size_t k = 0; k < n; k++) b->sum += gas_insn_cost(m, (enum op)in[k].op);
 }
-uint32_t gas_block_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
-                       uint32_t start_pc);
+uint32_t gas_block_end_other(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
+                             uint32_t start_pc);
+static inline uint32_t gas_block_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
+                                     uint32_t start_pc)
+{
+    if (m->kind == CPVM_COST_FULL && gas_sim_done(&b->sim)) return gas_sim_cost(&b->sim); /* the usual */
+    return gas_block_end_other(m, p, b, start_pc);
+}
 
 /* Parses a serialized opcode table (gas.md §4) into OP_COUNT + 1 costs. */
 cpvm_status gas_table_parse(const uint8_t *blob, size_t len, uint32_t out[OP_COUNT + 1], struct cpvm_error *err);

@@ -818,6 +818,14 @@ void gas_sim_feed_all(struct gas_sim *s, const struct dec_insn *in, size_t n)
         return;
     }
     /* the block from its start: no copy kept, `in` is at hand */
+    if (n > GAS_ENT_MAX) { /* long: if it has more entries than the ROB holds, straight to the ticks */
+        size_t moves = 0;
+        for (size_t k = 0; k < n; k++) moves += in[k].op == OP_move_reg;
+        if (n - moves > GAS_ENT_MAX) {
+            replay(s, in, n);
+            return;
+        }
+    }
     size_t k = record(s, in, n);
     if (s->finished || s->direct) {
         for (; k < n && !s->finished; k++) feed_ticks(s, &in[k]); /* (only past a terminator: never) */

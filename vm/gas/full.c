@@ -4,17 +4,20 @@
  *
  * Four ways to the same number (the reference only has the first two):
  *  - the ticks, one per cycle (tracing: every event);
- *  - the ticks with the reference's fast-forward over idle cycles, and without
- *    ticks once the end is determined (finish_unconstrained); blocks of more
- *    than 31 entries (the ROB can fill) or 64 instructions go this way;
- *  - the closed form: each instruction recorded as it comes (table lookups,
- *    no branches on its kind) with its result time if no resource or start
- *    limit binds; that is the cost when the block's resources all fit at once
- *    (most blocks), or when a per-cycle count shows no limit is reached;
+ *  - the ticks with the reference's fast-forward over idle cycles (results come
+ *    off a calendar), and without ticks once the end is determined
+ *    (finish_unconstrained); blocks of more than 31 entries (the ROB can fill),
+ *    or more than 64 instructions fed one by one, go this way;
+ *  - the closed form: the whole block recorded at its terminator in one loop
+ *    (table lookups, no branches on an instruction's kind), each entry with its
+ *    result time if no resource or start limit binds; that is the cost when the
+ *    block's resources all fit at once (most blocks, and always with one or two
+ *    instructions), or when a per-cycle count shows no limit is reached;
  *  - otherwise schedule(): the ticks' start decisions, made by events (results,
  *    decodes) without the ROB bookkeeping.
- * The unit tests, the conformance vectors and the fuzz harness's gas check hold
- * them equal. */
+ * The unit tests hold them equal to each other and to the plain model of
+ * fuzz/harness/gas_ref.c on every block of the conformance vectors and the
+ * bench programs; the fuzz harness's gas check does on generated blocks. */
 #include "full.h"
 
 #include <string.h>
@@ -26,7 +29,6 @@
 #define BRANCH_HIT 1
 #define BRANCH_MISS 20
 #define STORE_LATENCY 25
-#define GAS_SOLVE_MAX 5 /* longer blocks: schedule(), cheaper than solve()'s check then */
 
 /* Resources, one field each, with a guard bit above: subtracting a demand larger
  * than what is free clears the guard, so one subtraction tests all five. */

@@ -550,8 +550,9 @@ static inline struct regs reg_word(const struct dec_insn *in)
     memcpy(&w, &in->op, sizeof w);
     struct regs r;
     r.same = SAME[(w >> 16 & 0xf) | (w >> 20 & 0xf0) | (w >> 24 & 0xf00)];
-    w = (w & 0xffffffffffull) | (uint64_t)NO_SRC << 8 * R_NONE | (uint64_t)NO_DST << 8 * R_NODST;
     memcpy(r.at, &w, sizeof r.at);
+    r.at[R_NONE] = NO_SRC;
+    r.at[R_NODST] = NO_DST;
     return r;
 }
 

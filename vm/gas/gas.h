@@ -65,7 +65,11 @@ uint32_t gas_block_end_other(const struct gas_model *m, const struct cpvm_progra
 static inline uint32_t gas_block_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
                                      uint32_t start_pc)
 {
-    if (m->kind == CPVM_COST_FULL && gas_sim_done(&b->sim)) return gas_sim_cost(&b->sim); /* the usual */
+    if (m->kind == CPVM_COST_FULL) {
+        if (gas_sim_done(&b->sim)) return gas_sim_cost(&b->sim); /* the usual */
+    } else if (m->kind != CPVM_COST_BLOCK_TABLE) {
+        return b->sum > UINT32_MAX ? UINT32_MAX : (uint32_t)b->sum; /* naive, opcode table: the sum */
+    }
     return gas_block_end_other(m, p, b, start_pc);
 }
 

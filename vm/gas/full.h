@@ -32,7 +32,7 @@ enum gas_event {
 /* Called once per (cycle, instruction) event; `insn` counts from 0 in the block. */
 typedef void gas_trace_fn(void *ctx, uint32_t cycle, uint32_t insn, enum gas_event ev);
 
-/* Which ROB slots' (or entries') results come at each of 128 cycles. */
+/* Which ROB slots' (or schedule()'s entries') results come at each of 128 cycles. */
 struct gas_calendar {
     uint64_t busy[2];
     uint32_t at[128];
@@ -81,7 +81,7 @@ struct gas_sim {
     uint64_t demand;        /* all entries' resources and starts, a byte each */
     /* register -> when it is ready if no limit binds (low half), and the bit of
      * the entry producing it (high half); cycles count from the block's first */
-    _Alignas(16) uint64_t reg[18];
+    uint64_t reg[18];
     /* per entry: when it is decoded + 1, when it starts if no limit binds, its
      * producers, latency and resources (widened, one start) */
     uint32_t ent_ready[GAS_ENT_MAX], ent_begin[GAS_ENT_MAX], ent_dep[GAS_ENT_MAX];
@@ -93,6 +93,7 @@ struct gas_sim {
 
 /* An empty model for blocks of `p` with the given load latency (enum gas_cache). */
 void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_latency);
+/* Empties the ticking model (gas_sim_restart's part for tracing). */
 void gas_sim_start_ticks(struct gas_sim *s);
 /* Empties the model for the next block (same program and latency). */
 static inline void gas_sim_restart(struct gas_sim *s)

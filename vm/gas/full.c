@@ -726,7 +726,7 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
     /* The closed form below, worked out for the blocks of one and two
      * instructions (two fifths of them), where no limit can bind: at most two
      * entries, and a terminator needs no LOAD, STORE, MUL or DIV. */
-    if (n <= 2) {
+    if (n - 1 < 2) { /* n is 1 or 2 */
         struct shaped x, t;
         shape(s, &in[n - 1], &t);
         if ((t.flags & (F_END | F_MOVE)) == F_END) {

@@ -18,6 +18,8 @@
  *   diff_interp_jit/edge-pairs-<op>-<k> every two-source instruction with all
  *                                      16 x 16 edge-value pairs (gen.h) in its
  *                                      sources, over a few programs
+ *   diff_interp_jit/edge-pairs32-<op>-0 the same on Latest32 for the
+ *                                      instructions it gives a 32-bit meaning
  *   diff_interp_jit/edge-odd-<n>       non-canonical encodings of every class
  *                                      and skip length (ID_ODD_ENC records)
  *   interp_exec/edge-*-step            the first of each, stepped beside the
@@ -426,14 +428,20 @@ static void edge_pair_seeds(void)
 {
     uint8_t sel = selector_of("idiom_edge_pair");
     static uint8_t buf[2 + 6 + 4 * 256];
-    for (unsigned op = 0; op < OP_COUNT; op++) {
+    /* Latest32 gives these a 32-bit meaning of their own (the high half of a
+     * 32 x 32 product), which Latest64's seeds never reach: one seed each. */
+    static const enum op own32[] = {OP_mul_upper_signed_signed, OP_mul_upper_unsigned_unsigned,
+                                    OP_mul_upper_signed_unsigned};
+    for (unsigned row = 0; row < OP_COUNT + sizeof own32 / sizeof own32[0]; row++) {
+        bool as32 = row >= OP_COUNT;
+        unsigned op = as32 ? (unsigned)own32[row - OP_COUNT] : row;
         if (!gen_two_sources(op)) continue;
-        cpvm_isa isa = isa_has(CPVM_ISA_LATEST64, (enum op)op) ? CPVM_ISA_LATEST64 : CPVM_ISA_LATEST32;
+        cpvm_isa isa = isa_has(CPVM_ISA_LATEST64, (enum op)op) && !as32 ? CPVM_ISA_LATEST64 : CPVM_ISA_LATEST32;
         if (!isa_has(isa, (enum op)op)) continue;
         unsigned index = 0; /* its place among the ISA's two-source instructions */
         for (unsigned o = 0; o < op; o++) index += isa_has(isa, (enum op)o) && gen_two_sources(o);
         const unsigned per = 80;
-        for (unsigned first = 0, k = 0; first < 256; first += per, k++) {
+        for (unsigned first = 0, k = 0; first < (as32 ? per : 256); first += per, k++) {
             size_t n = 0;
             buf[n++] = 0x00; /* run config: standard memory, metered */
             buf[n++] = 0x00; /* host seed */
@@ -447,7 +455,7 @@ static void edge_pair_seeds(void)
                 buf[n++] = (uint8_t)p;
             }
             char name[96];
-            snprintf(name, sizeof name, "edge-pairs-%s-%u", isa_rows[op].name, k);
+            snprintf(name, sizeof name, "edge-pairs%s-%s-%u", as32 ? "32" : "", isa_rows[op].name, k);
             write_seed("diff_interp_jit", name, buf, 2, buf + 2, n - 2);
             if (k == 0) step_twin(name, buf, n);
         }
@@ -525,6 +533,7 @@ static void edge_asm_text(void)
         "a0 = i64 -0x8000000000000001\n",                          /* 64 */
         "a0 = a1 - 0x80000001\n",                                  /* 65 */
         "a0 = a1 + 0x80000000\n",                                  /* 66 */
+        "%ro_data_size = 268435456\ntrap\n",                       /* 67 container: a 5-byte varint */
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         char name[32];
@@ -532,10 +541,12 @@ static void edge_asm_text(void)
         uint8_t mode = (uint8_t)(i % 4 | (i % 3 == 2 ? 4 : 0)); /* ISA; some as raw programs */
         write_seed("asm_text", name, &mode, 1, (const uint8_t *)texts[i], strlen(texts[i]));
     }
-    /* a line past LIMIT_ASM_LINE characters */
+    /* a line past LIMIT_ASM_LINE characters (the spaces inside it: trailing
+     * ones are trimmed before the length is checked) */
     static char long_line[LIMIT_ASM_LINE + 16];
     memset(long_line, ' ', sizeof long_line - 2);
-    memcpy(long_line, "a0 = 1", 6);
+    memcpy(long_line, "a0 = ", 5);
+    long_line[sizeof long_line - 3] = '1';
     long_line[sizeof long_line - 2] = '\n';
     uint8_t mode = 0;
     write_seed("asm_text", "edge-text-long-line", &mode, 1, (const uint8_t *)long_line, sizeof long_line - 1);

@@ -386,6 +386,14 @@ static void edge_containers(void)
     n = section(secs, n, 3, rw, 2);
     n = section(secs, n, 6, code_sec, (uint32_t)code_len);
     write_seed("blob_parse", "edge-container-rw-too-large", &mode, 1, out, container(out, CPVM_ISA_JAM_V1, secs, n));
+    /* sizes that parse but do not fit the address space: module creation refuses them */
+    uint8_t huge[16];
+    unsigned hk = writer_varint(3000000000u, huge);
+    hk += writer_varint(2000000000u, huge + hk);
+    huge[hk++] = 0;
+    n = section(secs, 0, 1, huge, hk);
+    n = section(secs, n, 6, code_sec, (uint32_t)code_len);
+    write_seed("blob_parse", "edge-container-memory-too-large", &mode, 1, out, container(out, CPVM_ISA_JAM_V1, secs, n));
     /* an import count over the limit; one whose offsets do not fit */
     uint8_t imports[8];
     unsigned k = writer_varint(LIMIT_IMPORTS + 1, imports);

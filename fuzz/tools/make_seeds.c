@@ -591,6 +591,33 @@ static void edge_generator(void)
     SEED("edge-unmetered", 0x04, lp, 0x07, ec, 0x01);
     SEED("edge-out-of-gas-refill", 0x40, lp, 0xff, lp, 0xff);
 #undef SEED
+    /* Dynamic memory, 12 pages 1 MiB apart touched (stored, loaded) through a
+     * register (load_imm with a raw 4-byte immediate; the indirect access's
+     * nibble 15 with position byte 0x81 takes that register + 2): more
+     * disjoint page runs than the VM tracks one by one, so it merges them.
+     * Then a u32 load at 0xfffffffe, which would touch the address space's
+     * last byte. */
+    uint8_t li = selector("load_imm"), st8 = selector("store_indirect_u8"), ld8 = selector("load_indirect_u8");
+    uint8_t ld32 = selector("load_u32");
+    n = 0;
+    b[n++] = 0x01; /* dynamic memory */
+    b[n++] = 0x00;
+    memcpy(b + n, hdr, sizeof hdr);
+    n += sizeof hdr;
+    static uint8_t scattered[2 + 6 + 12 * 10 + 3];
+    memcpy(scattered, b, n);
+    for (unsigned i = 0; i < 12; i++) {
+        uint32_t a = 0x40000000u + i * 0x100000u;
+        const uint8_t rec[10] = {li, 0x00, 0xc3, (uint8_t)a, (uint8_t)(a >> 8), (uint8_t)(a >> 16), (uint8_t)(a >> 24),
+                                 i % 2 ? ld8 : st8, 0xf1, 0x81};
+        memcpy(scattered + n, rec, sizeof rec);
+        n += sizeof rec;
+    }
+    const uint8_t last[3] = {ld32, 0xe7, 14 /* weird address 14: 0xfffffffe */};
+    memcpy(scattered + n, last, sizeof last);
+    n += sizeof last;
+    write_seed("interp_exec", "edge-dynamic-scattered-pages", scattered, n, NULL, 0);
+    write_seed("diff_interp_jit", "edge-dynamic-scattered-pages", scattered, n, NULL, 0);
 }
 
 int main(int argc, char **argv)

@@ -542,6 +542,10 @@ static void edge_asm_text(void)
         "a0 = a1 - 0x80000001\n",                                  /* 65 */
         "a0 = a1 + 0x80000000\n",                                  /* 66 */
         "%ro_data_size = 268435456\ntrap\n",                       /* 67 container: a 5-byte varint */
+        "a0 = a1 - 0x80000001\n",                                  /* 68 64-bit: -n out of range */
+        "%import \"q\\\"b\\\\\"\ntrap\n",                        /* 69 container: quoted back */
+        "%export \"b\" = 0\n%export \"a\" = 0\ntrap\n",              /* 70 container: two at one pc */
+        "a1 = u8 [a0 - 0x8000000000000000]\n",                     /* 71 */
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         char name[32];

@@ -546,6 +546,7 @@ static void edge_asm_text(void)
         "%import \"q\\\"b\\\\\"\ntrap\n",                        /* 69 container: quoted back */
         "%export \"b\" = 0\n%export \"a\" = 0\ntrap\n",              /* 70 container: two at one pc */
         "a1 = u8 [a0 - 0x8000000000000000]\n",                     /* 71 */
+        "%ro_data_size = 4096\n%jump_table_count = 3\ntrap\n",      /* 72 container: a section before the code */
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         char name[32];
@@ -562,6 +563,14 @@ static void edge_asm_text(void)
     long_line[sizeof long_line - 2] = '\n';
     uint8_t mode = 0;
     write_seed("asm_text", "edge-text-long-line", &mode, 1, (const uint8_t *)long_line, sizeof long_line - 1);
+    /* one import more than a program may have: the writer refuses it */
+    static const char import_line[] = "%import \"\"\n";
+    static char imports[(LIMIT_IMPORTS + 1) * (sizeof import_line - 1) + 8];
+    size_t k = 0;
+    for (unsigned i = 0; i <= LIMIT_IMPORTS; i++, k += sizeof import_line - 1)
+        memcpy(imports + k, import_line, sizeof import_line - 1);
+    memcpy(imports + k, "trap\n", 5);
+    write_seed("asm_text", "edge-text-imports-over-limit", &mode, 1, (const uint8_t *)imports, k + 5);
 }
 
 static void edge_generator(void)

@@ -24,7 +24,6 @@
  *                                      and skip length (ID_ODD_ENC records)
  *   interp_exec/edge-*-step            the first of each, stepped beside the
  *                                      fast loop
- *   compile/edge-division-dense        400 signed divisions (compiler labels)
  * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`; asm_text:
  * the generated container's disassembly) and edge-* files (see the functions
  * below).
@@ -574,30 +573,6 @@ static void edge_asm_text(void)
     write_seed("asm_text", "edge-text-imports-over-limit", &mode, 1, (const uint8_t *)imports, k + 5);
 }
 
-/* compile: a raw Latest64 program of 400 signed divisions, then a trap. The
- * compiler needs three labels for each, more than it sizes for up front from
- * the instruction count (the generator's programs are too short for this). */
-static void edge_compile(void)
-{
-    enum { DIVS = 400, CODE = DIVS * 3 + 1 };
-    static uint8_t out[8 + CODE + (CODE + 7) / 8];
-    size_t n = 0;
-    out[n++] = 0x02; /* mode: raw Latest64, no gas */
-    out[n++] = 0;    /* jump table entries */
-    out[n++] = 0;    /* entry size */
-    n += writer_varint(CODE, out + n);
-    size_t code = n, bitmask = code + CODE;
-    for (unsigned i = 0; i < DIVS; i++) {
-        out[code + 3 * i] = isa_rows[OP_div_signed_64].opcode[CPVM_ISA_LATEST64];
-        out[code + 3 * i + 1] = (uint8_t)(i * 0x35);
-        out[code + 3 * i + 2] = (uint8_t)(i % 13);
-        out[bitmask + 3 * i / 8] |= (uint8_t)(1u << (3 * i % 8));
-    }
-    out[code + CODE - 1] = 0; /* trap */
-    out[bitmask + (CODE - 1) / 8] |= (uint8_t)(1u << ((CODE - 1) % 8));
-    write_seed("compile", "edge-division-dense", out, bitmask + (CODE + 7) / 8, NULL, 0);
-}
-
 static void edge_generator(void)
 {
     uint8_t b[64];
@@ -666,7 +641,7 @@ int main(int argc, char **argv)
     }
     corpus = argv[2];
     char dir[4096];
-    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text", "diff_interp_jit", "compile"};
+    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text", "diff_interp_jit"};
     for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++) {
         snprintf(dir, sizeof dir, "%s/%s", corpus, targets[i]);
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
@@ -682,7 +657,6 @@ int main(int argc, char **argv)
     edge_blob_parse();
     edge_containers();
     edge_generator();
-    edge_compile();
     edge_pair_seeds();
     edge_asm_text();
     odd_encoding_seeds();

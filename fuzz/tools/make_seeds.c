@@ -544,7 +544,7 @@ static void edge_asm_text(void)
         "%ro_data_size = 268435456\ntrap\n",                       /* 67 container: a 5-byte varint */
         "a0 = a1 - 0x80000001\n",                                  /* 68 64-bit: -n out of range */
         "%import \"q\\\"b\\\\\"\ntrap\n",                        /* 69 container: quoted back */
-        "%export \"b\" = 0\n%export \"a\" = 0\ntrap\n",              /* 70 container: two at one pc */
+        "pub @b:\npub @a:\ntrap\n",                                /* 70 container: two exports at one pc */
         "a1 = u8 [a0 - 0x8000000000000000]\n",                     /* 71 */
         "%ro_data_size = 4096\n%jump_table_count = 3\ntrap\n",      /* 72 container: a section before the code */
     };

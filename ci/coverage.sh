@@ -77,7 +77,7 @@ t = data["totals"]
 l, b, f = t["lines"], t["branches"], t["functions"]
 print(f"coverage ({what}): vm/ lines {l['covered']}/{l['count']} ({l['percent']:.1f}%), "
       f"branches {b['covered']}/{b['count']} ({b['percent']:.1f}%), "
-      f"functions {f['covered']}/{f['count']} ({f['percent']:.1f}%); report {html}")
+      f"functions {f['covered']}/{f['count']} ({f['percent']:.1f}%); report {html}", flush=True)
 # The floor compares the unrounded figures: 91.96% is below 92.
 short = [f"lines {l['percent']:.2f}% < {min_lines:g}%"] if l["percent"] < min_lines else []
 short += [f"branches {b['percent']:.2f}% < {min_branches:g}%"] if b["percent"] < min_branches else []

@@ -14,10 +14,8 @@
  *             call, and the pool must hand out a working worker next;
  *   deadline  a wall-clock deadline of 1-4096 ns: run() returns CPVM_OK or
  *             CPVM_E_DEADLINE, and after CPVM_E_DEADLINE never CPVM_OK again;
- *   pool      pool size 0-2, three instances at once: the stats stay
- *             consistent (every worker spawned and not destroyed is idle or
- *             busy, idle <= max, busy back to 0), then size 4 and a prewarm
- *             of one or two workers more than are idle, which must start them;
+ *   pool      pool size 0-2, three instances at once, prewarm 0-4: the stats
+ *             stay consistent (idle <= max, busy back to 0), then size 4;
  *   lie       what a subverted worker could write into the memory it shares
  *             with the host, forged by the host itself (a test-only hook of
  *             this target, below; nothing in libcpvm offers it): a context
@@ -215,7 +213,9 @@ static void sandbox_drill(const uint8_t *data, size_t size)
             if (cpvm_instance_integrity_ok(inst)) drill_fail("integrity with a scribbled canary page", CPVM_OK);
         }
         break;
-    default: { /* pool */
+    default: { /* pool: every worker spawned and not destroyed is idle or busy,
+                * with three instances and after them; at size 4, a prewarm of
+                * one or two workers more than are idle must start them */
         cpvm_sandbox_set_pool_size((h >> 8) % 3);
         cpvm_instance *many[3] = {NULL, NULL, NULL};
         for (unsigned i = 0; i < 3; i++) many[i] = drill_instance(mod, &su);

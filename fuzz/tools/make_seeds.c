@@ -24,6 +24,11 @@
  *                                      and skip length (ID_ODD_ENC records)
  *   interp_exec/edge-*-step            the first of each, stepped beside the
  *                                      fast loop
+ *   diff_interp_jit/edge-access-<op>   every load and store inside a page, across
+ *                                      one, past its region (interp_exec: -step)
+ *   diff_interp_jit/edge-backedge-*    every branch looping back until out of gas
+ *   diff_interp_jit/edge-fused-*       the interpreter's fused pairs
+ *                                      (vm/interp/fuse.def, where it exists)
  * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`; asm_text:
  * the generated container's disassembly) and edge-* files (see the functions
  * below).
@@ -499,6 +504,165 @@ static void odd_encoding_seeds(void)
     }
 }
 
+/* ---- the interpreter's and the compiler's per-instruction paths ---------------
+ * Generator records (gen.h) written to reach, instruction by instruction, what
+ * the dispatch loops do around an instruction: memory accesses inside a page,
+ * across a page, past their region (faulting); branches taken backwards until
+ * the gas runs out; the interpreter's fused pairs. */
+
+/* Positions (gen.c pos_addr) of an access in rw data: its start, a page's end,
+ * across the page boundary, the region's end, past it and before it. */
+static const uint8_t access_positions[] = {0x00, 0x05, 0x04, 0x07, 0x15, 0xf8, 0xf9, 0xfa, 0xfb, 0x05, 0x25};
+
+/* One record of `op`, variant v: destination t0/t1/t2 (v % 3), which the next
+ * record reads as a source (register 2 + v % 3); accesses through rw data's
+ * base register or address at access_positions[v]; branches to the next
+ * block. Returns its length. */
+static size_t op_record(uint8_t *out, enum op op, unsigned v)
+{
+    unsigned d = v % 3, src = 2 + d;
+    uint8_t sel = selector(isa_rows[op].name), pos = access_positions[v % sizeof access_positions];
+    unsigned fl = isa_flags(op);
+    size_t n = 0;
+    out[n++] = sel;
+    switch ((enum isa_class)isa_rows[op].cls) {
+    case CLS_R_I: /* rw data region (nibble 3) for an absolute access */
+        out[n++] = (uint8_t)((fl & (LOAD | STORE) ? 0x30 : 0) | d);
+        out[n++] = fl & (LOAD | STORE) ? pos : (uint8_t)(v * 5 % 0x40);
+        break;
+    case CLS_RR_I: /* base register nibble 0: rw data */
+        out[n++] = (uint8_t)(fl & (LOAD | STORE) ? d : (src << 4 | d));
+        out[n++] = fl & (LOAD | STORE) ? pos : (uint8_t)(v * 7 % 0x40);
+        break;
+    case CLS_I_I:
+        out[n++] = 0x30;
+        out[n++] = pos;
+        out[n++] = (uint8_t)v;
+        break;
+    case CLS_R_I_I:
+        out[n++] = 0x00;
+        out[n++] = pos;
+        out[n++] = (uint8_t)v;
+        break;
+    case CLS_RRR:
+        out[n++] = (uint8_t)(src << 4 | src);
+        out[n++] = (uint8_t)d;
+        break;
+    case CLS_RR:
+        out[n++] = (uint8_t)(src << 4 | d);
+        break;
+    case CLS_RR_O:
+        out[n++] = (uint8_t)((2 + (v + 1) % 3) << 4 | src);
+        out[n++] = 0x08;
+        break;
+    case CLS_R_I_O:
+        out[n++] = (uint8_t)src;
+        out[n++] = (uint8_t)(v * 3 % 0x40);
+        out[n++] = 0x08;
+        break;
+    case CLS_O:
+        out[n++] = 0x08;
+        break;
+    default: /* N and the rest take no operand bytes here */
+        break;
+    }
+    return n;
+}
+
+/* A diff_interp_jit (and interp_exec) input: run config, host seed, header
+ * (Latest64; ro 0x100, rw 0x2000 bytes; gas class `gas`), then `body`. */
+static size_t exec_input(uint8_t *out, uint8_t cfg, uint8_t gas, const uint8_t *body, size_t n)
+{
+    const uint8_t head[8] = {cfg, 0x00, CPVM_ISA_LATEST64, 0x30, 0x00, 0x00, gas, 0x00};
+    memcpy(out, head, sizeof head);
+    memcpy(out + sizeof head, body, n);
+    return sizeof head + n;
+}
+
+/* Every load and store at every position of access_positions, with dynamic
+ * memory (faults are answered and the access retried), in the fast loop and
+ * compiled (diff_interp_jit) and stepped (interp_exec). */
+static void access_seeds(void)
+{
+    uint8_t body[256], buf[300];
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        if (!(isa_flags((enum op)op) & (LOAD | STORE)) || !isa_has(CPVM_ISA_LATEST64, (enum op)op)) continue;
+        size_t n = 0;
+        for (unsigned v = 0; v < sizeof access_positions; v++) n += op_record(body + n, (enum op)op, v * 3);
+        char name[96];
+        snprintf(name, sizeof name, "edge-access-%s", isa_rows[op].name);
+        write_seed("diff_interp_jit", name, buf, exec_input(buf, 0x01, 7, body, n), NULL, 0);
+        snprintf(name, sizeof name, "edge-access-%s-step", isa_rows[op].name);
+        write_seed("interp_exec", name, buf, exec_input(buf, 0x09, 0, body, n), NULL, 0);
+    }
+}
+
+/* Every conditional branch taken backwards to its own block (t0 counting up
+ * against t1 or an immediate) until the gas runs out, metered synchronously
+ * and asynchronously. */
+static void backedge_seeds(void)
+{
+    uint8_t body[16], buf[32];
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        if (!(isa_flags((enum op)op) & BRANCH) || !isa_has(CPVM_ISA_LATEST64, (enum op)op)) continue;
+        bool imm = isa_rows[op].cls == CLS_R_I_O;
+        for (unsigned k = 0; k < 4; k++) {
+            size_t n = 0;
+            body[n++] = selector("fallthrough");
+            body[n++] = selector("add_imm_32"); /* t0 = t0 + 1 */
+            body[n++] = 0x20;
+            body[n++] = 0x01;
+            body[n++] = selector(isa_rows[op].name);
+            if (imm) {
+                body[n++] = 2;                           /* t0 */
+                body[n++] = (uint8_t)(k & 1 ? 0x3f : 0); /* an immediate from the table */
+            } else {
+                body[n++] = k & 1 ? 0x23 : 0x32; /* t0 and t1, either way round */
+            }
+            body[n++] = 0x07; /* its own block */
+            char name[96];
+            snprintf(name, sizeof name, "edge-backedge-%s-%s-%u", isa_rows[op].name, k & 2 ? "async" : "sync", k & 1);
+            write_seed("diff_interp_jit", name, buf, exec_input(buf, k & 2 ? 0x08 : 0x00, 0, body, n), NULL, 0);
+        }
+    }
+}
+
+/* The interpreter's fused pairs (vm/interp/fuse.def, where the interpreter has
+ * them): each eight times in a row, its instructions chained through t0-t2,
+ * with dynamic memory, asynchronous gas, and standard memory. */
+#if defined(__has_include)
+#if __has_include("interp/fuse.def")
+#define HAVE_FUSE_DEF 1
+#endif
+#endif
+static void fused_seeds(void)
+{
+#ifdef HAVE_FUSE_DEF
+    static const enum op fused[][3] = {
+#define FUSE(first, second) {OP_##first, OP_##second, OP_COUNT},
+#define FUSE3(first, second, third) {OP_##first, OP_##second, OP_##third},
+#include "interp/fuse.def"
+#undef FUSE
+#undef FUSE3
+    };
+    static const struct { const char *name; uint8_t cfg; } runs[] = {{"dyn", 0x01}, {"async", 0x09}, {"std", 0x00}};
+    uint8_t body[512], buf[560];
+    for (size_t i = 0; i < sizeof fused / sizeof fused[0]; i++) {
+        size_t n = 0;
+        char name[160];
+        int at = snprintf(name, sizeof name, "edge-fused");
+        for (unsigned k = 0; k < 3 && fused[i][k] != OP_COUNT; k++)
+            at += snprintf(name + at, sizeof name - (size_t)at, "-%s", isa_rows[fused[i][k]].name);
+        for (unsigned v = 0; v < 8; v++)
+            for (unsigned k = 0; k < 3 && fused[i][k] != OP_COUNT; k++) n += op_record(body + n, fused[i][k], v);
+        for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+            snprintf(name + at, sizeof name - (size_t)at, "-%s", runs[r].name);
+            write_seed("diff_interp_jit", name, buf, exec_input(buf, runs[r].cfg, 7, body, n), NULL, 0);
+        }
+    }
+#endif
+}
+
 /* Text the assembler must take or refuse with a clear error: every directive,
  * alias and error message of vm/text/asm.c at least once. */
 static void edge_asm_text(void)
@@ -660,6 +824,9 @@ int main(int argc, char **argv)
     edge_pair_seeds();
     edge_asm_text();
     odd_encoding_seeds();
+    access_seeds();
+    backedge_seeds();
+    fused_seeds();
     printf("make_seeds: %u files written under %s\n", written, corpus);
     return 0;
 }

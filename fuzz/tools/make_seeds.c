@@ -517,11 +517,14 @@ static const uint8_t access_positions[] = {0x00, 0x05, 0x04, 0x07, 0x15, 0xf8, 0
 /* One record of `op`, variant v: destination t0/t1/t2 (v % 3), which the next
  * record reads as a source (register 2 + v % 3); accesses through rw data's
  * base register or address at access_positions[v]; branches to the next
- * block. Returns its length. */
+ * block, variant 7 to its own (a loop until the condition fails or the gas
+ * runs out: its target resolved, and the gas checks of a backward jump).
+ * Returns its length. */
 static size_t op_record(uint8_t *out, enum op op, unsigned v)
 {
     unsigned d = v % 3, src = 2 + d;
     uint8_t sel = selector(isa_rows[op].name), pos = access_positions[v % sizeof access_positions];
+    uint8_t target = v == 7 ? 0x07 : 0x08; /* gen.c target(): block delta 0 or +1 */
     unsigned fl = isa_flags(op);
     size_t n = 0;
     out[n++] = sel;
@@ -553,15 +556,15 @@ static size_t op_record(uint8_t *out, enum op op, unsigned v)
         break;
     case CLS_RR_O:
         out[n++] = (uint8_t)((2 + (v + 1) % 3) << 4 | src);
-        out[n++] = 0x08;
+        out[n++] = target;
         break;
     case CLS_R_I_O:
         out[n++] = (uint8_t)src;
         out[n++] = (uint8_t)(v * 3 % 0x40);
-        out[n++] = 0x08;
+        out[n++] = target;
         break;
     case CLS_O:
-        out[n++] = 0x08;
+        out[n++] = target;
         break;
     default: /* N and the rest take no operand bytes here */
         break;

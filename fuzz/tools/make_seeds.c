@@ -24,6 +24,7 @@
  *                                      and skip length (ID_ODD_ENC records)
  *   interp_exec/edge-*-step            the first of each, stepped beside the
  *                                      fast loop
+ *   blob_parse, compile/edge-code-gap  120 code bytes without an instruction start
  *   diff_interp_jit/edge-access-<op>   every load and store inside a page, across
  *                                      one, past its region (interp_exec: -step)
  *   diff_interp_jit/edge-backedge-*    every branch looping back until out of gas
@@ -336,6 +337,20 @@ static void edge_blob_parse(void)
         n = raw_program(out, NULL, 0, 0, c, sizeof c, starts, 4);
         uint8_t mode = 0x82;
         write_seed("blob_parse", "edge-odd-fields", &mode, 1, out, n);
+    }
+    /* 120 bytes of code between two instructions with no instruction start
+     * (more than a 64-bit word of the bitmask), parsed, compiled and run */
+    {
+        memset(code, 0, sizeof code);
+        code[0] = 40; /* jump to 124 */
+        code[1] = 124;
+        code[124] = 0;
+        uint8_t starts[2] = {0, 124};
+        n = raw_program(out, NULL, 0, 0, code, 125, starts, 2);
+        uint8_t mode = 0x82;
+        write_seed("blob_parse", "edge-code-gap", &mode, 1, out, n);
+        mode = 0x0a; /* compile: raw Latest64, gas metering (a short run) */
+        write_seed("compile", "edge-code-gap", &mode, 1, out, n);
     }
     /* JamV1 code that ends falling through (load-time validation fails) */
     {
@@ -808,7 +823,7 @@ int main(int argc, char **argv)
     }
     corpus = argv[2];
     char dir[4096];
-    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text", "diff_interp_jit"};
+    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text", "diff_interp_jit", "compile"};
     for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++) {
         snprintf(dir, sizeof dir, "%s/%s", corpus, targets[i]);
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {

@@ -4,14 +4,28 @@
 # corpus/regressions/<target>/, and writes an HTML report plus a one-line
 # summary of the lines and branches covered in vm/.
 #
-#   ci/coverage.sh [TARGET | all]     default all (one report over every target)
+#   ci/coverage.sh [--min-lines PCT] [--min-branches PCT] [TARGET | all]
+#     TARGET         default all (one report over every target)
+#     --min-lines    fail when vm/ line coverage is below PCT (CI: 92)
+#     --min-branches fail when vm/ branch coverage is below PCT (CI: 75)
+# A failed floor prints the figures and the least covered files of vm/.
 #
 # Report: ${CPVM_BUILD_PREFIX}coverage/report/<TARGET>/index.html
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source fuzz/common.sh
 
-what=${1:-all}
+usage="usage: ci/coverage.sh [--min-lines PCT] [--min-branches PCT] [TARGET|all]"
+min_lines=0 min_branches=0 what=all
+while (($#)); do
+  case $1 in
+    --min-lines) (($# >= 2)) || die "$usage"; min_lines=$2; shift 2 ;;
+    --min-branches) (($# >= 2)) || die "$usage"; min_branches=$2; shift 2 ;;
+    -*) die "$usage" ;;
+    *) what=$1; shift ;;
+  esac
+done
+for v in "$min_lines" "$min_branches"; do [[ $v =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$usage (PCT: a number)"; done
 if [[ $what == all ]]; then
   mapfile -t targets < <(fuzz_targets)
 else
@@ -55,11 +69,28 @@ llvm-cov-19 show -format=html -output-dir "$report" -instr-profile "$prof.profda
   "$CPVM_ROOT/vm" "$CPVM_ROOT/fuzz/targets" "$CPVM_ROOT/fuzz/gen"
 # The summary counts vm/ only: the VM, not the harness.
 llvm-cov-19 export -summary-only -instr-profile "$prof.profdata" "${objects[@]}" "$CPVM_ROOT/vm" >"$prof.json"
-python3 - "$prof.json" "$what" "$report/index.html" <<'PY'
-import json, sys
-t = json.load(open(sys.argv[1]))["data"][0]["totals"]
+python3 - "$prof.json" "$what" "$report/index.html" "$min_lines" "$min_branches" <<'PY'
+import json, os, sys
+path, what, html, min_lines, min_branches = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+data = json.load(open(path))["data"][0]
+t = data["totals"]
 l, b, f = t["lines"], t["branches"], t["functions"]
-print(f"coverage ({sys.argv[2]}): vm/ lines {l['covered']}/{l['count']} ({l['percent']:.1f}%), "
+print(f"coverage ({what}): vm/ lines {l['covered']}/{l['count']} ({l['percent']:.1f}%), "
       f"branches {b['covered']}/{b['count']} ({b['percent']:.1f}%), "
-      f"functions {f['covered']}/{f['count']} ({f['percent']:.1f}%); report {sys.argv[3]}")
+      f"functions {f['covered']}/{f['count']} ({f['percent']:.1f}%); report {html}", flush=True)
+# The floor compares the unrounded figures: 91.96% is below 92.
+short = [f"lines {l['percent']:.2f}% < {min_lines:g}%"] if l["percent"] < min_lines else []
+short += [f"branches {b['percent']:.2f}% < {min_branches:g}%"] if b["percent"] < min_branches else []
+if short:
+    print(f"coverage ({what}): below the floor: {', '.join(short)}. Least covered files of vm/ "
+          "(uncovered lines, then branches; the HTML report shows which):", file=sys.stderr)
+    root = os.path.commonpath([x["filename"] for x in data["files"]]) if data["files"] else ""
+    rows = sorted(data["files"], key=lambda x: -(x["summary"]["lines"]["count"] - x["summary"]["lines"]["covered"]))
+    for x in rows[:15]:
+        sl, sb = x["summary"]["lines"], x["summary"]["branches"]
+        if sl["count"] == sl["covered"]: break
+        print(f"  {os.path.relpath(x['filename'], root):28} lines {sl['count'] - sl['covered']:4} uncovered "
+              f"({sl['covered']}/{sl['count']}, {sl['percent']:.1f}%), branches {sb['count'] - sb['covered']:4} "
+              f"uncovered ({sb['percent']:.1f}%)", file=sys.stderr)
+    sys.exit(1)
 PY

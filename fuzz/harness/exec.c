@@ -351,6 +351,11 @@ static bool host_call(const struct exec_setup *su, struct exec_host *h, cpvm_ins
         h->pages[i] = h->pages[--h->n_pages];
         expect_unmapped(su, inst, a, "an unmapped page");
     }
+    if ((r & 0xf800) == 0xf800 && su->metered && !su->async) {
+        /* a host function dearer than the gas left: the next run() stops at
+         * once, out of gas (after a refill, if any, the guest goes on) */
+        cpvm_instance_set_gas(inst, -1);
+    }
     if (su->reenter && (h->ecallis & 1)) {
         uint32_t pc;
         if (!cpvm_instance_next_pc(inst, &pc)) FAIL("no next pc after a host call");
@@ -481,9 +486,14 @@ enum exec_step_result exec_step(struct exec_run *r)
     if (su->metered) {
         if (after > before)
             FAIL("gas grew from %lld to %lld (%s)", (long long)before, (long long)after, cpvm_exit_name(intr.exit));
-        /* asynchronous metering: a stop with negative gas is a final out of gas */
-        if (after < 0 && !(su->async && intr.exit == CPVM_EXIT_OUT_OF_GAS))
+        /* asynchronous metering: a stop with negative gas is a final out of
+         * gas; a run() entered with negative gas (the host charged it) stops
+         * out of gas, charging nothing */
+        bool host_charged = before < 0 && after == before && intr.exit == CPVM_EXIT_OUT_OF_GAS;
+        if (after < 0 && !(su->async && intr.exit == CPVM_EXIT_OUT_OF_GAS) && !host_charged)
             FAIL("gas went negative: %lld (%s)", (long long)after, cpvm_exit_name(intr.exit));
+        if (before < 0 && !host_charged) FAIL("a run() entered with gas %lld: %s", (long long)before,
+                                              cpvm_exit_name(intr.exit));
     } else {
         if (after != before) FAIL("gas changed without metering");
         if (intr.exit == CPVM_EXIT_OUT_OF_GAS) FAIL("out of gas without metering");

@@ -25,8 +25,9 @@
  *            into read-only data with standard memory (the first
  *            EXEC_MAX_RO_WRITES: each costs the in-process compiler a system
  *            call, and a thousand say no more than a few); unmapping a page with
- *            dynamic memory) and the page fault policy (map read-write or
- *            read-only first)
+ *            dynamic memory; 1 call in 32, with synchronous metering, a
+ *            host function dearer than the gas left: gas -1) and the page
+ *            fault policy (map read-write or read-only first)
  *   bytes 2.. generator input (gen.h, GEN_CONFIG_INTERP_EXEC)
  *
  * Invariants checked at every stop (abort on violation):
@@ -36,7 +37,8 @@
  *     ecalli a later one, page fault / step / synchronous out of gas the same
  *     pc, asynchronous out of gas none;
  *   - with metering, gas never grows across run() and goes negative only in an
- *     asynchronous out-of-gas stop; without it, gas never changes;
+ *     asynchronous out-of-gas stop; a run() entered with negative gas stops
+ *     out of gas at once, charging nothing; without metering, gas never changes;
  *   - page faults only with dynamic memory, page-aligned, >= 0x4000, and on a
  *     page the host has not mapped writable;
  *   - standard memory: ro data keeps its initial contents (plus the host's

@@ -23,7 +23,12 @@
  *   - every jump-table entry dec_valid_target() accepts is an instruction start;
  *   - text_format_insn() and text_disassemble() succeed and terminate their text;
  *   - module creation succeeds or fails with a real error code, never crashes;
- *     a created module runs without a host error and gas never grows.
+ *     a created module runs without a host error and gas never grows;
+ *   - where it succeeds, a NULL configuration (the defaults) gives the same
+ *     memory map as the default configuration, and the same configuration with
+ *     one field broken (backend, memory model, sandbox, page size, cost model,
+ *     cache, block or opcode table) is refused with the error that field
+ *     calls for, and no module.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -170,6 +175,66 @@ static void check_run(const cpvm_module *m, const struct cpvm_program *p)
     cpvm_instance_free(inst);
 }
 
+/* `cfg` (which created a module for `prog`) with one field broken at a time:
+ * each must be refused with its own error, leaving no module. */
+static void check_refused_configs(const cpvm_program *prog, const struct cpvm_module_config *cfg)
+{
+    static const uint8_t short_table[CPVM_COST_TABLE_SIZE - 4];
+    static uint8_t version_3[CPVM_COST_TABLE_SIZE];
+    version_3[0] = 3;
+    static const struct cpvm_block_cost one_block = {0, 1};
+    for (unsigned k = 0; k < 10; k++) {
+        struct cpvm_module_config c = *cfg;
+        cpvm_status want = CPVM_E_INVALID_ARGUMENT;
+        switch (k) {
+        case 0: c.backend = (cpvm_backend)7; want = CPVM_E_UNSUPPORTED; break;
+        case 1: c.memory_model = (cpvm_memory_model)7; break;
+        case 2: c.sandbox = (cpvm_sandbox)7; break;
+        case 3: c.page_size = 0x3000; want = CPVM_E_BAD_MEMORY_MAP; break;
+        case 4: c.cost_model = (struct cpvm_cost_model){.kind = (cpvm_cost_model_kind)7}; break;
+        case 5: c.cost_model = (struct cpvm_cost_model){.kind = CPVM_COST_FULL, .cache = (cpvm_cache_model)7}; break;
+        case 6: c.cost_model = (struct cpvm_cost_model){.kind = CPVM_COST_BLOCK_TABLE, .count = 1}; break;
+        case 7:
+            c.cost_model = (struct cpvm_cost_model){.kind = CPVM_COST_BLOCK_TABLE, .blocks = &one_block, .count = SIZE_MAX};
+            want = CPVM_E_LIMIT;
+            break;
+        case 8:
+            c.cost_model = (struct cpvm_cost_model){.kind = CPVM_COST_TABLE, .table = short_table,
+                                                    .table_len = sizeof short_table};
+            break;
+        default:
+            c.cost_model = (struct cpvm_cost_model){.kind = CPVM_COST_TABLE, .table = version_3,
+                                                    .table_len = sizeof version_3};
+            break;
+        }
+        cpvm_module *m = NULL;
+        struct cpvm_error err;
+        memset(&err, 0, sizeof err);
+        cpvm_status s = cpvm_module_new(prog, &c, &m, &err);
+        if (s == CPVM_E_NO_MEMORY) continue;
+        if (s != want || m || err.code != s)
+            FAIL("broken configuration %u: status %s (error code %d), want %s%s", k, cpvm_status_message(s), err.code,
+                 cpvm_status_message(want), m ? ", and a module" : "");
+    }
+}
+
+/* A NULL configuration means the defaults. */
+static void check_null_config(const cpvm_program *prog)
+{
+    cpvm_module *a = NULL, *b = NULL;
+    struct cpvm_module_config def;
+    cpvm_module_config_default(&def);
+    cpvm_status sa = cpvm_module_new(prog, NULL, &a, NULL), sb = cpvm_module_new(prog, &def, &b, NULL);
+    if (sa == CPVM_OK && sb == CPVM_OK &&
+        memcmp(cpvm_module_memory_map(a), cpvm_module_memory_map(b), sizeof(struct cpvm_memory_map)) != 0)
+        FAIL("a NULL module configuration is not the default one");
+    if (sa != sb && sa != CPVM_E_NO_MEMORY && sb != CPVM_E_NO_MEMORY)
+        FAIL("module creation: NULL configuration %s, default configuration %s", cpvm_status_message(sa),
+             cpvm_status_message(sb));
+    cpvm_module_free(a);
+    cpvm_module_free(b);
+}
+
 static void check_program(const cpvm_program *prog, const uint8_t *input, size_t len, bool raw, cpvm_isa isa,
                           uint8_t mode)
 {
@@ -260,6 +325,8 @@ static void check_program(const cpvm_program *prog, const uint8_t *input, size_t
         if (info.isa == CPVM_ISA_JAM_V1 && dec_validate_jam(p, NULL) != CPVM_OK) FAIL("JamV1 module skipped validation");
         if (mode & 0x80) check_run(m, p);
         cpvm_module_free(m);
+        check_refused_configs(prog, &cfg);
+        check_null_config(prog);
     } else {
         if (m) FAIL("module creation failed but returned a module");
         if ((unsigned)s >= CPVM_E_COUNT || err.code != s) FAIL("module creation: status %d, error code %d", s, err.code);

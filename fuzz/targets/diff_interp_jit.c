@@ -320,10 +320,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (forced) {
         d.cache = forced->cache; /* exec_module_config set the model */
     } else if (d.full_model) {
-        static const cpvm_cache_model by_bits[4] = {CPVM_CACHE_L2, CPVM_CACHE_L1, CPVM_CACHE_L2, CPVM_CACHE_L3};
-        d.cache = by_bits[(su->seed >> 5) & 3];
-        mi.cost_model.kind = CPVM_COST_FULL;
-        mi.cost_model.cache = d.cache;
+        /* by name, as a user picks it (cpvm run --cost-model) */
+        static const char *const by_bits[4] = {"full", "full:l1", "full:l2", "full:l3"};
+        const char *name = by_bits[(su->seed >> 5) & 3];
+        if (!cpvm_cost_model_from_name(name, &mi.cost_model) || mi.cost_model.kind != CPVM_COST_FULL)
+            exec_fail(su, "cost model name %s is not the full model", name);
+        d.cache = mi.cost_model.cache;
     } else if (d.opcode_table) {
         opcode_table(&d, op_costs, &mi.cost_model);
     } else if (d.cost_mode && !(table = cost_table(&d, &mi.cost_model))) {

@@ -121,6 +121,17 @@ static bool entered_or_stopped_before(cpvm_status s, const struct cpvm_interrupt
     return s == CPVM_E_SANDBOX;
 }
 
+static void check_pool_stats(const struct cpvm_sandbox_stats *st, const char *when)
+{
+    char what[128];
+    snprintf(what, sizeof what, "pool stats %s: %u idle (max %u), %u busy, %llu spawned, %llu destroyed", when,
+             st->workers_idle, st->max_idle, st->workers_busy, (unsigned long long)st->spawned,
+             (unsigned long long)st->destroyed);
+    if (st->workers_idle > st->max_idle || st->spawned - st->destroyed != (uint64_t)st->workers_idle + st->workers_busy ||
+        (st->workers_busy && !st->busy_shared_bytes) || (st->workers_idle && !st->idle_shared_bytes))
+        drill_fail(what, CPVM_OK);
+}
+
 static cpvm_instance *drill_instance(const cpvm_module *mod, const struct exec_setup *su)
 {
     cpvm_instance *inst = NULL;
@@ -146,7 +157,13 @@ static void sandbox_drill(const uint8_t *data, size_t size)
     if (su.dynamic || cpvm_module_new(su.prog, &mc, &mod, NULL) != CPVM_OK) goto out;
     /* Where no sandbox can be had (cpvm_sandbox_available) the compiler runs
      * in-process: nothing to drill. */
-    if (cpvm_module_sandbox(mod) != CPVM_SANDBOX_ZYGOTE) {
+    const char *why = NULL;
+    bool zygote = cpvm_module_sandbox(mod) == CPVM_SANDBOX_ZYGOTE, available = cpvm_sandbox_available(&why);
+    if ((zygote && !available) || (!available && !why))
+        drill_fail("a sandboxed module where no sandbox is available (or no reason why not)", CPVM_OK);
+    if (!zygote && available && cpvm_module_backend(mod, NULL) == CPVM_BACKEND_COMPILER)
+        drill_fail("compiled code outside the sandbox although it is available", CPVM_OK);
+    if (!zygote) {
         cpvm_module_free(mod);
         goto out;
     }
@@ -196,20 +213,28 @@ static void sandbox_drill(const uint8_t *data, size_t size)
             if (cpvm_instance_integrity_ok(inst)) drill_fail("integrity with a scribbled canary page", CPVM_OK);
         }
         break;
-    default: { /* pool */
+    default: { /* pool: every worker spawned and not destroyed is idle or busy,
+                * with three instances and after them; at size 4, a prewarm of
+                * one or two workers more than are idle must start them */
         cpvm_sandbox_set_pool_size((h >> 8) % 3);
         cpvm_instance *many[3] = {NULL, NULL, NULL};
         for (unsigned i = 0; i < 3; i++) many[i] = drill_instance(mod, &su);
         for (unsigned i = 0; i < 3; i++)
             if (many[i] && (s = cpvm_instance_run(many[i], &intr)) != CPVM_OK) drill_fail("run() with a small pool", s);
-        for (unsigned i = 0; i < 3; i++) cpvm_instance_free(many[i]);
         struct cpvm_sandbox_stats st;
         cpvm_sandbox_stats(&st);
-        if (st.workers_idle > st.max_idle) drill_fail("more idle workers than the pool size", CPVM_OK);
-        cpvm_sandbox_prewarm((h >> 12) % 5, NULL);
+        check_pool_stats(&st, "with three instances");
+        for (unsigned i = 0; i < 3; i++) cpvm_instance_free(many[i]);
         cpvm_sandbox_stats(&st);
-        if (st.workers_idle > st.max_idle) drill_fail("prewarm beyond the pool size", CPVM_OK);
+        check_pool_stats(&st, "after them");
+        if (st.workers_busy) drill_fail("busy workers without instances", CPVM_OK);
         cpvm_sandbox_set_pool_size(4);
+        unsigned want = st.workers_idle + 1 + (h >> 12) % 2;
+        want = want > 4 ? 4 : want;
+        if ((s = cpvm_sandbox_prewarm(want, NULL)) != CPVM_OK) drill_fail("prewarm", s);
+        cpvm_sandbox_stats(&st);
+        check_pool_stats(&st, "after a prewarm");
+        if (st.workers_idle < want) drill_fail("prewarm started too few workers", CPVM_OK);
         break;
     }
     }

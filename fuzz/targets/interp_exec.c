@@ -65,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cpvm_status s = cpvm_module_new(su.prog, &mc, &mod, &err);
     if (s == CPVM_E_NO_MEMORY) goto out;
     if (s) exec_fail(&su, "module creation failed for a generated %s program: %s", cpvm_isa_name(g->isa), err.detail);
+    if (cpvm_module_program(mod) != su.prog) exec_fail(&su, "the module does not name its program");
     const struct cpvm_memory_map *mm = cpvm_module_memory_map(mod);
     if (memcmp(mm, &g->map, sizeof *mm) != 0) exec_fail(&su, "module memory map differs from the generator's");
 

@@ -18,10 +18,18 @@
  *   diff_interp_jit/edge-pairs-<op>-<k> every two-source instruction with all
  *                                      16 x 16 edge-value pairs (gen.h) in its
  *                                      sources, over a few programs
+ *   diff_interp_jit/edge-pairs32-<op>-0 the same on Latest32 for the
+ *                                      instructions it gives a 32-bit meaning
  *   diff_interp_jit/edge-odd-<n>       non-canonical encodings of every class
  *                                      and skip length (ID_ODD_ENC records)
  *   interp_exec/edge-*-step            the first of each, stepped beside the
  *                                      fast loop
+ *   blob_parse, compile/edge-code-gap  120 code bytes without an instruction start
+ *   diff_interp_jit/edge-access-<op>   every load and store inside a page, across
+ *                                      one, past its region (interp_exec: -step)
+ *   diff_interp_jit/edge-backedge-*    every branch looping back until out of gas
+ *   diff_interp_jit/edge-fused-*       the interpreter's fused pairs
+ *                                      (vm/interp/fuse.def, where it exists)
  * plus gen-seed-<n> (splitmix64 generator input, as `cpvm gen n`; asm_text:
  * the generated container's disassembly) and edge-* files (see the functions
  * below).
@@ -330,6 +338,20 @@ static void edge_blob_parse(void)
         uint8_t mode = 0x82;
         write_seed("blob_parse", "edge-odd-fields", &mode, 1, out, n);
     }
+    /* 120 bytes of code between two instructions with no instruction start
+     * (more than a 64-bit word of the bitmask), parsed, compiled and run */
+    {
+        memset(code, 0, sizeof code);
+        code[0] = 40; /* jump to 124 */
+        code[1] = 124;
+        code[124] = 0;
+        uint8_t starts[2] = {0, 124};
+        n = raw_program(out, NULL, 0, 0, code, 125, starts, 2);
+        uint8_t mode = 0x82;
+        write_seed("blob_parse", "edge-code-gap", &mode, 1, out, n);
+        mode = 0x0a; /* compile: raw Latest64, gas metering (a short run) */
+        write_seed("compile", "edge-code-gap", &mode, 1, out, n);
+    }
     /* JamV1 code that ends falling through (load-time validation fails) */
     {
         uint8_t c[] = {200, 0x87, 9};
@@ -384,6 +406,14 @@ static void edge_containers(void)
     n = section(secs, n, 3, rw, 2);
     n = section(secs, n, 6, code_sec, (uint32_t)code_len);
     write_seed("blob_parse", "edge-container-rw-too-large", &mode, 1, out, container(out, CPVM_ISA_JAM_V1, secs, n));
+    /* sizes that parse but do not fit the address space: module creation refuses them */
+    uint8_t huge[16];
+    unsigned hk = writer_varint(3000000000u, huge);
+    hk += writer_varint(2000000000u, huge + hk);
+    huge[hk++] = 0;
+    n = section(secs, 0, 1, huge, hk);
+    n = section(secs, n, 6, code_sec, (uint32_t)code_len);
+    write_seed("blob_parse", "edge-container-memory-too-large", &mode, 1, out, container(out, CPVM_ISA_JAM_V1, secs, n));
     /* an import count over the limit; one whose offsets do not fit */
     uint8_t imports[8];
     unsigned k = writer_varint(LIMIT_IMPORTS + 1, imports);
@@ -426,14 +456,20 @@ static void edge_pair_seeds(void)
 {
     uint8_t sel = selector_of("idiom_edge_pair");
     static uint8_t buf[2 + 6 + 4 * 256];
-    for (unsigned op = 0; op < OP_COUNT; op++) {
+    /* Latest32 gives these a 32-bit meaning of their own (the high half of a
+     * 32 x 32 product), which Latest64's seeds never reach: one seed each. */
+    static const enum op own32[] = {OP_mul_upper_signed_signed, OP_mul_upper_unsigned_unsigned,
+                                    OP_mul_upper_signed_unsigned};
+    for (unsigned row = 0; row < OP_COUNT + sizeof own32 / sizeof own32[0]; row++) {
+        bool as32 = row >= OP_COUNT;
+        unsigned op = as32 ? (unsigned)own32[row - OP_COUNT] : row;
         if (!gen_two_sources(op)) continue;
-        cpvm_isa isa = isa_has(CPVM_ISA_LATEST64, (enum op)op) ? CPVM_ISA_LATEST64 : CPVM_ISA_LATEST32;
+        cpvm_isa isa = isa_has(CPVM_ISA_LATEST64, (enum op)op) && !as32 ? CPVM_ISA_LATEST64 : CPVM_ISA_LATEST32;
         if (!isa_has(isa, (enum op)op)) continue;
         unsigned index = 0; /* its place among the ISA's two-source instructions */
         for (unsigned o = 0; o < op; o++) index += isa_has(isa, (enum op)o) && gen_two_sources(o);
         const unsigned per = 80;
-        for (unsigned first = 0, k = 0; first < 256; first += per, k++) {
+        for (unsigned first = 0, k = 0; first < (as32 ? per : 256); first += per, k++) {
             size_t n = 0;
             buf[n++] = 0x00; /* run config: standard memory, metered */
             buf[n++] = 0x00; /* host seed */
@@ -447,7 +483,7 @@ static void edge_pair_seeds(void)
                 buf[n++] = (uint8_t)p;
             }
             char name[96];
-            snprintf(name, sizeof name, "edge-pairs-%s-%u", isa_rows[op].name, k);
+            snprintf(name, sizeof name, "edge-pairs%s-%s-%u", as32 ? "32" : "", isa_rows[op].name, k);
             write_seed("diff_interp_jit", name, buf, 2, buf + 2, n - 2);
             if (k == 0) step_twin(name, buf, n);
         }
@@ -481,6 +517,168 @@ static void odd_encoding_seeds(void)
         write_seed("diff_interp_jit", name, buf, 2, buf + 2, n - 2);
         step_twin(name, buf, n);
     }
+}
+
+/* ---- the interpreter's and the compiler's per-instruction paths ---------------
+ * Generator records (gen.h) written to reach, instruction by instruction, what
+ * the dispatch loops do around an instruction: memory accesses inside a page,
+ * across a page, past their region (faulting); branches taken backwards until
+ * the gas runs out; the interpreter's fused pairs. */
+
+/* Positions (gen.c pos_addr) of an access in rw data: its start, a page's end,
+ * across the page boundary, the region's end, past it and before it. */
+static const uint8_t access_positions[] = {0x00, 0x05, 0x04, 0x07, 0x15, 0xf8, 0xf9, 0xfa, 0xfb, 0x05, 0x25};
+
+/* One record of `op`, variant v: destination t0/t1/t2 (v % 3), which the next
+ * record reads as a source (register 2 + v % 3); accesses through rw data's
+ * base register or address at access_positions[v]; branches to the next
+ * block, variant 7 to its own (a loop until the condition fails or the gas
+ * runs out: its target resolved, and the gas checks of a backward jump).
+ * Returns its length. */
+static size_t op_record(uint8_t *out, enum op op, unsigned v)
+{
+    unsigned d = v % 3, src = 2 + d;
+    uint8_t sel = selector(isa_rows[op].name), pos = access_positions[v % sizeof access_positions];
+    uint8_t target = v == 7 ? 0x07 : 0x08; /* gen.c target(): block delta 0 or +1 */
+    unsigned fl = isa_flags(op);
+    size_t n = 0;
+    out[n++] = sel;
+    switch ((enum isa_class)isa_rows[op].cls) {
+    case CLS_R_I: /* rw data region (nibble 3) for an absolute access */
+        out[n++] = (uint8_t)((fl & (LOAD | STORE) ? 0x30 : 0) | d);
+        out[n++] = fl & (LOAD | STORE) ? pos : (uint8_t)(v * 5 % 0x40);
+        break;
+    case CLS_RR_I: /* base register nibble 0: rw data */
+        out[n++] = (uint8_t)(fl & (LOAD | STORE) ? d : (src << 4 | d));
+        out[n++] = fl & (LOAD | STORE) ? pos : (uint8_t)(v * 7 % 0x40);
+        break;
+    case CLS_I_I:
+        out[n++] = 0x30;
+        out[n++] = pos;
+        out[n++] = (uint8_t)v;
+        break;
+    case CLS_R_I_I:
+        out[n++] = 0x00;
+        out[n++] = pos;
+        out[n++] = (uint8_t)v;
+        break;
+    case CLS_RRR:
+        out[n++] = (uint8_t)(src << 4 | src);
+        out[n++] = (uint8_t)d;
+        break;
+    case CLS_RR:
+        out[n++] = (uint8_t)(src << 4 | d);
+        break;
+    case CLS_RR_O:
+        out[n++] = (uint8_t)((2 + (v + 1) % 3) << 4 | src);
+        out[n++] = target;
+        break;
+    case CLS_R_I_O:
+        out[n++] = (uint8_t)src;
+        out[n++] = (uint8_t)(v * 3 % 0x40);
+        out[n++] = target;
+        break;
+    case CLS_O:
+        out[n++] = target;
+        break;
+    default: /* N and the rest take no operand bytes here */
+        break;
+    }
+    return n;
+}
+
+/* A diff_interp_jit (and interp_exec) input: run config, host seed, header
+ * (Latest64; ro 0x100, rw 0x2000 bytes; gas class `gas`), then `body`. */
+static size_t exec_input(uint8_t *out, uint8_t cfg, uint8_t gas, const uint8_t *body, size_t n)
+{
+    const uint8_t head[8] = {cfg, 0x00, CPVM_ISA_LATEST64, 0x30, 0x00, 0x00, gas, 0x00};
+    memcpy(out, head, sizeof head);
+    memcpy(out + sizeof head, body, n);
+    return sizeof head + n;
+}
+
+/* Every load and store at every position of access_positions, with dynamic
+ * memory (faults are answered and the access retried), in the fast loop and
+ * compiled (diff_interp_jit) and stepped (interp_exec). */
+static void access_seeds(void)
+{
+    uint8_t body[256], buf[300];
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        if (!(isa_flags((enum op)op) & (LOAD | STORE)) || !isa_has(CPVM_ISA_LATEST64, (enum op)op)) continue;
+        size_t n = 0;
+        for (unsigned v = 0; v < sizeof access_positions; v++) n += op_record(body + n, (enum op)op, v * 3);
+        char name[96];
+        snprintf(name, sizeof name, "edge-access-%s", isa_rows[op].name);
+        write_seed("diff_interp_jit", name, buf, exec_input(buf, 0x01, 7, body, n), NULL, 0);
+        snprintf(name, sizeof name, "edge-access-%s-step", isa_rows[op].name);
+        write_seed("interp_exec", name, buf, exec_input(buf, 0x09, 0, body, n), NULL, 0);
+    }
+}
+
+/* Every conditional branch taken backwards to its own block (t0 counting up
+ * against t1 or an immediate) until the gas runs out, metered synchronously
+ * and asynchronously. */
+static void backedge_seeds(void)
+{
+    uint8_t body[16], buf[32];
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        if (!(isa_flags((enum op)op) & BRANCH) || !isa_has(CPVM_ISA_LATEST64, (enum op)op)) continue;
+        bool imm = isa_rows[op].cls == CLS_R_I_O;
+        for (unsigned k = 0; k < 4; k++) {
+            size_t n = 0;
+            body[n++] = selector("fallthrough");
+            body[n++] = selector("add_imm_32"); /* t0 = t0 + 1 */
+            body[n++] = 0x20;
+            body[n++] = 0x01;
+            body[n++] = selector(isa_rows[op].name);
+            if (imm) {
+                body[n++] = 2;                           /* t0 */
+                body[n++] = (uint8_t)(k & 1 ? 0x3f : 0); /* an immediate from the table */
+            } else {
+                body[n++] = k & 1 ? 0x23 : 0x32; /* t0 and t1, either way round */
+            }
+            body[n++] = 0x07; /* its own block */
+            char name[96];
+            snprintf(name, sizeof name, "edge-backedge-%s-%s-%u", isa_rows[op].name, k & 2 ? "async" : "sync", k & 1);
+            write_seed("diff_interp_jit", name, buf, exec_input(buf, k & 2 ? 0x08 : 0x00, 0, body, n), NULL, 0);
+        }
+    }
+}
+
+/* The interpreter's fused pairs (vm/interp/fuse.def, where the interpreter has
+ * them): each eight times in a row, its instructions chained through t0-t2,
+ * with dynamic memory, asynchronous gas, and standard memory. */
+#if defined(__has_include)
+#if __has_include("interp/fuse.def")
+#define HAVE_FUSE_DEF 1
+#endif
+#endif
+static void fused_seeds(void)
+{
+#ifdef HAVE_FUSE_DEF
+    static const enum op fused[][3] = {
+#define FUSE(first, second) {OP_##first, OP_##second, OP_COUNT},
+#define FUSE3(first, second, third) {OP_##first, OP_##second, OP_##third},
+#include "interp/fuse.def"
+#undef FUSE
+#undef FUSE3
+    };
+    static const struct { const char *name; uint8_t cfg; } runs[] = {{"dyn", 0x01}, {"async", 0x09}, {"std", 0x00}};
+    uint8_t body[512], buf[560];
+    for (size_t i = 0; i < sizeof fused / sizeof fused[0]; i++) {
+        size_t n = 0;
+        char name[160];
+        int at = snprintf(name, sizeof name, "edge-fused");
+        for (unsigned k = 0; k < 3 && fused[i][k] != OP_COUNT; k++)
+            at += snprintf(name + at, sizeof name - (size_t)at, "-%s", isa_rows[fused[i][k]].name);
+        for (unsigned v = 0; v < 8; v++)
+            for (unsigned k = 0; k < 3 && fused[i][k] != OP_COUNT; k++) n += op_record(body + n, fused[i][k], v);
+        for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+            snprintf(name + at, sizeof name - (size_t)at, "-%s", runs[r].name);
+            write_seed("diff_interp_jit", name, buf, exec_input(buf, runs[r].cfg, 7, body, n), NULL, 0);
+        }
+    }
+#endif
 }
 
 /* Text the assembler must take or refuse with a clear error: every directive,
@@ -525,6 +723,12 @@ static void edge_asm_text(void)
         "a0 = i64 -0x8000000000000001\n",                          /* 64 */
         "a0 = a1 - 0x80000001\n",                                  /* 65 */
         "a0 = a1 + 0x80000000\n",                                  /* 66 */
+        "%ro_data_size = 268435456\ntrap\n",                       /* 67 container: a 5-byte varint */
+        "a0 = a1 - 0x80000001\n",                                  /* 68 64-bit: -n out of range */
+        "%import \"q\\\"b\\\\\"\ntrap\n",                        /* 69 container: quoted back */
+        "pub @b:\npub @a:\ntrap\n",                                /* 70 container: two exports at one pc */
+        "a1 = u8 [a0 - 0x8000000000000000]\n",                     /* 71 */
+        "%ro_data_size = 4096\n%jump_table_count = 3\ntrap\n",      /* 72 container: a section before the code */
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         char name[32];
@@ -532,13 +736,23 @@ static void edge_asm_text(void)
         uint8_t mode = (uint8_t)(i % 4 | (i % 3 == 2 ? 4 : 0)); /* ISA; some as raw programs */
         write_seed("asm_text", name, &mode, 1, (const uint8_t *)texts[i], strlen(texts[i]));
     }
-    /* a line past LIMIT_ASM_LINE characters */
+    /* a line past LIMIT_ASM_LINE characters (the spaces inside it: trailing
+     * ones are trimmed before the length is checked) */
     static char long_line[LIMIT_ASM_LINE + 16];
     memset(long_line, ' ', sizeof long_line - 2);
-    memcpy(long_line, "a0 = 1", 6);
+    memcpy(long_line, "a0 = ", 5);
+    long_line[sizeof long_line - 3] = '1';
     long_line[sizeof long_line - 2] = '\n';
     uint8_t mode = 0;
     write_seed("asm_text", "edge-text-long-line", &mode, 1, (const uint8_t *)long_line, sizeof long_line - 1);
+    /* one import more than a program may have: the writer refuses it */
+    static const char import_line[] = "%import \"\"\n";
+    static char imports[(LIMIT_IMPORTS + 1) * (sizeof import_line - 1) + 8];
+    size_t k = 0;
+    for (unsigned i = 0; i <= LIMIT_IMPORTS; i++, k += sizeof import_line - 1)
+        memcpy(imports + k, import_line, sizeof import_line - 1);
+    memcpy(imports + k, "trap\n", 5);
+    write_seed("asm_text", "edge-text-imports-over-limit", &mode, 1, (const uint8_t *)imports, k + 5);
 }
 
 static void edge_generator(void)
@@ -572,6 +786,33 @@ static void edge_generator(void)
     SEED("edge-unmetered", 0x04, lp, 0x07, ec, 0x01);
     SEED("edge-out-of-gas-refill", 0x40, lp, 0xff, lp, 0xff);
 #undef SEED
+    /* Dynamic memory, 12 pages 1 MiB apart touched (stored, loaded) through a
+     * register (load_imm with a raw 4-byte immediate; the indirect access's
+     * nibble 15 with position byte 0x81 takes that register + 2): more
+     * disjoint page runs than the VM tracks one by one, so it merges them.
+     * Then a u32 load at 0xfffffffe, which would touch the address space's
+     * last byte. */
+    uint8_t li = selector("load_imm"), st8 = selector("store_indirect_u8"), ld8 = selector("load_indirect_u8");
+    uint8_t ld32 = selector("load_u32");
+    n = 0;
+    b[n++] = 0x01; /* dynamic memory */
+    b[n++] = 0x00;
+    memcpy(b + n, hdr, sizeof hdr);
+    n += sizeof hdr;
+    static uint8_t scattered[2 + 6 + 12 * 10 + 3];
+    memcpy(scattered, b, n);
+    for (unsigned i = 0; i < 12; i++) {
+        uint32_t a = 0x40000000u + i * 0x100000u;
+        const uint8_t rec[10] = {li, 0x00, 0xc3, (uint8_t)a, (uint8_t)(a >> 8), (uint8_t)(a >> 16), (uint8_t)(a >> 24),
+                                 i % 2 ? ld8 : st8, 0xf1, 0x81};
+        memcpy(scattered + n, rec, sizeof rec);
+        n += sizeof rec;
+    }
+    const uint8_t last[3] = {ld32, 0xe7, 14 /* weird address 14: 0xfffffffe */};
+    memcpy(scattered + n, last, sizeof last);
+    n += sizeof last;
+    write_seed("interp_exec", "edge-dynamic-scattered-pages", scattered, n, NULL, 0);
+    write_seed("diff_interp_jit", "edge-dynamic-scattered-pages", scattered, n, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -582,7 +823,7 @@ int main(int argc, char **argv)
     }
     corpus = argv[2];
     char dir[4096];
-    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text", "diff_interp_jit"};
+    static const char *const targets[] = {"blob_parse", "asm_roundtrip", "interp_exec", "asm_text", "diff_interp_jit", "compile"};
     for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++) {
         snprintf(dir, sizeof dir, "%s/%s", corpus, targets[i]);
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
@@ -601,6 +842,9 @@ int main(int argc, char **argv)
     edge_pair_seeds();
     edge_asm_text();
     odd_encoding_seeds();
+    access_seeds();
+    backedge_seeds();
+    fused_seeds();
     printf("make_seeds: %u files written under %s\n", written, corpus);
     return 0;
 }

@@ -153,9 +153,7 @@ uint32_t gas_block_end_other(const struct gas_model *m, const struct cpvm_progra
                              uint32_t start_pc)
 {
     if (m->kind != CPVM_COST_FULL) return gas_block_cost(m, p, start_pc, b->sum);
-    if (!gas_sim_done(&b->sim)) { /* the iterator always ends with a terminator; never taken */
-        struct dec_insn t = {.op = OP_invalid, .pc = start_pc, .len = 1};
-        gas_sim_feed(&b->sim, &t);
-    }
+    /* every caller fed a whole block from dec_block_next, which ends with a
+     * terminator: the model has finished it */
     return gas_sim_cost(&b->sim);
 }

@@ -25,13 +25,6 @@ void isa_build_decode_map(cpvm_isa isa, uint8_t map[256])
     }
 }
 
-enum op isa_op_from_name(const char *name)
-{
-    for (unsigned op = 0; op <= OP_COUNT; op++)
-        if (strcmp(isa_rows[op].name, name) == 0) return (enum op)op;
-    return OP_COUNT;
-}
-
 static const char *const isa_names[CPVM_ISA_COUNT] = {"revive_v1", "latest32", "latest64", "jam_v1"};
 
 const char *cpvm_isa_name(cpvm_isa isa)

@@ -58,7 +58,4 @@ static inline unsigned isa_access_width(enum op op)
     return (f & W1) ? 1 : (f & W2) ? 2 : (f & W4) ? 4 : (f & W8) ? 8 : 0;
 }
 
-/* Looks an instruction up by its reference name ("add_64"); OP_COUNT if none. */
-enum op isa_op_from_name(const char *name);
-
 #endif

@@ -729,11 +729,10 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
     if (n - 1 < 2) { /* n is 1 or 2 */
         struct shaped x, t;
         shape(s, &in[n - 1], &t);
-        if ((t.flags & (F_END | F_MOVE)) == F_END) {
+        if (n == 2) shape(s, &in[0], &x);
+        if ((t.flags & (F_END | F_MOVE)) == F_END && !(n == 2 && (x.flags & F_END))) {
             uint32_t latest = 1 + t.latency; /* decoded at 0, started at 1 */
             if (n == 2) {
-                shape(s, &in[0], &x);
-                if (x.flags & F_END) goto general; /* not a block */
                 if (!(x.flags & F_MOVE)) { /* a move: renamed away, one slot, no entry */
                     uint32_t x_done = 1 + x.latency, t_begin = x.decode + t.decode > DECODE_PER_CYCLE ? 2 : 1;
                     if ((t.src1 == x.dst || t.src2 == x.dst) && x_done > t_begin) t_begin = x_done;
@@ -745,7 +744,6 @@ static inline __attribute__((always_inline)) size_t record(struct gas_sim *s, co
             return n;
         }
     }
-general:;
     /* times count from the block's first decode cycle, 0; a register no entry
      * has written yet is ready at 0 and has no producer (16-byte stores: a
      * memset here is a call or a counted string operation) */

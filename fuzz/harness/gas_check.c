@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gas/full.h"
+#include "gas_ref.h"
 #include "program/program.h"
 
 const struct cpvm_cost_model *exec_cost_model_override(void)
@@ -112,6 +113,10 @@ void gas_check_full_model(const struct exec_setup *su, const cpvm_module *interp
         if (slow != cost)
             exec_fail(su, "full gas model: block %u costs %u, cycle by cycle %u (the shortcuts changed it)", pc,
                       cost, slow);
+        /* the plain model (gas_ref.c): no shortcut, its own cost table */
+        uint32_t plain = gas_ref_block_cost(p, pc, lat, NULL);
+        if (plain != cost)
+            exec_fail(su, "full gas model: block %u costs %u, the plain model says %u", pc, cost, plain);
         uint32_t got = 0;
         if (!cpvm_module_block_cost(interp, pc, &got) || got != cost)
             exec_fail(su, "full gas model: block %u: interpreter charges %u, the model says %u", pc, got, cost);

@@ -8,7 +8,8 @@
 /* For every block of su->prog (exec_fail on a violation):
  *  - the cost is at least 1;
  *  - computing it twice gives the same cost (deterministic), and so does the
- *    model ticking every cycle (the fast paths change nothing);
+ *    model ticking every cycle (the fast paths change nothing), and so does the
+ *    plain model of gas_ref.h (the reference's simulator, state by state);
  *  - the interpreter's (lazy, per block) and the compiler's (eager, at compile
  *    time) costs are the model's (`compiled` may be NULL);
  *  - the same code copied to another buffer behind `shift` trap bytes costs the

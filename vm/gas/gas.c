@@ -149,11 +149,8 @@ void gas_block_prepare(const struct gas_model *m, const struct cpvm_program *p, 
     if (m->kind == CPVM_COST_FULL) gas_sim_init(&b->sim, p, m->load_latency);
 }
 
-uint32_t gas_block_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
-                       uint32_t start_pc)
+uint32_t gas_block_table_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
+                             uint32_t start_pc)
 {
-    if (m->kind != CPVM_COST_FULL) return gas_block_cost(m, p, start_pc, b->sum);
-    /* every caller fed a whole block from dec_block_next, which ends with a
-     * terminator: the model has finished it */
-    return gas_sim_cost(&b->sim);
+    return gas_block_cost(m, p, start_pc, b->sum);
 }

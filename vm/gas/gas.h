@@ -60,8 +60,17 @@ static inline void gas_block_add_all(const struct gas_model *m, struct gas_block
     else
         for (size_t k = 0; k < n; k++) b->sum += gas_insn_cost(m, (enum op)in[k].op);
 }
-uint32_t gas_block_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
-                       uint32_t start_pc);
+uint32_t gas_block_table_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
+                             uint32_t start_pc);
+static inline uint32_t gas_block_end(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b,
+                                     uint32_t start_pc)
+{
+    /* full: every caller fed a whole block from dec_block_next, which ends with
+     * a terminator, so the model has finished it */
+    if (m->kind == CPVM_COST_FULL) return gas_sim_cost(&b->sim);
+    if (m->kind != CPVM_COST_BLOCK_TABLE) return b->sum > UINT32_MAX ? UINT32_MAX : (uint32_t)b->sum; /* the sum */
+    return gas_block_table_end(m, p, b, start_pc);
+}
 
 /* Parses a serialized opcode table (gas.md §4) into OP_COUNT + 1 costs. */
 cpvm_status gas_table_parse(const uint8_t *blob, size_t len, uint32_t out[OP_COUNT + 1], struct cpvm_error *err);

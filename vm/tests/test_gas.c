@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "testutil.h"
+#include "gas_ref.h"
 #include "gas/full.h"
 #include "gas/gas.h"
 #include "program/program.h"
@@ -331,6 +334,135 @@ static void test_block_at_once(void **state)
     cpvm_program_free(p);
 }
 
+/* ---- Against the plain model (fuzz/harness/gas_ref.c: the reference's
+ * simulator with its own cost table and no shortcut but its fast-forward): every block of real
+ * programs, at every cache latency, through each way the library computes a
+ * cost (one instruction at a time, a whole block into a model reused block
+ * after block as the compiler does, and traced). */
+static uint32_t compare_with_reference(const cpvm_program *p, const char *name)
+{
+    static const int8_t latencies[] = {GAS_CACHE_L1, GAS_CACHE_L2, GAS_CACHE_L3};
+    struct gas_sim *reused = malloc(sizeof *reused);
+    size_t cap = 64;
+    struct dec_insn *in = malloc(cap * sizeof *in);
+    assert_true(reused && in);
+    uint32_t blocks = 0;
+    for (unsigned l = 0; l < 3; l++) {
+        gas_sim_init(reused, p, latencies[l]);
+        for (uint32_t pc = 0; pc < p->code_len; pc++) {
+            if (!dec_is_block_start(p, pc)) continue;
+            uint32_t want_cycles = 0, cycles = 0;
+            uint32_t want = gas_ref_block_cost(p, pc, latencies[l], &want_cycles);
+            uint32_t got = gas_full_block_cost(p, pc, latencies[l], NULL, NULL, &cycles);
+            if (got != want || cycles != want_cycles)
+                fail_msg("%s: block %u, load latency %d: %u (%u cycles), the plain model %u (%u)", name, pc,
+                         latencies[l], got, cycles, want, want_cycles);
+            size_t n = 0;
+            struct dec_block_iter it = dec_block_begin(p, pc);
+            for (;;) {
+                if (n == cap) {
+                    cap *= 2;
+                    in = realloc(in, cap * sizeof *in);
+                    assert_non_null(in);
+                }
+                if (!dec_block_next(&it, &in[n])) break;
+                n++;
+            }
+            gas_sim_restart(reused);
+            gas_sim_feed_all(reused, in, n);
+            assert_true(gas_sim_done(reused));
+            if (gas_sim_cost(reused) != want)
+                fail_msg("%s: block %u, load latency %d: %u fed at once, the plain model %u", name, pc, latencies[l],
+                         gas_sim_cost(reused), want);
+            if (gas_full_block_cost(p, pc, latencies[l], ignore_event, NULL, NULL) != want)
+                fail_msg("%s: block %u, load latency %d: traced differs from the plain model", name, pc,
+                         latencies[l]);
+            blocks++;
+        }
+    }
+    free(in);
+    free(reused);
+    return blocks;
+}
+
+/* The "program" array of a JSON test vector (malloc'd); NULL if absent. */
+static uint8_t *vector_program(const char *path, size_t *len)
+{
+    size_t tl = 0;
+    uint8_t *text = tu_read_file(path, &tl);
+    if (!text) return NULL;
+    cJSON *j = cJSON_Parse((const char *)text);
+    free(text);
+    const cJSON *prog = cJSON_GetObjectItemCaseSensitive(j, "program");
+    uint8_t *out = NULL;
+    if (cJSON_IsArray(prog)) {
+        int n = cJSON_GetArraySize(prog);
+        out = malloc((size_t)n + 1);
+        assert_non_null(out);
+        for (int i = 0; i < n; i++) out[i] = (uint8_t)cJSON_GetArrayItem(prog, i)->valueint;
+        *len = (size_t)n;
+    }
+    cJSON_Delete(j);
+    return out;
+}
+
+static void test_reference_model_vectors(void **state)
+{
+    (void)state;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/polkavm-0.35", tu_conformance_dir());
+    char **names = tu_list_dir(dir, ".json");
+    assert_non_null(names);
+    uint32_t programs = 0, blocks = 0;
+    for (char **n = names; *n; n++) {
+        size_t len = 0;
+        uint8_t *bytes = vector_program(*n, &len);
+        if (!bytes) fail_msg("%s: no program", *n);
+        cpvm_program *p = NULL;
+        struct cpvm_error e;
+        memset(&e, 0, sizeof e);
+        assert_int_equal(cpvm_program_parse_raw(bytes, len, CPVM_ISA_JAM_V1, 0, &p, &e), CPVM_OK);
+        blocks += compare_with_reference(p, *n);
+        cpvm_program_free(p);
+        free(bytes);
+        programs++;
+    }
+    tu_free_list(names);
+    assert_int_equal(programs, 257);
+    assert_true(blocks >= 3 * 369);
+}
+
+/* doom.polkavm and quake.polkavm ($CPVM_BENCH_DIR, else ../shared/bench beside
+ * the source tree): 34,842 and 19,375 blocks of real compiler output. */
+static void test_reference_model_bench(void **state)
+{
+    (void)state;
+    const char *env = getenv("CPVM_BENCH_DIR");
+    char dir[4096];
+    if (env && *env) snprintf(dir, sizeof dir, "%s", env);
+    else snprintf(dir, sizeof dir, "%s/../shared/bench", tu_source_dir());
+    static const char *const programs[] = {"doom.polkavm", "quake.polkavm"};
+    for (unsigned k = 0; k < 2; k++) {
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, programs[k]);
+        size_t len = 0;
+        uint8_t *bytes = tu_read_file(path, &len);
+        if (!bytes) {
+            print_message("skipped: %s not found (set CPVM_BENCH_DIR)\n", path);
+            continue;
+        }
+        cpvm_program *p = NULL;
+        struct cpvm_error e;
+        memset(&e, 0, sizeof e);
+        assert_int_equal(cpvm_program_parse(bytes, len, 0, &p, &e), CPVM_OK);
+        uint32_t blocks = compare_with_reference(p, programs[k]);
+        print_message("%s: %u blocks x cache models agree with the plain model\n", programs[k], blocks);
+        assert_true(blocks > 3 * 10000);
+        cpvm_program_free(p);
+        free(bytes);
+    }
+}
+
 /* The opcode table: version 2, fields in the reference's order, `invalid` last,
  * distinct from `trap`. */
 static void test_table_serialized_form(void **state)
@@ -464,6 +596,8 @@ int main(void)
         cmocka_unit_test(test_terminators),
         cmocka_unit_test(test_position_independent),
         cmocka_unit_test(test_block_at_once),
+        cmocka_unit_test(test_reference_model_vectors),
+        cmocka_unit_test(test_reference_model_bench),
         cmocka_unit_test(test_table_serialized_form),
         cmocka_unit_test(test_table_module),
         cmocka_unit_test(test_model_names),

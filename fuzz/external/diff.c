@@ -118,31 +118,13 @@ static bool differ(char *sig, size_t sigcap, char *detail, size_t detailcap, con
 static bool differ(char *sig, size_t sigcap, char *detail, size_t detailcap, const char *field, const struct xp_result *a,
                    const struct xp_result *b, const char *insn, const char *fmt, ...)
 {
-    snprintf(sig, sigcap, "%s:%s/%s:%s%s%s%s", field, xp_status_name(a->status), xp_status_name(b->status), insn,
-             a->lookback_quirk ? "+lookback" : "", a->len_field_8_11 ? "+len8" : a->odd_encoding ? "+odd" : "", a->cross_page ? "+xpage" : "");
+    snprintf(sig, sigcap, "%s:%s/%s:%s%s%s", field, xp_status_name(a->status), xp_status_name(b->status), insn,
+             a->len_field_8_11 ? "+len8" : a->odd_encoding ? "+odd" : "", a->cross_page ? "+xpage" : "");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, detailcap, fmt, ap);
     va_end(ap);
     return false;
-}
-
-/* Control transfers with a static or table target: cpvm panics at one only
- * when a target or fall-through is not a valid block start. */
-static bool is_transfer(const char *insn)
-{
-    return !strncmp(insn, "branch_", 7) || !strcmp(insn, "jump") || !strcmp(insn, "load_imm_and_jump") ||
-           !strcmp(insn, "jump_indirect") || !strcmp(insn, "load_imm_and_jump_indirect") || !strcmp(insn, "fallthrough");
-}
-
-/* Status, pc, gas, registers and memory equal (the exit argument of a panic is 0). */
-static bool same_state(const struct xp_result *a, const struct xp_result *b)
-{
-    if (a->status != b->status || a->pc != b->pc || a->gas != b->gas || a->ndumps != b->ndumps) return false;
-    if (memcmp(a->regs, b->regs, sizeof a->regs)) return false;
-    for (uint32_t i = 0; i < a->ndumps; i++)
-        if (a->dumps[i].address != b->dumps[i].address || memcmp(a->dumps[i].data, b->dumps[i].data, XP_PAGE)) return false;
-    return true;
 }
 
 static bool in_readonly(const struct xp_case *c, uint32_t address)
@@ -163,13 +145,6 @@ bool xp_compare(const struct xp_case *c, const uint8_t *code, size_t code_len, c
     if (a->status == XP_PAGE_FAULT && b->status == XP_PANIC && a->pc == b->pc && ro)
         return differ(sig, sigcap, detail, detailcap, "ro-write", a, b, insn,
                       "write to read-only page 0x%x at pc %u: cpvm page-fault, target panic", a->exit_arg, a->pc);
-    /* Any difference after cpvm panicked at a control transfer: the target may
-     * have passed there earlier (not taken) and come back. */
-    if (a->status == XP_PANIC && is_transfer(insn) && !same_state(a, b))
-        return differ(sig, sigcap, detail, detailcap, "jump-target", a, b, insn,
-                      "cpvm panics at the %s at pc %u (target invalid by the PolkaVM rules); target %s at pc %u, gas "
-                      "%" PRId64 " vs %" PRId64,
-                      insn, a->pc, xp_status_name(b->status), b->pc, a->gas, b->gas);
     if (a->status != b->status)
         return differ(sig, sigcap, detail, detailcap, "status", a, b, insn, "status: cpvm %s(0x%x) at pc %u, target %s(0x%x) at pc %u",
                       xp_status_name(a->status), a->exit_arg, a->pc, xp_status_name(b->status), b->exit_arg, b->pc);

@@ -91,8 +91,6 @@ struct xp_result {
     uint32_t exit_arg;           /* page-fault address or host-call index */
     bool cross_page;             /* not on the wire: cpvm ran a page-spanning load/store */
     bool odd_encoding;           /* not on the wire: cpvm ran a non-canonical encoding */
-    bool lookback_quirk;         /* not on the wire: cpvm panicked re-entering at a pc the
-                                  * PolkaVM look-back window cannot place (isa.md §10.7) */
     bool len_field_8_11;         /* not on the wire: ... with an immediate-length field of 8-11 */
     uint32_t ndumps;
     struct xp_dump dumps[XP_MAX_MAPPED / XP_PAGE];

@@ -13,6 +13,8 @@
 /* The generator configuration of diff-external inputs (replay must match). */
 #define GEN_CONFIG_DIFF_EXTERNAL_GP {.isa = CPVM_ISA_LATEST64, .max_insns = 256, .layout_from_input = false}
 #define GEN_CONFIG_DIFF_EXTERNAL_POLKAVM {.isa = GEN_ISA_FROM_INPUT, .max_insns = 256, .layout_from_input = false}
+/* Host calls a generated case answers before one stops it (PROTOCOL.md v2). */
+#define XP_GEN_REPLIES 3u
 
 /* A generated program and the case that runs it. */
 struct xp_gen {

@@ -132,10 +132,21 @@ static bool gp_trap_if_taken(const cpvm_program *prog, uint32_t pc)
 /* GP: one instruction per run() (step limit 1), one unit of gas each, charged
  * before the instruction runs; with no gas left the next instruction is
  * out-of-gas at its own pc and gas reads 0 (PROFILES.md "gas"). */
+/* The host-call policy (PROTOCOL.md v2): true when the ecalli just stopped at
+ * is answered (registers set; the next run() continues after it). */
+static bool resume_host(cpvm_instance *inst, const struct xp_case *c, uint32_t *answered)
+{
+    if (*answered >= c->nreplies) return false;
+    for (unsigned r = 0; r < XP_NREGS; r++) cpvm_instance_set_reg(inst, r, c->replies[*answered][r]);
+    ++*answered;
+    return true;
+}
+
 static bool run_gp(const cpvm_program *prog, cpvm_instance *inst, const struct xp_case *c, struct xp_result *res, char *err,
                    size_t errcap)
 {
     int64_t gas = c->gas;
+    uint32_t answered = 0;
     struct cpvm_interrupt in;
     for (;;) {
         uint32_t pc = 0;
@@ -156,6 +167,7 @@ static bool run_gp(const cpvm_program *prog, cpvm_instance *inst, const struct x
             return false;
         }
         if (in.exit == CPVM_EXIT_STEP && !(in.pc == pc && gp_trap_if_taken(prog, pc))) continue;
+        if (in.exit == CPVM_EXIT_ECALLI && resume_host(inst, c, &answered)) continue;
         res->status = in.exit == CPVM_EXIT_STEP ? XP_PANIC : status_of(in.exit);
         /* GP A.8: an access needing an index below 2^16 panics; cpvm never maps
          * those pages, so its fault names one of them exactly then. */
@@ -230,8 +242,10 @@ bool xp_local_run(const struct xp_case *c, struct xp_result *res, uint8_t *mem, 
         ok = run_gp(prog, inst, c, res, err, errcap);
     } else {
         struct cpvm_interrupt in;
+        uint32_t answered = 0;
         cpvm_instance_set_gas(inst, c->gas);
-        st = cpvm_instance_run(inst, &in);
+        do st = cpvm_instance_run(inst, &in);
+        while (st == CPVM_OK && in.exit == CPVM_EXIT_ECALLI && resume_host(inst, c, &answered));
         if (st != CPVM_OK) {
             snprintf(err, errcap, "run: %s", cpvm_status_message(st));
             ok = false;

@@ -41,7 +41,12 @@ function run(c) {
   // A3), so the run goes through the pvm* API and each page is read back.
   const id = pvm.pvmStart(exe, false);
   try {
-    const out = pvm.pvmResume(id, c.gas, c.pc, false);
+    let out = pvm.pvmResume(id, c.gas, c.pc, false);
+    for (const regs of c.replies) {
+      if (out.status !== S.HOST) break;
+      pvm.pvmSetRegisters(id, regs);
+      out = pvm.pvmResume(id, out.gas, out.nextPc, false);
+    }
     return {
       status: out.status,
       pc: out.pc,

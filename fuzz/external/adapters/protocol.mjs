@@ -1,9 +1,10 @@
-// The external-target protocol v1 (../PROTOCOL.md) for Node adapters: framed
+// The external-target protocol v2 (../PROTOCOL.md) for Node adapters: framed
 // messages on stdin/stdout, synchronous I/O (one request at a time), strict
 // decoding with an ERROR reply for a bad message.
 import fs from "node:fs";
 
-export const VERSION = 1;
+export const VERSION = 2;
+const MAX_REPLIES = 16;
 export const PAGE = 4096;
 const MAX_FRAME = 64 << 20;
 const MAX_BATCH = 4096;
@@ -134,6 +135,15 @@ function decodeCase(r) {
     for (const q of c.pages)
       if (address < q.address + q.length && q.address < address + length) r.fail(`page ${i} overlaps`);
     c.pages.push({ address, length, access, data: r.bytes(dlen, "page.data") });
+  }
+  // v2 host-call policy: the k-th ecalli resumes with replies[k] as registers
+  const nreplies = r.u32("nreplies");
+  if (nreplies > MAX_REPLIES) r.fail(`nreplies ${nreplies} over the limit`);
+  c.replies = [];
+  for (let k = 0; k < nreplies; k++) {
+    const regs = [];
+    for (let i = 0; i < 13; i++) regs.push(r.u64("replies"));
+    c.replies.push(regs);
   }
   return c;
 }

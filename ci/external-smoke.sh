@@ -47,4 +47,7 @@ for t in anan-as typeberry; do
 done
 expect anan-as corpus/external/anan-as "anan-as: 2 passed, 5 failed" "cpvm gp profile: 7 passed, 0 failed"
 expect typeberry corpus/external/typeberry "typeberry: 0 passed, 3 failed" "cpvm gp profile: 3 passed, 0 failed"
+for t in anan-as typeberry; do # protocol v2: ecalli resumed with given registers
+  expect "$t" fuzz/external/vectors "$t: 1 passed, 0 failed" "cpvm gp profile: 1 passed, 0 failed"
+done
 echo "=== external smoke passed"

@@ -121,7 +121,7 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
     struct dec_insn d;
     bool trap_taken = false;
     while (dec_block_next(&it, &d)) {
-        if ((s = reserve(in, 2))) return s;
+        if ((s = reserve(in, 1u + it.gp))) return s; /* GP: room for a taken-branch trap */
         if (d.op == OP_invalid) emit(in, IOP_invalid, d.pc);
         else trap_taken = translate(in, &d);
         gas_block_add(gm, &gb, &d);

@@ -13,6 +13,8 @@
 /* The generator configuration of diff-external inputs (replay must match). */
 #define GEN_CONFIG_DIFF_EXTERNAL_GP {.isa = CPVM_ISA_LATEST64, .max_insns = 256, .layout_from_input = false}
 #define GEN_CONFIG_DIFF_EXTERNAL_POLKAVM {.isa = GEN_ISA_FROM_INPUT, .max_insns = 256, .layout_from_input = false}
+/* Host calls a generated case answers before one stops it (PROTOCOL.md v2). */
+#define XP_GEN_REPLIES 3u
 
 /* A generated program and the case that runs it. */
 struct xp_gen {
@@ -37,10 +39,9 @@ void xp_gen_free(struct xp_gen *x);
 const char *xp_insn_name(const uint8_t *code, size_t code_len, uint32_t pc);
 
 /* True when `a` (cpvm) and `b` (target) agree. Otherwise `sig` gets the
- * divergence's signature "FIELD:STATUS_A/STATUS_B:INSN[+lookback][+len8|+odd][+xpage]"
+ * divergence's signature "FIELD:STATUS_A/STATUS_B:INSN[+len8|+odd][+xpage]"
  * (the first differing field or a recognised class, both statuses, the instruction at
- * cpvm's final pc, "+lookback" when cpvm's GP stepping panicked re-entering a
- * block its look-back cannot place, "+len8" / "+odd" when cpvm ran an
+ * cpvm's final pc, "+len8" / "+odd" when cpvm ran an
  * instruction with an immediate-length field of 8-11 / another non-canonical
  * encoding, "+xpage" when cpvm ran a load/store spanning two pages on the way)
  * and `detail` a human-readable description. */

@@ -116,25 +116,37 @@ static bool odd_encoding(const cpvm_program *prog, cpvm_instance *inst, bool *le
     return n != d.len || pc + n > info.code.len || memcmp(bytes, info.code.ptr + pc, n) != 0;
 }
 
-/* cpvm runs the GP profile one instruction per run(), so every step re-enters
- * at its pc and finds the block start by looking back (isa.md §10.7). The
- * reference's window misses a predecessor exactly 25 bytes back when that
- * instruction's successor is a multiple of 8: re-entry anywhere in such a block
- * panics without running anything, which the GP does not do. True when `pc` is
- * an instruction start that look-back cannot place. */
-static bool lookback_miss(const cpvm_program *prog, uint32_t pc)
+/* A branch at `pc` to a target outside the GP's block set: taken, the
+ * interpreter goes to a trap at the branch's own pc, which step tracing counts
+ * as one more step (CPVM_COMPAT_GP); the GP charges the branch alone. */
+static bool gp_trap_if_taken(const cpvm_program *prog, uint32_t pc)
 {
-    uint32_t start;
-    return dec_bit(prog, pc) && !dec_block_start(prog, pc, &start);
+    struct cpvm_program_info info;
+    struct dec_insn d;
+    cpvm_program_get_info(prog, &info);
+    if (pc >= info.code.len) return false;
+    dec_decode(prog, pc, &d);
+    return (isa_flags((enum op)d.op) & BRANCH) && !dec_gp_block_start(prog, d.target);
 }
 
 /* GP: one instruction per run() (step limit 1), one unit of gas each, charged
  * before the instruction runs; with no gas left the next instruction is
  * out-of-gas at its own pc and gas reads 0 (PROFILES.md "gas"). */
+/* The host-call policy (PROTOCOL.md v2): true when the ecalli just stopped at
+ * is answered (registers set; the next run() continues after it). */
+static bool resume_host(cpvm_instance *inst, const struct xp_case *c, uint32_t *answered)
+{
+    if (*answered >= c->nreplies) return false;
+    for (unsigned r = 0; r < XP_NREGS; r++) cpvm_instance_set_reg(inst, r, c->replies[*answered][r]);
+    ++*answered;
+    return true;
+}
+
 static bool run_gp(const cpvm_program *prog, cpvm_instance *inst, const struct xp_case *c, struct xp_result *res, char *err,
                    size_t errcap)
 {
     int64_t gas = c->gas;
+    uint32_t answered = 0;
     struct cpvm_interrupt in;
     for (;;) {
         uint32_t pc = 0;
@@ -154,9 +166,9 @@ static bool run_gp(const cpvm_program *prog, cpvm_instance *inst, const struct x
             snprintf(err, errcap, "run: %s", cpvm_status_message(st));
             return false;
         }
-        if (in.exit == CPVM_EXIT_STEP) continue;
-        res->status = status_of(in.exit);
-        if (in.exit == CPVM_EXIT_PANIC && in.pc == pc && lookback_miss(prog, pc)) res->lookback_quirk = true;
+        if (in.exit == CPVM_EXIT_STEP && !(in.pc == pc && gp_trap_if_taken(prog, pc))) continue;
+        if (in.exit == CPVM_EXIT_ECALLI && resume_host(inst, c, &answered)) continue;
+        res->status = in.exit == CPVM_EXIT_STEP ? XP_PANIC : status_of(in.exit);
         /* GP A.8: an access needing an index below 2^16 panics; cpvm never maps
          * those pages, so its fault names one of them exactly then. */
         if (in.exit == CPVM_EXIT_PAGE_FAULT && in.fault_address < XP_GP_RESERVED) res->status = XP_PANIC;
@@ -196,7 +208,7 @@ bool xp_local_run(const struct xp_case *c, struct xp_result *res, uint8_t *mem, 
     cpvm_module_config_default(&cfg);
     cfg.backend = CPVM_BACKEND_INTERPRETER;
     cfg.memory_model = gp ? CPVM_MEMORY_DYNAMIC : CPVM_MEMORY_STANDARD;
-    cfg.compat = gp ? CPVM_COMPAT_GP_V04 : CPVM_COMPAT_POLKAVM_035;
+    cfg.compat = gp ? CPVM_COMPAT_GP : CPVM_COMPAT_POLKAVM_035;
     cfg.page_size = XP_PAGE;
     cfg.gas_metering = !gp;
     cfg.cost_model.kind = CPVM_COST_NAIVE;
@@ -230,8 +242,10 @@ bool xp_local_run(const struct xp_case *c, struct xp_result *res, uint8_t *mem, 
         ok = run_gp(prog, inst, c, res, err, errcap);
     } else {
         struct cpvm_interrupt in;
+        uint32_t answered = 0;
         cpvm_instance_set_gas(inst, c->gas);
-        st = cpvm_instance_run(inst, &in);
+        do st = cpvm_instance_run(inst, &in);
+        while (st == CPVM_OK && in.exit == CPVM_EXIT_ECALLI && resume_host(inst, c, &answered));
         if (st != CPVM_OK) {
             snprintf(err, errcap, "run: %s", cpvm_status_message(st));
             ok = false;

@@ -220,6 +220,9 @@ void xp_encode_case(struct xp_buf *b, const struct xp_case *c)
         xp_put_u32(b, p->data_len);
         xp_put_bytes(b, p->data, p->data_len);
     }
+    xp_put_u32(b, c->nreplies);
+    for (uint32_t k = 0; k < c->nreplies; k++)
+        for (unsigned i = 0; i < XP_NREGS; i++) xp_put_u64(b, c->replies[k][i]);
 }
 
 bool xp_decode_case(struct xp_rd *r, struct xp_case *c)
@@ -264,6 +267,11 @@ bool xp_decode_case(struct xp_rd *r, struct xp_case *c)
         if (!take(r, "page.data", pg->data_len, &p)) return false;
         pg->data = p;
     }
+    if (!xp_get_u32(r, "nreplies", &c->nreplies)) return false;
+    if (c->nreplies > XP_MAX_REPLIES) return xp_rd_fail(r, "nreplies %u over the limit %u", c->nreplies, XP_MAX_REPLIES);
+    for (uint32_t k = 0; k < c->nreplies; k++)
+        for (unsigned i = 0; i < XP_NREGS; i++)
+            if (!xp_get_u64(r, "replies", &c->replies[k][i])) return false;
     return true;
 }
 

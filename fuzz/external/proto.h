@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XP_VERSION 1u
+#define XP_VERSION 2u
 #define XP_PAGE 4096u
 #define XP_NREGS 13u
 #define XP_MAX_FRAME (64u << 20)   /* payload bytes of one frame */
@@ -18,6 +18,7 @@
 #define XP_MAX_MAPPED (16u << 20)  /* bytes mapped by one case, all ranges together */
 #define XP_MAX_PROGRAM (4u << 20)  /* program bytes in one case */
 #define XP_MAX_STRING 1024u
+#define XP_MAX_REPLIES 16u         /* host-call replies in one case (v2) */
 
 enum xp_type {
     XP_HELLO = 0x01,
@@ -75,6 +76,10 @@ struct xp_case {
     uint32_t program_len;
     uint32_t npages;
     struct xp_page pages[XP_MAX_PAGES];
+    /* v2 host-call policy: the k-th ecalli (k < nreplies) resumes after itself
+     * with all registers set to replies[k]; the next one stops (status host). */
+    uint32_t nreplies;
+    uint64_t replies[XP_MAX_REPLIES][XP_NREGS];
 };
 
 /* One non-zero page of a writable range after the run. */
@@ -91,8 +96,6 @@ struct xp_result {
     uint32_t exit_arg;           /* page-fault address or host-call index */
     bool cross_page;             /* not on the wire: cpvm ran a page-spanning load/store */
     bool odd_encoding;           /* not on the wire: cpvm ran a non-canonical encoding */
-    bool lookback_quirk;         /* not on the wire: cpvm panicked re-entering at a pc the
-                                  * PolkaVM look-back window cannot place (isa.md §10.7) */
     bool len_field_8_11;         /* not on the wire: ... with an immediate-length field of 8-11 */
     uint32_t ndumps;
     struct xp_dump dumps[XP_MAX_MAPPED / XP_PAGE];

@@ -81,6 +81,29 @@ int main(int argc, char **argv)
           "good case result: status %u pc %u gas %lld a2 %llu dumps %u", res->status, res->pc, (long long)res->gas,
           (unsigned long long)res->regs[9], res->ndumps);
 
+    /* v2 host calls: ecalli 0, then a2 = a0 + a1 and the implicit trap. With no
+     * reply the ecalli stops; with one, the registers are set and it resumes. */
+    static const uint8_t eprog[] = {0, 0, 5, 10, 0, 190, 135, 9, 5};
+    struct xp_case e;
+    good_case(&e, eprog, sizeof eprog);
+    const struct xp_case *ep = &e;
+    for (uint32_t n = 0; n < 2; n++) {
+        e.nreplies = n;
+        e.replies[0][7] = 40;
+        e.replies[0][8] = 2;
+        xp_buf_reset(&t.out);
+        xp_encode_batch(&t.out, XP_RUN, 1);
+        xp_encode_case(&t.out, &e);
+        CHECK(xp_target_run(&t, &ep, 1, res), "ecalli case: %s", t.err);
+        if (n == 0)
+            CHECK(res->status == XP_HOST && res->pc == 0 && res->gas == 99 && res->exit_arg == 0 && res->regs[7] == 5,
+                  "ecalli, no reply: status %u pc %u gas %lld", res->status, res->pc, (long long)res->gas);
+        else
+            CHECK(res->status == XP_PANIC && res->pc == 5 && res->gas == 97 && res->regs[9] == 42 && res->regs[7] == 40,
+                  "ecalli, one reply: status %u pc %u gas %lld a2 %llu", res->status, res->pc, (long long)res->gas,
+                  (unsigned long long)res->regs[9]);
+    }
+
     /* Malformed requests: each gets ERROR, and the server still answers after. */
     struct {
         const char *what;
@@ -111,8 +134,8 @@ int main(int argc, char **argv)
         CHECK(exchange(&t, &m, text, sizeof text) == XP_ERROR, "%s: no ERROR reply", bad[i].what);
     }
     /* Field-level errors. */
-    const char *field_errs[] = {"semantics", "unaligned page", "overlap", "access", "data longer"};
-    for (int k = 0; k < 5; k++) {
+    const char *field_errs[] = {"semantics", "unaligned page", "overlap", "access", "data longer", "replies"};
+    for (int k = 0; k < 6; k++) {
         struct xp_case b;
         good_case(&b, prog, sizeof prog);
         if (k == 0) b.semantics = 9;
@@ -125,12 +148,13 @@ int main(int argc, char **argv)
         if (k == 4) b.pages[0].data_len = XP_PAGE + 1;
         xp_buf_reset(&m);
         xp_encode_batch(&m, XP_RUN, 1);
-        if (k == 4) {
-            /* encode by hand: the encoder would read past `data` */
+        if (k >= 4) {
+            /* encode by hand: the encoder would read past `data` / `replies` */
             b.pages[0].data_len = 0;
             xp_encode_case(&m, &b);
-            m.len -= 4;
-            xp_put_u32(&m, XP_PAGE + 1);
+            m.len -= 8;
+            xp_put_u32(&m, k == 4 ? XP_PAGE + 1 : 0);
+            xp_put_u32(&m, k == 4 ? 0 : XP_MAX_REPLIES + 1);
         } else {
             xp_encode_case(&m, &b);
         }

@@ -131,7 +131,16 @@ static bool write_vector(const char *path, const char *name, const struct xp_cas
             fputc('}', f);
             first = false;
         }
-    fprintf(f, "\n  ],\n  \"initial-gas\": %" PRId64 ",\n  \"program\": ", c->gas);
+    fputs("\n  ],", f);
+    if (c->nreplies) { /* extension (PROTOCOL.md v2): registers each ecalli resumes with */
+        fputs("\n  \"host-call-replies\": [", f);
+        for (uint32_t k = 0; k < c->nreplies; k++) {
+            fputs(k ? ", " : "", f);
+            put_regs_json(f, c->replies[k]);
+        }
+        fputs("],", f);
+    }
+    fprintf(f, "\n  \"initial-gas\": %" PRId64 ",\n  \"program\": ", c->gas);
     put_bytes_json(f, c->program, c->program_len);
     fprintf(f, ",\n  \"expected-status\": \"%s\",\n  \"expected-regs\": ", v04_status(res->status));
     put_regs_json(f, res->regs);

@@ -37,7 +37,8 @@ static void usage(FILE *out)
           "  --ecalli-ret N=V      on host call N, set a0 = V and continue (repeatable)\n"
           "  --steps N             stop after N instructions (status \"steps\")\n"
           "  --read ADDR:LEN       include guest memory in the output (repeatable)\n"
-          "  --compat polkavm|gp04 semantics of under-specified corners (default polkavm)\n"
+          "  --compat polkavm|gp04|gp  semantics of under-specified corners (default polkavm;\n"
+          "                        gp: also the Graypaper's control flow, interpreter only)\n"
           "Prints {status, pc, hostcall, page_fault_address, regs, gas, hostcalls, memory}.\n"
           "Exit code 0 when it ran (whatever the guest did), 2 on errors, 3 past --deadline.\n",
           out);
@@ -232,8 +233,10 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
                 o->compat = CPVM_COMPAT_POLKAVM_035;
             else if (strcmp(v, "gp04") == 0)
                 o->compat = CPVM_COMPAT_GP_V04;
+            else if (strcmp(v, "gp") == 0)
+                o->compat = CPVM_COMPAT_GP;
             else {
-                fprintf(stderr, "cpvm run: --compat: expected polkavm or gp04, got '%s'\n", v);
+                fprintf(stderr, "cpvm run: --compat: expected polkavm, gp04 or gp, got '%s'\n", v);
                 return 2;
             }
         } else if (missing) {

@@ -105,6 +105,19 @@ static bool vec_load(const char *path, struct vec *v, char *err, size_t errcap)
         snprintf(err, errcap, "not a JAM PVM v0.4 vector");
         goto out;
     }
+    /* extension (PROTOCOL.md v2): the registers each ecalli resumes with */
+    const cJSON *replies = get(root, "host-call-replies");
+    if (replies) {
+        if (!cJSON_IsArray(replies) || cJSON_GetArraySize(replies) > (int)XP_MAX_REPLIES) {
+            snprintf(err, errcap, "host-call-replies: at most %u register sets", XP_MAX_REPLIES);
+            goto out;
+        }
+        for (const cJSON *e = replies->child; e; e = e->next)
+            if (!regs_of(e, v->c.replies[v->c.nreplies++])) {
+                snprintf(err, errcap, "host-call-replies: 13 registers each");
+                goto out;
+            }
+    }
     v->c.semantics = XP_SEM_GP;
     v->c.format = XP_FMT_GP_RAW;
     v->c.pc = pc;

@@ -121,6 +121,21 @@ void dec_decode(const struct cpvm_program *p, uint32_t pc, struct dec_insn *o)
     }
 }
 
+bool dec_gp_block_start(const struct cpvm_program *p, uint32_t t)
+{
+    if (t == 0) return true;
+    if (t > p->code_len) return false;
+    for (uint32_t k = 1; k <= LIMIT_INSN_MAX_LEN && k <= t; k++) {
+        if (!dec_bit(p, t - k)) continue;
+        enum op op = p->decode_map[p->code[t - k]];
+        if (op == OP_invalid || !isa_is_terminator(op)) return false;
+        struct dec_insn d;
+        dec_decode(p, t - k, &d);
+        return d.len == k;
+    }
+    return false;
+}
+
 bool dec_block_start(const struct cpvm_program *p, uint32_t pc, uint32_t *start)
 {
     if (!dec_bit(p, pc)) return false;

@@ -79,6 +79,12 @@ static inline bool dec_valid_target(const struct cpvm_program *p, uint32_t t)
     return op != OP_invalid && isa_is_terminator(op);
 }
 
+/* Whether t is in the Graypaper's basic-block set (A.2): 0, or n + 1 + skip(n)
+ * for a known terminator n (skip reads the bits past the code as set, so one
+ * after a final terminator is the end of the code). The predecessor is the
+ * nearest instruction start up to 25 bytes back: no look-back window quirk. */
+bool dec_gp_block_start(const struct cpvm_program *p, uint32_t t);
+
 /* start(p) of isa.md §10.7; false when `pc` is not inside any block. */
 bool dec_block_start(const struct cpvm_program *p, uint32_t pc, uint32_t *start);
 
@@ -90,6 +96,9 @@ struct dec_block_iter {
     const struct cpvm_program *p;
     uint32_t pc;
     enum { DEC_ITER_MORE, DEC_ITER_TRAP, DEC_ITER_DONE } state;
+    /* Graypaper walk: any pc below the code length decodes (bit set or not) and
+     * next(pc) = pc + len always follows (no scanner quirk, no >24-bit gap rule) */
+    bool gp;
 };
 static inline struct dec_block_iter dec_block_begin(const struct cpvm_program *p, uint32_t start)
 {
@@ -108,7 +117,7 @@ static inline bool dec_block_next(struct dec_block_iter *it, struct dec_insn *ou
     case DEC_ITER_MORE:
         break;
     }
-    if (!dec_bit(p, it->pc)) {
+    if (it->gp ? it->pc >= p->code_len : !dec_bit(p, it->pc)) {
         *out = (struct dec_insn){.pc = it->pc, .op = OP_invalid, .len = 1};
         it->state = DEC_ITER_DONE;
         return true;
@@ -119,7 +128,8 @@ static inline bool dec_block_next(struct dec_block_iter *it, struct dec_insn *ou
     } else {
         /* No proper successor: the implicit trap at next(pc) (isa.md §2) comes next,
          * even where a bit is set (the slow-scanner quirk). */
-        if (!dec_next_is_proper(p, it->pc, out->len)) it->state = DEC_ITER_TRAP;
+        if (it->gp ? it->pc + out->len >= p->code_len : !dec_next_is_proper(p, it->pc, out->len))
+            it->state = DEC_ITER_TRAP;
         it->pc += out->len;
     }
     return true;

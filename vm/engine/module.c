@@ -50,7 +50,8 @@ cpvm_status cpvm_module_new(const cpvm_program *p, const struct cpvm_module_conf
         /* SECURITY: never a silent downgrade to unsandboxed native code: without
          * a sandbox the interpreter runs it, and cpvm_module_backend says why. */
         m->sandboxed = cfg->sandbox != CPVM_SANDBOX_NONE;
-        if (!jit_cpu_supported(&missing)) m->backend_note = missing;
+        if (cfg->compat == CPVM_COMPAT_GP) m->backend_note = "the Graypaper control flow (CPVM_COMPAT_GP) is interpreted";
+        else if (!jit_cpu_supported(&missing)) m->backend_note = missing;
         else if (m->sandboxed && !sbx_available(&missing)) m->backend_note = missing;
         else s = jit_compile(m, &m->jit, err);
         if (!m->jit) m->sandboxed = false;

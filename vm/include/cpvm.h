@@ -239,6 +239,11 @@ typedef enum cpvm_compat {
     /* JAM PVM test vectors v0.4 / Graypaper: it falls into the implicit trap at
      * the end of the code, which is charged as one more block. */
     CPVM_COMPAT_GP_V04,
+    /* GP_V04 plus the Graypaper's control flow (A.2): jumps go to its
+     * basic-block set (no look-back window), a branch is checked only when
+     * taken, the next pc is entered exactly as set, no bitmask-scanner quirks.
+     * Interpreter only (a compiler module runs on it; cpvm_module_backend). */
+    CPVM_COMPAT_GP,
 } cpvm_compat;
 
 struct cpvm_module_config {

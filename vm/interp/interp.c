@@ -29,7 +29,7 @@ static int interp_dynamic_target(struct cpvm_instance *in, uint32_t addr, uint32
     }
     uint32_t target;
     cpvm_program_jump_table_entry(p, i, &target);
-    if (!dec_valid_target(p, target)) {
+    if (!interp_target_ok(in, target)) {
         in->jt_op[i] = UINT32_MAX;
         return -1;
     }
@@ -70,6 +70,8 @@ static int enter_at(struct cpvm_instance *in, uint32_t pc, uint32_t *start, stru
 {
     const struct cpvm_program *p = in->mod->prog;
     uint32_t block_pc, head;
+    if (in->mod->cfg.compat == CPVM_COMPAT_GP) /* the GP runs from exactly there */
+        return (int)interp_block(in, pc, start);
     if (!dec_block_start(p, pc, &block_pc)) {
         out->exit = CPVM_EXIT_PANIC; /* the next pc stays: running again traps again */
         out->pc = pc;

@@ -45,6 +45,7 @@ struct iop {
 _Static_assert(sizeof(struct iop) == 32, "ops stay two per cache line");
 
 /* predecode.c */
+bool interp_target_ok(const struct cpvm_instance *in, uint32_t t);
 /* Op index of the block starting at `pc` (compiling it if needed). */
 cpvm_status interp_block(struct cpvm_instance *in, uint32_t pc, uint32_t *idx);
 

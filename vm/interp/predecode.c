@@ -31,10 +31,20 @@ static struct iop *emit(struct cpvm_instance *in, uint8_t kind, uint32_t pc)
     return op;
 }
 
-/* Translates one decoded instruction into its op. */
-static void translate(struct cpvm_instance *in, const struct dec_insn *d)
+/* Whether control may go to `t`: PolkaVM's valid(t) (isa.md §10.2) or, under
+ * CPVM_COMPAT_GP, the Graypaper's basic-block set. */
+bool interp_target_ok(const struct cpvm_instance *in, uint32_t t)
 {
     const struct cpvm_program *p = in->mod->prog;
+    return in->mod->cfg.compat == CPVM_COMPAT_GP ? dec_gp_block_start(p, t) : dec_valid_target(p, t);
+}
+
+/* Translates one decoded instruction into its op. Returns true for a GP branch
+ * whose target is outside the block set: taken, it traps at its own pc. */
+static bool translate(struct cpvm_instance *in, const struct dec_insn *d)
+{
+    const struct cpvm_program *p = in->mod->prog;
+    bool gp_trap_taken = false;
     bool is64 = in->mod->is64;
     enum op opc = (enum op)d->op;
     uint8_t kind = (uint8_t)opc;
@@ -50,10 +60,11 @@ static void translate(struct cpvm_instance *in, const struct dec_insn *d)
     }
     if (isa_flags(opc) & BRANCH) {
         /* isa.md §10.4: an invalid target or fall-through makes the branch trap
-         * whatever its condition. */
-        if (!dec_valid_target(p, d->target) || !dec_valid_target(p, d->pc + d->len)) kind = IOP_trap_at;
+         * whatever its condition; the GP checks the target only when taken. */
+        if (in->mod->cfg.compat == CPVM_COMPAT_GP) gp_trap_taken = !dec_gp_block_start(p, d->target);
+        else if (!dec_valid_target(p, d->target) || !dec_valid_target(p, d->pc + d->len)) kind = IOP_trap_at;
     } else if (opc == OP_jump || opc == OP_load_imm_and_jump) {
-        if (!dec_valid_target(p, d->target)) kind = opc == OP_jump ? IOP_trap_at : IOP_load_imm_trap;
+        if (!interp_target_ok(in, d->target)) kind = opc == OP_jump ? IOP_trap_at : IOP_load_imm_trap;
     } else if (opc == OP_fallthrough && d->pc + d->len >= p->code_len &&
                in->mod->cfg.compat == CPVM_COMPAT_POLKAVM_035) {
         /* isa.md §10.6: 0.35 traps at the fallthrough itself, charging nothing more;
@@ -87,6 +98,7 @@ static void translate(struct cpvm_instance *in, const struct dec_insn *d)
         op->imm = sext32((uint32_t)d->i1);
         break;
     }
+    return gp_trap_taken;
 }
 
 cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx)
@@ -105,13 +117,20 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
     gas_block_prepare(gm, p, &gb);
     uint32_t count = 0;
     struct dec_block_iter it = dec_block_begin(p, start);
+    it.gp = in->mod->cfg.compat == CPVM_COMPAT_GP;
     struct dec_insn d;
+    bool trap_taken = false;
     while (dec_block_next(&it, &d)) {
-        if ((s = reserve(in, 1))) return s;
+        if ((s = reserve(in, 1u + it.gp))) return s; /* GP: room for a taken-branch trap */
         if (d.op == OP_invalid) emit(in, IOP_invalid, d.pc);
-        else translate(in, &d);
+        else trap_taken = translate(in, &d);
         gas_block_add(gm, &gb, &d);
         count++;
+    }
+    if (trap_taken) {
+        /* after the block, outside its count: the branch's taken target */
+        in->ops[in->nops - 1].t = in->nops;
+        emit(in, IOP_trap_at, d.pc);
     }
     struct iop *g = &in->ops[head];
     g->imm = gas_block_end(gm, p, &gb, start);

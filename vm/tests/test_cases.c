@@ -5,7 +5,7 @@
  *   -- asm
  *   <assembly text, isa.md §11>
  *   -- setup                          (optional, one directive a line)
- *   isa latest32 | memory dynamic | compat gp04 | gas N | no-gas | async-gas | entry NAME|PC
+ *   isa latest32 | memory dynamic | compat gp04|gp | gas N | no-gas | async-gas | entry NAME|PC
  *   raw-regs | reg NAME = V | map ADDR LEN rw|ro | write ADDR = HEX | aux N
  *   steps N | ecalli-ret N = V | stop-on-ecalli | page N
  *   -- expect
@@ -90,6 +90,7 @@ static void setup_line(struct case_def *c, char *l)
         if (!cpvm_isa_from_name(l + 4, &c->isa)) fail_msg("%s:%d: isa", c->file, c->line);
     } else if (!strcmp(l, "memory dynamic")) c->memory = CPVM_MEMORY_DYNAMIC;
     else if (!strcmp(l, "compat gp04")) c->compat = CPVM_COMPAT_GP_V04;
+    else if (!strcmp(l, "compat gp")) c->compat = CPVM_COMPAT_GP;
     else if (!strncmp(l, "gas ", 4)) c->gas = (int64_t)num(l + 4, c);
     else if (!strcmp(l, "no-gas")) c->metered = false;
     else if (!strcmp(l, "async-gas")) c->async_gas = true;
@@ -198,7 +199,8 @@ static void run_case(struct case_def *c, int variant)
     }
     if (s) fail_msg("%s: %s: module: %s", c->file, c->name, e.detail);
     const char *why = NULL;
-    if (cpvm_module_backend(m, &why) != backend)
+    /* the GP's control flow is interpreted whatever the backend asked for */
+    if (cpvm_module_backend(m, &why) != (c->compat == CPVM_COMPAT_GP ? CPVM_BACKEND_INTERPRETER : backend))
         fail_msg("%s: %s: backend %d not in use (%s)", c->file, c->name, backend, why ? why : "?");
     cpvm_instance *in;
     assert_int_equal(cpvm_instance_new(m, &in, &e), CPVM_OK);

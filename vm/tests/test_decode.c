@@ -175,6 +175,70 @@ static void test_jump_target_window(void **state)
     cpvm_program_free(p);
 }
 
+/* CPVM_COMPAT_GP: the Graypaper's basic-block set (A.2) and block walk. */
+static void test_gp_block_set(void **state)
+{
+    (void)state;
+    uint8_t code[64] = {0}; /* all trap */
+    code[7] = 200;          /* add_64 at 7, 25 bytes: a non-terminator */
+    /* a 25-byte trap at 7 ends where the next starts, t % 8 == 0: in the set
+     * (PolkaVM's window misses it); the end of the code after a final
+     * terminator too; a non-instruction only as a capped 25-byte successor */
+    uint32_t s1[] = {0, 7, 32};
+    cpvm_program *p = prog(CPVM_ISA_LATEST64, code, 33, s1, 3);
+    assert_false(dec_gp_block_start(p, 32)); /* after add_64 */
+    code[7] = 0;
+    cpvm_program_free(p);
+    p = prog(CPVM_ISA_LATEST64, code, 33, s1, 3);
+    assert_true(dec_gp_block_start(p, 0));
+    assert_true(dec_gp_block_start(p, 32));
+    assert_false(dec_valid_target(p, 32));
+    assert_true(dec_gp_block_start(p, 33));  /* the end, after the trap at 32 */
+    assert_false(dec_gp_block_start(p, 34)); /* past the end */
+    assert_false(dec_gp_block_start(p, 20)); /* inside the trap at 7 */
+    cpvm_program_free(p);
+    uint32_t s2[] = {0, 2, 28};
+    p = prog(CPVM_ISA_LATEST64, code, 40, s2, 3);
+    assert_true(dec_gp_block_start(p, 27));  /* 25 after the trap at 2: no bit, capped skip */
+    assert_false(dec_gp_block_start(p, 28)); /* 26 back: nothing ends there */
+    cpvm_program_free(p);
+    /* after an unknown opcode: not in the set */
+    uint8_t c3[] = {0xff, 0x00};
+    uint32_t s3[] = {0, 1};
+    p = prog(CPVM_ISA_LATEST64, c3, 2, s3, 2);
+    assert_false(dec_gp_block_start(p, 1));
+    cpvm_program_free(p);
+    /* the walk: add_64 at 7 (25 bytes) then an instruction at 32 of 38: the
+     * slow scanner's implicit trap (isa.md §2) is not the GP's */
+    code[7] = 200;
+    code[32] = 1; /* fallthrough */
+    p = prog(CPVM_ISA_LATEST64, code, 38, s1, 3);
+    struct dec_block_iter it = dec_block_begin(p, 7);
+    it.gp = true;
+    struct dec_insn d;
+    assert_true(dec_block_next(&it, &d));
+    assert_int_equal(d.pc, 7);
+    assert_true(dec_block_next(&it, &d));
+    assert_int_equal(d.pc, 32);
+    assert_int_equal(d.op, OP_fallthrough);
+    assert_false(dec_block_next(&it, &d));
+    it = dec_block_begin(p, 7);
+    assert_true(dec_block_next(&it, &d));
+    assert_true(dec_block_next(&it, &d));
+    assert_int_equal(d.op, OP_invalid); /* PolkaVM's walk */
+    /* a GP walk decodes a pc whose bit is clear and stops at the end */
+    it = dec_block_begin(p, 33);
+    it.gp = true;
+    assert_true(dec_block_next(&it, &d));
+    assert_int_equal(d.op, OP_trap);
+    it = dec_block_begin(p, 38);
+    it.gp = true;
+    assert_true(dec_block_next(&it, &d));
+    assert_int_equal(d.op, OP_invalid);
+    assert_int_equal(d.pc, 38);
+    cpvm_program_free(p);
+}
+
 /* Every instruction of every ISA: minimal encoding decodes back to itself. */
 static void test_encode_decode_round_trip(void **state)
 {
@@ -267,6 +331,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_appendix_examples),    cmocka_unit_test(test_immediates_and_registers),
         cmocka_unit_test(test_slow_scanner_quirk),   cmocka_unit_test(test_jump_target_window),
+        cmocka_unit_test(test_gp_block_set),
         cmocka_unit_test(test_encode_decode_round_trip), cmocka_unit_test(test_jam_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,10 @@
-// The external-target protocol v1 (../PROTOCOL.md) for Node adapters: framed
+// The external-target protocol v2 (../PROTOCOL.md) for Node adapters: framed
 // messages on stdin/stdout, synchronous I/O (one request at a time), strict
 // decoding with an ERROR reply for a bad message.
 import fs from "node:fs";
 
-export const VERSION = 1;
+export const VERSION = 2;
+const MAX_REPLIES = 16;
 export const PAGE = 4096;
 const MAX_FRAME = 64 << 20;
 const MAX_BATCH = 4096;
@@ -135,6 +136,15 @@ function decodeCase(r) {
       if (address < q.address + q.length && q.address < address + length) r.fail(`page ${i} overlaps`);
     c.pages.push({ address, length, access, data: r.bytes(dlen, "page.data") });
   }
+  // v2 host-call policy: the k-th ecalli resumes with replies[k] as registers
+  const nreplies = r.u32("nreplies");
+  if (nreplies > MAX_REPLIES) r.fail(`nreplies ${nreplies} over the limit`);
+  c.replies = [];
+  for (let k = 0; k < nreplies; k++) {
+    const regs = [];
+    for (let i = 0; i < 13; i++) regs.push(r.u64("replies"));
+    c.replies.push(regs);
+  }
   return c;
 }
 
@@ -149,22 +159,29 @@ function errorMessage(msg) {
   return Buffer.concat([Buffer.from([T.ERROR]), ...str(String(msg).slice(0, 1000))]);
 }
 
-// Non-zero 4 KiB pages of the case's writable ranges, ascending; readPage(a)
-// returns the page at `a` (Uint8Array of PAGE bytes) or null when unreadable.
+function allZero(d) {
+  if (d.byteOffset % 4 === 0 && d.length % 4 === 0) {
+    const w = new Uint32Array(d.buffer, d.byteOffset, d.length / 4);
+    for (let i = 0; i < w.length; i++) if (w[i] !== 0) return false;
+    return true;
+  }
+  return !d.some((x) => x !== 0);
+}
+
+// Non-zero 4 KiB pages of the case's writable ranges, ascending, copied;
+// readPage(a) returns the page at `a` (Uint8Array of up to PAGE bytes, may be
+// a view the library reuses) or null when unreadable.
 export function dumpPages(c, readPage) {
   const out = [];
   for (const p of c.pages) {
     if (p.access !== WRITE) continue;
     for (let a = p.address; a < p.address + p.length; a += PAGE) {
-      let d = readPage(a);
-      if (!d || !d.some((x) => x !== 0)) continue;
-      if (d.length !== PAGE) {
-        // A library may keep a page shorter than PAGE (lazily grown): zero-extend.
-        const full = new Uint8Array(PAGE);
-        full.set(d.subarray(0, PAGE));
-        d = full;
-      }
-      out.push({ address: a, data: d });
+      const d = readPage(a);
+      if (!d || allZero(d)) continue;
+      // zero-extended when a library keeps a page shorter (lazily grown)
+      const full = new Uint8Array(PAGE);
+      full.set(d.subarray(0, PAGE));
+      out.push({ address: a, data: full });
     }
   }
   out.sort((x, y) => x.address - y.address);

@@ -32,6 +32,11 @@ function run(c) {
     return { status: S.INVALID_PROGRAM, pc: 0, gas: 0n, regs: [], exitArg: 0, dumps: [] };
   }
   vm.runProgram();
+  for (const regs of c.replies) {
+    if (vm.getStatus() !== S.HOST) break;
+    for (let i = 0; i < 13; i++) vm.registers.setU64(i, regs[i]);
+    vm.runProgram(); // continues after the ecalli
+  }
   const status = vm.getStatus();
   const out = [];
   for (let i = 0; i < 13; i++) out.push(vm.registers.getU64(i));

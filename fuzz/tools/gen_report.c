@@ -46,11 +46,10 @@ static void run_input(const uint8_t *data, size_t size)
     exec_module_config(&su, CPVM_BACKEND_INTERPRETER, &mc);
     cpvm_module *mod = NULL;
     if (cpvm_module_new(su.prog, &mc, &mod, NULL) == CPVM_OK) {
-        struct exec_run r;
+        struct exec_run r = {.hook = on_stop}; /* exec_begin keeps hook, reuse and keep */
         struct exec_outcome o;
         /* Statistics only while generating: the harness generates nothing else. */
         if (exec_begin(&r, &su, mod, su.step_limit, false, &o)) {
-            r.hook = on_stop;
             while (exec_step(&r) == EXEC_CONTINUE) {
             }
             exec_end(&r);
@@ -98,19 +97,20 @@ static const char *const enc_names[GEN_ENC_COUNT] = {
 
 int main(int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, require_all = false;
     int paths = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (strcmp(argv[i], "--require-all") == 0) require_all = true;
         else paths++;
     }
     if (!paths) {
-        fprintf(stderr, "usage: gen_report [--json] FILE_OR_DIR...\n");
+        fprintf(stderr, "usage: gen_report [--json] [--require-all] FILE_OR_DIR...\n");
         return 2;
     }
     gen_stats_attach(&stats);
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--json") != 0) run_path(argv[i]);
+        if (argv[i][0] != '-') run_path(argv[i]);
     gen_stats_attach(NULL);
 
     /* Per instruction: how many edge pairs met. */
@@ -132,6 +132,8 @@ int main(int argc, char **argv)
     unsigned enc_reached = 0, skips_reached = 0;
     for (unsigned c = 0; c < GEN_ENC_COUNT; c++) enc_reached += stats.enc[c] != 0;
     for (unsigned k = 1; k < 25; k++) skips_reached += stats.odd_skips[k] != 0 || stats.skips[k] != 0;
+    /* --require-all: the corpus must reach every instruction, edge pair, odd encoding and skip length. */
+    int rc = require_all && (never || full < two_src || enc_reached < GEN_ENC_COUNT || skips_reached < 24);
 
     if (json) {
         printf("{\"files\": %llu, \"skipped\": %llu, \"programs\": %llu,\n \"instructions\": {", (unsigned long long)files,
@@ -157,7 +159,7 @@ int main(int argc, char **argv)
         for (unsigned e = 0; e <= CPVM_EXIT_STEP; e++)
             printf("%s\"%s\": %llu", e ? ", " : "", cpvm_exit_name((cpvm_exit)e), (unsigned long long)exits[e]);
         printf("}}\n");
-        return 0;
+        return rc;
     }
     printf("gen_report: %llu inputs (%llu skipped), %llu programs\n", (unsigned long long)files,
            (unsigned long long)skipped, (unsigned long long)stats.programs);
@@ -191,5 +193,6 @@ int main(int argc, char **argv)
     for (unsigned e = 0; e <= CPVM_EXIT_STEP; e++)
         printf(" %s %llu", cpvm_exit_name((cpvm_exit)e), (unsigned long long)exits[e]);
     putchar('\n');
-    return 0;
+    if (rc) fprintf(stderr, "gen_report: --require-all: the corpus misses part of the generator's space\n");
+    return rc;
 }

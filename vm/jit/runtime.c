@@ -99,17 +99,12 @@ static void install_handlers(void)
     pthread_mutex_unlock(&handlers_lock);
 }
 
-uint32_t jit_block_native(const struct jit_code *jc, uint32_t pc, uint32_t *cost)
+uint32_t jit_block_native(const struct cpvm_module *m, uint32_t pc, uint32_t *cost)
 {
-    size_t lo = 0, hi = jc->nblocks;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (jc->blocks[mid].pc < pc) lo = mid + 1;
-        else hi = mid;
-    }
-    if (lo == jc->nblocks || jc->blocks[lo].pc != pc) return UINT32_MAX;
-    *cost = jc->blocks[lo].cost;
-    return jc->blocks[lo].native;
+    size_t k = jit_block_index(m->jit, pc);
+    if (k == SIZE_MAX) return UINT32_MAX;
+    *cost = jit_block_cost(m, k);
+    return m->jit->blocks[k].native;
 }
 
 uint32_t jit_insn_native(const struct jit_code *jc, uint32_t pc)
@@ -172,6 +167,20 @@ static void stop(struct cpvm_instance *in, struct cpvm_interrupt *out, cpvm_exit
     in->next_pc = pc;
 }
 
+/* An out-of-gas exit at the block starting at `pc` (lazy costs): its cost is
+ * known now (computed if it was not; the code `x` runs told); whether the gas
+ * pays for it, so the block can run after all. A pc that is no block (only a
+ * lying worker says so) is out of gas as it says. */
+static bool lazy_cost_known(struct cpvm_instance *in, const struct jit_exec *x, uint32_t pc)
+{
+    const struct jit_code *jc = in->mod->jit;
+    size_t k = jit_block_index(jc, pc);
+    if (k == SIZE_MAX) return false;
+    uint32_t cost = jit_block_cost(in->mod, k);
+    if (x->cost_known) x->cost_known(in, jc, k, cost);
+    return (int64_t)cost <= in->gas;
+}
+
 cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const struct jit_exec *x)
 {
     const struct cpvm_module *m = in->mod;
@@ -187,7 +196,7 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const 
     uint32_t target;
     if (in->next == NEXT_ENTRY) {
         uint32_t pc = in->next_pc, start, cost = 0;
-        uint32_t head = dec_block_start(p, pc, &start) ? jit_block_native(jc, start, &cost) : UINT32_MAX;
+        uint32_t head = dec_block_start(p, pc, &start) ? jit_block_native(m, start, &cost) : UINT32_MAX;
         uint32_t at = head == UINT32_MAX || start == pc ? head : jit_insn_native(jc, pc);
         if (at == UINT32_MAX) { /* not inside any block: trap, the next pc stays */
             out->exit = CPVM_EXIT_PANIC;
@@ -248,7 +257,13 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const 
             in->next_pc = pc + d.len;
             return CPVM_OK;
         }
-        case JIT_EXIT_OOG: stop(in, out, CPVM_EXIT_OUT_OF_GAS, pc, true, (uint32_t)resume); return CPVM_OK;
+        case JIT_EXIT_OOG:
+            if (jc->costs && !m->cfg.gas_async && lazy_cost_known(in, x, pc)) {
+                target = (uint32_t)resume; /* the head charges again, now the block's cost */
+                continue;
+            }
+            stop(in, out, CPVM_EXIT_OUT_OF_GAS, pc, true, (uint32_t)resume);
+            return CPVM_OK;
         case JIT_EXIT_STEP: stop(in, out, CPVM_EXIT_STEP, pc, true, (uint32_t)resume); return CPVM_OK;
         case JIT_EXIT_SBRK:
             in->regs[arg & 0xff] = mem_sbrk(in, in->regs[(arg >> 8) & 0xff]);
@@ -315,7 +330,7 @@ static cpvm_status reject_here(struct cpvm_instance *in)
     return CPVM_E_UNSUPPORTED;
 }
 
-static const struct jit_exec here = {.code_base = 0, .enter = enter_here, .reject = reject_here};
+static const struct jit_exec here = {.code_base = 0, .enter = enter_here, .reject = reject_here, .cost_known = NULL};
 
 static cpvm_status run_here(struct cpvm_instance *in, struct cpvm_interrupt *out) { return jit_run(in, out, &here); }
 

@@ -860,7 +860,7 @@ static void emit_program(struct cc *c, uint32_t table)
             n++;
         }
         uint32_t cost = 0;
-        if (!c->lazy) {
+        if (c->metered && !c->lazy) {
             gas_block_add_all(gm, &gb, c->blk, n);
             cost = gas_block_end(gm, p, &gb, pc);
         }
@@ -999,6 +999,7 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
         goto done;
     }
     jc->code = code;
+    jc->costs_deferred = !c.metered;
     if (c.lazy) {
         if (!jit_code_open_data(code, jc->costs_off, jc->map_size)) {
             s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot make the block cost table writable");

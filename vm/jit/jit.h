@@ -21,7 +21,7 @@ struct jit_pcmap {
     uint32_t pc, native; /* every emitted instruction start, sorted by both */
 };
 struct jit_block {
-    uint32_t pc, native, cost; /* every block head, sorted by both; cost: 0 when lazy (jit_code.costs) */
+    uint32_t pc, native, cost; /* every block head, sorted by both; cost: 0 when lazy or deferred */
 };
 
 /* Lazy block costs (the full model with synchronous gas): module creation
@@ -50,6 +50,7 @@ struct jit_code {
     uint32_t costs_off;
     size_t ncosts;
     uint64_t *costs;
+    bool costs_deferred; /* no gas metering: no cost computed, the code charges none */
 };
 
 /* Compiles the module's program; O(code size), native size bounded per guest byte. */

@@ -17,6 +17,15 @@ size_t jit_block_index(const struct jit_code *jc, uint32_t pc)
 uint32_t jit_block_cost(const struct cpvm_module *m, size_t k)
 {
     const struct jit_code *jc = m->jit;
+    if (jc->costs_deferred) { /* what the block would cost with metering: as the interpreter does */
+        const struct cpvm_program *p = m->prog;
+        struct gas_block gb;
+        gas_block_prepare(&m->gas, p, &gb);
+        struct dec_block_iter it = dec_block_begin(p, jc->blocks[k].pc);
+        struct dec_insn in;
+        while (dec_block_next(&it, &in)) gas_block_add(&m->gas, &gb, &in);
+        return gas_block_end(&m->gas, p, &gb, jc->blocks[k].pc);
+    }
     if (!jc->costs) return jc->blocks[k].cost;
     uint64_t v = __atomic_load_n(&jc->costs[k], __ATOMIC_RELAXED);
     if (v == JIT_COST_UNKNOWN) {

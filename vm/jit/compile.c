@@ -211,6 +211,22 @@ static void gas_sub(struct cc *c, enum x64_alu op, uint64_t cost)
     if (cost || op == X64_SUB) E(x64_alu_mi(O, op, 8, CTX(gas), (int32_t)cost));
 }
 
+/* The synchronous gas stub charging the block's entry `slot` of the lazy cost
+ * table (jit.h); an unknown cost (JIT_COST_UNKNOWN) always takes the
+ * out-of-gas path. Out of line: block_head stays as small as it was. */
+static __attribute__((noinline)) void lazy_charge(struct cc *c, uint32_t pc, uint32_t head, uint32_t slot)
+{
+    E(x64_load(O, 8, RCX, x64_mem_rip(0)));
+    /* rip-relative: entry - (end of the load) = costs_label - base, as a table
+     * fixup; base > 0 as every block's code is longer than its 8-byte entry */
+    uint32_t end = (uint32_t)c->a.len;
+    x64_fixup_table(&c->a, end - 4, c->costs_label, end - slot * 8);
+    E(x64_alu_mr(O, X64_SUB, 8, CTX(gas), RCX));
+    uint32_t oog = x64_label_new(&c->a);
+    x64_jcc_label(&c->a, X64_S, oog);
+    cold(c, COLD_LAZY_OOG, oog, pc, head, 0);
+}
+
 /* A block head: [step check] [gas stub]. `head` is bound here. `slot`: the
  * block's entry in the lazy cost table, or UINT32_MAX to charge `cost`. */
 static void block_head(struct cc *c, uint32_t pc, uint32_t head, uint32_t cost, uint32_t slot)
@@ -218,13 +234,7 @@ static void block_head(struct cc *c, uint32_t pc, uint32_t head, uint32_t cost, 
     x64_label_bind(&c->a, head);
     if (c->stepping) step_check(c, pc);
     if (c->metered && slot != UINT32_MAX) {
-        /* the same stub with the cost from the table; an unknown one
-         * (JIT_COST_UNKNOWN) always takes the out-of-gas path */
-        x64_load_label(&c->a, RCX, c->costs_label, slot * 8);
-        E(x64_alu_mr(O, X64_SUB, 8, CTX(gas), RCX));
-        uint32_t oog = x64_label_new(&c->a);
-        x64_jcc_label(&c->a, X64_S, oog);
-        cold(c, COLD_LAZY_OOG, oog, pc, head, 0);
+        lazy_charge(c, pc, head, slot);
     } else if (c->metered && c->async) {
         gas_sub(c, X64_SUB, cost);
     } else if (c->metered) {

@@ -79,7 +79,7 @@ bool x64_asm_finish(struct x64_asm *a)
         const struct x64_fixup *f = &a->fixups[i];
         uint32_t target = a->labels[f->label];
         if (target == X64_UNBOUND) return false;
-        int64_t v = f->kind == FIX_REL32 ? (int64_t)target + f->base - ((int64_t)f->at + 4) : (int64_t)target - f->base;
+        int64_t v = f->kind == FIX_REL32 ? (int64_t)target - ((int64_t)f->at + 4) : (int64_t)target - f->base;
         if (v < INT32_MIN || v > INT32_MAX) return false;
         int32_t v32 = (int32_t)v;
         memcpy(a->buf + f->at, &v32, 4);

@@ -12,7 +12,7 @@
 #define X64_UNBOUND UINT32_MAX
 
 enum x64_fixup_kind {
-    FIX_REL32,  /* rel32 of a jump/call/rip-relative operand ending 4 bytes after `at`, to label + `base` */
+    FIX_REL32,  /* rel32 of a jump/call/rip-relative operand ending 4 bytes after `at` */
     FIX_TABLE,  /* int32 at `at` = label offset - `base` (jump table entries) */
 };
 
@@ -103,13 +103,6 @@ static inline void x64_lea_label(struct x64_asm *a, enum x64_reg dst, uint32_t l
 {
     x64_advance(a, x64_lea(x64_cur(a), 8, dst, x64_mem_rip(0)));
     x64_fixup_rel32(a, label);
-}
-
-/* mov dst, [rip + label + addend] (a 64-bit load from data placed after the code). */
-static inline void x64_load_label(struct x64_asm *a, enum x64_reg dst, uint32_t label, uint32_t addend)
-{
-    x64_advance(a, x64_load(x64_cur(a), 8, dst, x64_mem_rip(0)));
-    x64_add_fixup(a, (struct x64_fixup){.at = (uint32_t)a->len - 4, .label = label, .base = addend, .kind = FIX_REL32});
 }
 
 /* Patches every fixup; false if a label is unbound or the buffer failed. */

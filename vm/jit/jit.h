@@ -86,6 +86,7 @@ struct jit_exec {
     cpvm_status (*reject)(struct cpvm_instance *in);
     /* Lazy costs: block k's cost is now known (NULL: the code reads jc->costs itself). */
     void (*cost_known)(struct cpvm_instance *in, const struct jit_code *jc, size_t k, uint64_t cost);
+    size_t cost_batch; /* with cost_known: blocks from k on costed (and told) per exit */
 };
 cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const struct jit_exec *x);
 /* The in-process compiler as a backend (machine.h). */

@@ -120,7 +120,7 @@ static void cost_known(struct cpvm_instance *in, const struct jit_code *jc, size
 }
 
 static const struct jit_exec in_worker = {.code_base = SBX_CODE, .enter = enter, .reject = reject,
-                                          .cost_known = cost_known};
+                                          .cost_known = cost_known, .cost_batch = 16};
 
 static cpvm_status run(struct cpvm_instance *in, struct cpvm_interrupt *out) { return jit_run(in, out, &in_worker); }
 

@@ -84,8 +84,9 @@ struct jit_exec {
     cpvm_status (*enter)(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target);
     /* The context fails the host's checks: ends the instance, says why. */
     cpvm_status (*reject)(struct cpvm_instance *in);
-    /* Lazy costs: block k's cost is now known (NULL: the code reads jc->costs itself). */
-    void (*cost_known)(struct cpvm_instance *in, const struct jit_code *jc, size_t k, uint64_t cost);
+    /* Lazy costs: block k's cost is now known (NULL: the code reads jc->costs
+     * itself); whether the copy the code reads had it unknown until now. */
+    bool (*cost_known)(struct cpvm_instance *in, const struct jit_code *jc, size_t k, uint64_t cost);
     size_t cost_batch; /* with cost_known: blocks from k on costed (and told) per exit */
 };
 cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const struct jit_exec *x);

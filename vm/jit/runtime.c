@@ -168,24 +168,27 @@ static void stop(struct cpvm_instance *in, struct cpvm_interrupt *out, cpvm_exit
 }
 
 /* An out-of-gas exit at the block starting at `pc` (lazy costs): its cost is
- * known now (computed if it was not; the code `x` runs told); whether the gas
- * pays for it, so the block can run after all. A pc that is no block (only a
- * lying worker says so) is out of gas as it says. */
-static bool lazy_cost_known(struct cpvm_instance *in, const struct jit_exec *x, uint32_t pc)
+ * known now (computed if it was not, and told to where `x` runs the code).
+ * LAZY_RUN: the gas pays for it, the block runs after all. A pc that is no
+ * block is out of gas as it says; LAZY_LIE: a worker whose copy of the cost
+ * was known and paid for took the out-of-gas path anyway. */
+enum lazy_exit { LAZY_OOG, LAZY_RUN, LAZY_LIE };
+static enum lazy_exit lazy_cost_known(struct cpvm_instance *in, const struct jit_exec *x, uint32_t pc)
 {
     const struct jit_code *jc = in->mod->jit;
     size_t k = jit_block_index(jc, pc);
-    if (k == SIZE_MAX) return false;
+    if (k == SIZE_MAX) return LAZY_OOG;
     uint32_t cost = jit_block_cost(in->mod, k);
+    bool pays = (int64_t)cost <= in->gas;
     if (x->cost_known) {
-        x->cost_known(in, jc, k, cost);
+        if (!x->cost_known(in, jc, k, cost) && pays) return LAZY_LIE;
         /* the blocks after it, mostly of the same function: each costs far
          * less to compute than an exit of its own (DOOM, in the zygote: 5845
          * exits one by one, about 1/4 of that 16 at a time) */
         for (size_t i = k + 1; i < jc->nblocks && i - k < x->cost_batch; i++)
             x->cost_known(in, jc, i, jit_block_cost(in->mod, i));
     }
-    return (int64_t)cost <= in->gas;
+    return pays ? LAZY_RUN : LAZY_OOG;
 }
 
 cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const struct jit_exec *x)
@@ -265,9 +268,13 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const 
             return CPVM_OK;
         }
         case JIT_EXIT_OOG:
-            if (jc->costs && !m->cfg.gas_async && lazy_cost_known(in, x, pc)) {
-                target = (uint32_t)resume; /* the head charges again, now the block's cost */
-                continue;
+            if (jc->costs && !m->cfg.gas_async) {
+                enum lazy_exit e = lazy_cost_known(in, x, pc);
+                if (e == LAZY_LIE) return x->reject(in);
+                if (e == LAZY_RUN) {
+                    target = (uint32_t)resume; /* the head charges again, now the block's cost */
+                    continue;
+                }
             }
             stop(in, out, CPVM_EXIT_OUT_OF_GAS, pc, true, (uint32_t)resume);
             return CPVM_OK;

@@ -136,3 +136,32 @@ void gas_check_full_model(const struct exec_setup *su, const cpvm_module *interp
         free((void *)shifted.bitmask);
     }
 }
+
+void gas_check_lazy_eager(const struct exec_setup *su, const cpvm_module *compiled, const struct exec_outcome *lazy,
+                          cpvm_cache_model cache)
+{
+    const struct cpvm_program *p = su->prog;
+    int8_t lat = latency_of(cache);
+    /* every pc, so that whatever the compiler looks up (block starts, blocks
+     * after a fallthrough, lone traps at gaps) is there; past the code, the lone trap */
+    struct cpvm_block_cost *t = malloc(((size_t)p->code_len + 1) * sizeof *t);
+    if (!t) return;
+    for (uint32_t pc = 0; pc <= p->code_len; pc++)
+        t[pc] = (struct cpvm_block_cost){.pc = pc, .cost = gas_full_block_cost(p, pc, lat, NULL, NULL, NULL)};
+    struct cpvm_module_config cfg;
+    exec_module_config(su, CPVM_BACKEND_COMPILER, &cfg);
+    cfg.sandbox = cpvm_module_sandbox(compiled);
+    cfg.cost_model = (struct cpvm_cost_model){.kind = CPVM_COST_BLOCK_TABLE, .blocks = t, .count = p->code_len + 1,
+                                              .missing_cost = t[p->code_len].cost};
+    cpvm_module *eager = NULL;
+    struct cpvm_error err;
+    cpvm_status s = cpvm_module_new(p, &cfg, &eager, &err);
+    free(t);
+    if (s == CPVM_E_NO_MEMORY) return;
+    if (s) exec_fail(su, "compiler module with a block cost table failed: %s", err.detail);
+    struct exec_outcome o;
+    exec_run_instance(su, eager, su->step_limit, false, &o);
+    if (o.complete && lazy->complete) exec_compare(su, lazy, &o, false, "block costs computed lazily vs eagerly");
+    exec_outcome_free(&o);
+    cpvm_module_free(eager);
+}

@@ -350,7 +350,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         warned = true;
         goto out;
     }
-    if (d.full_model) gas_check_full_model(su, modi, modc, d.cache, 1 + (su->seed & 7));
     if (memcmp(cpvm_module_memory_map(modi), &g->map, sizeof g->map) != 0 ||
         memcmp(cpvm_module_memory_map(modc), &g->map, sizeof g->map) != 0)
         exec_fail(su, "module memory map differs from the generator's");
@@ -380,6 +379,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     exec_end(&d.ri);
     exec_end(&d.rc);
     if (compare) compare_final(&d);
+    /* after the runs: asking the compiler for its costs computes the lazy ones */
+    if (d.full_model && compare) gas_check_lazy_eager(su, modc, &d.oc, d.cache);
+    if (d.full_model) gas_check_full_model(su, modi, modc, d.cache, 1 + (su->seed & 7));
     /* The compiler's instance once more, reset: everything must repeat
      * exactly, so nothing of a run survives a reset (nor, through the pooled
      * windows the fresh instances came from, an earlier input). */

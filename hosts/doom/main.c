@@ -23,13 +23,15 @@
 static void usage(FILE *out)
 {
     fputs("usage: cpvm-doom [--program FILE] [--wad FILE] [--ticks N] [--backend interpreter|compiler]\n"
-          "                 [--sandbox zygote|none] [--gas none|sync|async] [--hash-every K]\n"
+          "                 [--sandbox zygote|none] [--gas none|sync|async] [--cost-model NAME]\n"
+          "                 [--hash-every K]\n"
           "  --program FILE   the guest (default " DOOM_DEFAULT_PROGRAM ")\n"
           "  --wad FILE       the ROM (default " DOOM_DEFAULT_WAD ", Debian's freedoom)\n"
           "  --ticks N        ext_tick calls after ext_initialize (default 300)\n"
           "  --backend NAME   compiler (default) or interpreter\n"
           "  --sandbox NAME   zygote (default) or none: compiled code in this process\n"
-          "  --gas MODE       none (default), sync or async metering, naive cost model\n"
+          "  --gas MODE       none (default), sync or async metering\n"
+          "  --cost-model M   naive (default), full, full:l1, full:l2 or full:l3 (gas.md §5)\n"
           "  --hash-every K   print the running hashes every K ticks (default 0: never)\n"
           "Prints the guest's stdout, then one JSON line: ticks, frames, ms_per_tick (time inside\n"
           "ext_tick calls, host imports included, hashing not), module_ms, init_ms, video_hash,\n"
@@ -43,6 +45,7 @@ struct options {
     cpvm_backend backend;
     cpvm_sandbox sandbox;
     enum { GAS_NONE, GAS_SYNC, GAS_ASYNC } gas;
+    const char *cost_model;
 };
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -60,7 +63,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 static int parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){DOOM_DEFAULT_PROGRAM, DOOM_DEFAULT_WAD, 300, 0, CPVM_BACKEND_COMPILER,
-                          CPVM_SANDBOX_ZYGOTE, GAS_NONE};
+                          CPVM_SANDBOX_ZYGOTE, GAS_NONE, "naive"};
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 2;
@@ -83,6 +86,10 @@ static int parse_options(int argc, char **argv, struct options *o)
             else if (ok && strcmp(v, "sync") == 0) o->gas = GAS_SYNC;
             else if (ok && strcmp(v, "async") == 0) o->gas = GAS_ASYNC;
             else ok = false;
+        } else if (strcmp(a, "--cost-model") == 0) {
+            struct cpvm_cost_model m;
+            ok = ok && cpvm_cost_model_from_name(v, &m);
+            if (ok) o->cost_model = v;
         } else {
             fprintf(stderr, "cpvm-doom: unknown option '%s'\n", a);
             return 1;
@@ -191,7 +198,7 @@ static int run(const struct options *o, const cpvm_program *prog, struct doom_ho
     cfg.page_size = DOOM_PAGE_SIZE;
     cfg.gas_metering = o->gas != GAS_NONE;
     cfg.gas_async = o->gas == GAS_ASYNC;
-    cfg.cost_model.kind = CPVM_COST_NAIVE;
+    cpvm_cost_model_from_name(o->cost_model, &cfg.cost_model); /* checked by parse_options */
 
     struct cpvm_error err = {0};
     cpvm_module *mod = NULL;
@@ -251,6 +258,7 @@ static int run(const struct options *o, const cpvm_program *prog, struct doom_ho
     cJSON_AddStringToObject(j, "backend", cpvm_module_backend(mod, NULL) == CPVM_BACKEND_COMPILER ? "compiler" : "interpreter");
     cJSON_AddStringToObject(j, "sandbox", cpvm_module_sandbox(mod) == CPVM_SANDBOX_ZYGOTE ? "zygote" : "none");
     cJSON_AddStringToObject(j, "gas", o->gas == GAS_NONE ? "none" : o->gas == GAS_SYNC ? "sync" : "async");
+    cJSON_AddStringToObject(j, "cost_model", o->cost_model);
     char *text = cJSON_PrintUnformatted(j);
     if (text) {
         printf("%s\n", text);

@@ -240,7 +240,7 @@ static int disasm_native(const char *path, const cpvm_program *p, bool raw, bool
                       (jc->blocks[bi].native == jc->insns[ii].native && jc->blocks[bi].pc <= jc->insns[ii].pc));
         size_t start = block ? jc->blocks[bi].native : jc->insns[ii].native;
         if (block) {
-            printf("\n// block @%" PRIu32 " (cost %" PRIu32 ")\n", jc->blocks[bi].pc, jc->blocks[bi].cost);
+            printf("\n// block @%" PRIu32 " (cost %" PRIu32 ")\n", jc->blocks[bi].pc, jit_block_cost(m, bi));
             bi++;
         } else {
             struct dec_insn in;

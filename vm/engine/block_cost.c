@@ -5,7 +5,7 @@
 
 bool cpvm_module_block_cost(const cpvm_module *m, uint32_t pc, uint32_t *cost)
 {
-    if (m->jit) return jit_block_native(m->jit, pc, cost) != UINT32_MAX; /* the cost in the block's stub */
+    if (m->jit) return jit_block_native(m, pc, cost) != UINT32_MAX; /* what the block's stub charges */
     /* the interpreter computes it as it first enters the block, the same way */
     const struct cpvm_program *p = m->prog;
     if (!dec_is_block_start(p, pc)) return false;

@@ -112,3 +112,15 @@ void jit_code_unmap(uint8_t *code, size_t map_size, bool exec)
     pthread_mutex_unlock(&pool.lock);
     if (!kept) munmap(code, map_size);
 }
+
+bool jit_code_open_data(uint8_t *code, size_t off, size_t map_size)
+{
+    return off >= map_size || mprotect(code + off, map_size - off, PROT_READ | PROT_WRITE) == 0;
+}
+
+bool jit_code_close_data(uint8_t *code, size_t off, size_t map_size, bool exec)
+{
+    if (off >= map_size || mprotect(code + off, map_size - off, prot_of(exec)) == 0) return true;
+    munmap(code, map_size); /* cannot go back to the pool as code */
+    return false;
+}

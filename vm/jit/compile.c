@@ -32,6 +32,7 @@ enum cold_kind {
     COLD_OOG,          /* block cost > gas: restore, stop, resume at the head */
     COLD_STEP,         /* step limit reached */
     COLD_ASYNC_OOG,    /* async metering found gas < 0: stop for good */
+    COLD_LAZY_OOG,     /* COLD_OOG of a lazily costed block: rcx holds what was charged */
 };
 struct cold {
     uint8_t kind;
@@ -44,6 +45,8 @@ struct cc {
     const struct cpvm_module *m;
     const struct cpvm_program *p;
     bool is64, metered, stepping, async;
+    bool lazy;           /* block costs from the table at costs_label (jit.h) */
+    uint32_t costs_label;
     /* Branches to block heads: a label per reference, bound once every block is
      * placed (no pc-indexed table to allocate and fault in). */
     struct head_ref { uint32_t label, pc; } *refs;
@@ -208,12 +211,31 @@ static void gas_sub(struct cc *c, enum x64_alu op, uint64_t cost)
     if (cost || op == X64_SUB) E(x64_alu_mi(O, op, 8, CTX(gas), (int32_t)cost));
 }
 
-/* A block head: [step check] [gas stub]. `head` is bound here. */
-static void block_head(struct cc *c, uint32_t pc, uint32_t head, uint32_t cost)
+/* The synchronous gas stub charging the block's entry `slot` of the lazy cost
+ * table (jit.h); an unknown cost (JIT_COST_UNKNOWN) always takes the
+ * out-of-gas path. Out of line: block_head stays as small as it was. */
+static __attribute__((noinline)) void lazy_charge(struct cc *c, uint32_t pc, uint32_t head, uint32_t slot)
+{
+    E(x64_load(O, 8, RCX, x64_mem_rip(0)));
+    /* rip-relative: entry - (end of the load) = costs_label - base, as a table
+     * fixup; base > 0 as every block's code is longer than its 8-byte entry */
+    uint32_t end = (uint32_t)c->a.len;
+    x64_fixup_table(&c->a, end - 4, c->costs_label, end - slot * 8);
+    E(x64_alu_mr(O, X64_SUB, 8, CTX(gas), RCX));
+    uint32_t oog = x64_label_new(&c->a);
+    x64_jcc_label(&c->a, X64_S, oog);
+    cold(c, COLD_LAZY_OOG, oog, pc, head, 0);
+}
+
+/* A block head: [step check] [gas stub]. `head` is bound here. `slot`: the
+ * block's entry in the lazy cost table, or UINT32_MAX to charge `cost`. */
+static void block_head(struct cc *c, uint32_t pc, uint32_t head, uint32_t cost, uint32_t slot)
 {
     x64_label_bind(&c->a, head);
     if (c->stepping) step_check(c, pc);
-    if (c->metered && c->async) {
+    if (c->metered && slot != UINT32_MAX) {
+        lazy_charge(c, pc, head, slot);
+    } else if (c->metered && c->async) {
         gas_sub(c, X64_SUB, cost);
     } else if (c->metered) {
         /* gas.md §2: the whole block before its first instruction; gas - cost < 0 stops
@@ -229,7 +251,7 @@ static void block_head(struct cc *c, uint32_t pc, uint32_t head, uint32_t cost)
 static void invalid_block(struct cc *c, uint32_t pc)
 {
     const struct gas_model *gm = &c->m->gas;
-    block_head(c, pc, x64_label_new(&c->a), gas_block_cost(gm, c->p, pc, gas_insn_cost(gm, OP_invalid)));
+    block_head(c, pc, x64_label_new(&c->a), gas_block_cost(gm, c->p, pc, gas_insn_cost(gm, OP_invalid)), UINT32_MAX);
     trap(c, pc);
 }
 
@@ -766,11 +788,13 @@ static void emit_cold(struct cc *c)
         x64_label_bind(&c->a, k->label);
         switch ((enum cold_kind)k->kind) {
         case COLD_OOG:
+        case COLD_LAZY_OOG:
         case COLD_STEP:
             if (k->kind == COLD_OOG) gas_sub(c, X64_ADD, k->cost);
+            if (k->kind == COLD_LAZY_OOG) E(x64_alu_mr(O, X64_ADD, 8, CTX(gas), RCX));
             set_pc(c, k->pc);
             x64_lea_label(&c->a, RCX, k->resume);
-            x64_jmp_label(&c->a, c->exit_label[k->kind == COLD_OOG ? JIT_EXIT_OOG : JIT_EXIT_STEP]);
+            x64_jmp_label(&c->a, c->exit_label[k->kind == COLD_STEP ? JIT_EXIT_STEP : JIT_EXIT_OOG]);
             break;
         case COLD_ASYNC_OOG:
             set_pc(c, k->pc);
@@ -845,12 +869,15 @@ static void emit_program(struct cc *c, uint32_t table)
             if (!dec_block_next(&it, &c->blk[n])) break;
             n++;
         }
-        gas_block_add_all(gm, &gb, c->blk, n);
-        uint32_t cost = gas_block_end(gm, p, &gb, pc);
+        uint32_t cost = 0;
+        if (c->metered && !c->lazy) {
+            gas_block_add_all(gm, &gb, c->blk, n);
+            cost = gas_block_end(gm, p, &gb, pc);
+        }
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};
-        block_head(c, pc, x64_label_new(&c->a), cost);
+        block_head(c, pc, x64_label_new(&c->a), cost, c->lazy ? (uint32_t)(c->nblocks - 1) : UINT32_MAX);
         bool first = true;
         uint32_t last = pc;
         for (size_t k = 0; k < n; k++) {
@@ -914,10 +941,14 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
     const struct cpvm_program *p = m->prog;
     struct cc c = {.m = m, .p = p, .is64 = m->is64, .metered = m->cfg.gas_metering, .async = m->cfg.gas_async,
                    .stepping = m->cfg.step_tracing};
+    /* Only the full model is worth deferring; asynchronous gas has no stop
+     * to compute it at, so it is charged as computed here. */
+    c.lazy = c.metered && !c.async && m->gas.kind == CPVM_COST_FULL;
     uint32_t jt_len = program_jump_table_len(p);
     /* Hard cap: stubs, then at most MAX_NATIVE_PER_INSN per guest byte (every
      * instruction is at least one byte) and 4 per jump table entry. */
     size_t limit = 4096 + (size_t)p->code_len * (MAX_NATIVE_PER_INSN + 64) + (size_t)jt_len * 4 + 64;
+    if (c.lazy) limit += 4096 + ((size_t)p->code_len + 1) * 8; /* the cost table: at most one entry per byte */
     x64_asm_init(&c.a, limit);
     struct jit_code *jc = calloc(1, sizeof *jc);
     cpvm_status s = CPVM_OK;
@@ -934,6 +965,7 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
     }
     emit_stubs(&c, &jc->entry_off, &jc->restore_off);
     uint32_t table = x64_label_new(&c.a);
+    if (c.lazy) c.costs_label = x64_label_new(&c.a);
     emit_program(&c, table);
     jc->cold_off = (uint32_t)c.a.len;
     emit_cold(&c);
@@ -948,6 +980,18 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
         uint32_t label = dec_valid_target(p, t) ? head_label(&c, t) : c.exit_label[JIT_EXIT_PANIC];
         x64_fixup_table(&c.a, (uint32_t)c.a.len, label, table_off);
         x64_advance(&c.a, 4);
+    }
+    if (c.lazy) { /* the cost table, on pages of its own: all unknown */
+        x64_asm_reserve(&c.a, 4096 + c.nblocks * 8);
+        while (c.a.len % 4096) x64_advance(&c.a, x64_int3(x64_cur(&c.a)));
+        x64_label_bind(&c.a, c.costs_label);
+        jc->costs_off = (uint32_t)c.a.len;
+        jc->ncosts = c.nblocks;
+        for (size_t i = 0; i < c.nblocks && !c.a.failed; i++) {
+            uint64_t unknown = JIT_COST_UNKNOWN;
+            memcpy(x64_cur(&c.a), &unknown, 8);
+            x64_advance(&c.a, 8);
+        }
     }
     bind_heads(&c);
     if (c.oom || !x64_asm_finish(&c.a)) {
@@ -965,6 +1009,14 @@ cpvm_status jit_compile(const struct cpvm_module *m, struct jit_code **out, stru
         goto done;
     }
     jc->code = code;
+    jc->costs_deferred = !c.metered;
+    if (c.lazy) {
+        if (!jit_code_open_data(code, jc->costs_off, jc->map_size)) {
+            s = cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot make the block cost table writable");
+            goto done;
+        }
+        jc->costs = (uint64_t *)(void *)(code + jc->costs_off);
+    }
     jc->insns = c.insns;
     jc->ninsns = c.ninsns;
     jc->insns_map = c.insn_cap * sizeof *c.insns;
@@ -989,6 +1041,7 @@ done:
 void jit_code_free(struct jit_code *jc)
 {
     if (!jc) return;
+    if (jc->costs && !jit_code_close_data(jc->code, jc->costs_off, jc->map_size, jc->exec)) jc->code = NULL;
     jit_code_unmap(jc->code, jc->map_size, jc->exec);
     pages_free(jc->insns, jc->insns_map);
     pages_free(jc->blocks, jc->blocks_map);

@@ -21,8 +21,17 @@ struct jit_pcmap {
     uint32_t pc, native; /* every emitted instruction start, sorted by both */
 };
 struct jit_block {
-    uint32_t pc, native, cost; /* every block head, sorted by both */
+    uint32_t pc, native, cost; /* every block head, sorted by both; cost: 0 when lazy or deferred */
 };
+
+/* Lazy block costs (the full model with synchronous gas): module creation
+ * costs no block. Each block's stub charges its entry of a table placed after
+ * the code (own pages, writable in this process only); an entry not computed
+ * yet holds JIT_COST_UNKNOWN, which drives any gas >= 0 negative, so the stub
+ * takes its out-of-gas path, which restores the gas exactly and exits. The
+ * host then computes the cost (jit_block_cost), stores it and resumes at the
+ * block head, which charges again; only a cost above the gas is out of gas. */
+#define JIT_COST_UNKNOWN (1ull << 63)
 
 struct jit_code {
     uint8_t *code;         /* read + execute after compilation */
@@ -36,6 +45,12 @@ struct jit_code {
     size_t ninsns, insns_map;
     struct jit_block *blocks;
     size_t nblocks, blocks_map;
+    /* lazy costs: jc->blocks[k]'s at costs[k] = code + costs_off (8-byte
+     * entries, page-aligned), ncosts == nblocks; 0 / NULL when eager */
+    uint32_t costs_off;
+    size_t ncosts;
+    uint64_t *costs;
+    bool costs_deferred; /* no gas metering: no cost computed, the code charges none */
 };
 
 /* Compiles the module's program; O(code size), native size bounded per guest byte. */
@@ -46,6 +61,12 @@ void jit_code_free(struct jit_code *jc);
  * of code, int3 after them, from a per-process pool; NULL when out of memory. */
 uint8_t *jit_code_map(const uint8_t *bytes, size_t len, bool exec, size_t *map_size);
 void jit_code_unmap(uint8_t *code, size_t map_size, bool exec);
+
+/* Makes the cost table's pages [off, map_size) writable (not executable)
+ * here, or protects them like the code again before the mapping is freed
+ * (false: it could not, and unmapped the whole mapping). */
+bool jit_code_open_data(uint8_t *code, size_t off, size_t map_size);
+bool jit_code_close_data(uint8_t *code, size_t off, size_t map_size, bool exec);
 
 /* Whether this CPU has what the generated code uses (LZCNT, BMI1, POPCNT). */
 bool jit_cpu_supported(const char **missing);
@@ -63,12 +84,22 @@ struct jit_exec {
     cpvm_status (*enter)(struct cpvm_instance *in, const struct jit_code *jc, uint32_t target);
     /* The context fails the host's checks: ends the instance, says why. */
     cpvm_status (*reject)(struct cpvm_instance *in);
+    /* Lazy costs: block k's cost is now known (NULL: the code reads jc->costs
+     * itself); whether the copy the code reads had it unknown until now. */
+    bool (*cost_known)(struct cpvm_instance *in, const struct jit_code *jc, size_t k, uint64_t cost);
+    size_t cost_batch; /* with cost_known: blocks from k on costed (and told) per exit */
 };
 cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const struct jit_exec *x);
 /* The in-process compiler as a backend (machine.h). */
 extern const struct vm_backend jit_backend;
-/* Native offset of a block head / an instruction start, or UINT32_MAX. */
-uint32_t jit_block_native(const struct jit_code *jc, uint32_t pc, uint32_t *cost);
+/* Native offset of a block head (and its cost, computed now if lazy) / an
+ * instruction start, or UINT32_MAX. */
+uint32_t jit_block_native(const struct cpvm_module *m, uint32_t pc, uint32_t *cost);
 uint32_t jit_insn_native(const struct jit_code *jc, uint32_t pc);
+/* lazy_cost.c: the index of the block starting at `pc` (SIZE_MAX if none), its cost. */
+size_t jit_block_index(const struct jit_code *jc, uint32_t pc);
+uint32_t jit_block_cost(const struct cpvm_module *m, size_t k);
+/* How many of the lazily costed blocks have their cost (for measurements). */
+size_t jit_blocks_costed(const struct jit_code *jc);
 
 #endif

@@ -340,6 +340,12 @@ static inline unsigned x64_alu_mi(uint8_t *out, enum x64_alu alu, x64_width w, s
     return x64_alu_imm(out, alu, w, x64_M(m), imm);
 }
 
+static inline X64_MEM_FORM unsigned x64_alu_mr(uint8_t *out, enum x64_alu alu, x64_width w, struct x64_mem m,
+                                              enum x64_reg src)
+{
+    return x64_encode_w(out, w, (uint8_t)(alu << 3 | 1), true, src, x64_M(m)); /* op r/m, r */
+}
+
 static inline unsigned x64_test_rr(uint8_t *out, x64_width w, enum x64_reg a, enum x64_reg b)
 {
     return x64_encode_w(out, w, 0x85, true, b, x64_R(a));

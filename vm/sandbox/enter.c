@@ -110,7 +110,21 @@ static cpvm_status enter(struct cpvm_instance *in, const struct jit_code *jc, ui
 
 static cpvm_status reject(struct cpvm_instance *in) { return sbx_fail(in, CPVM_E_SANDBOX); }
 
-static const struct jit_exec in_worker = {.code_base = SBX_CODE, .enter = enter, .reject = reject};
+/* Lazy costs: the worker reads its copy of the table, in its code memfd (the
+ * instance's worker holds this module's code for the instance's life; only
+ * the host writes it). */
+static bool cost_known(struct cpvm_instance *in, const struct jit_code *jc, size_t k, uint64_t cost)
+{
+    struct sbx_worker *w = in->worker;
+    if (w->code_owner != in->mod->owner_id || jc->costs_off + (k + 1) * 8 > w->code_used) return false;
+    uint64_t was;
+    memcpy(&was, w->code_view + jc->costs_off + k * 8, 8);
+    memcpy(w->code_view + jc->costs_off + k * 8, &cost, 8);
+    return was == JIT_COST_UNKNOWN;
+}
+
+static const struct jit_exec in_worker = {.code_base = SBX_CODE, .enter = enter, .reject = reject,
+                                          .cost_known = cost_known, .cost_batch = 16};
 
 static cpvm_status run(struct cpvm_instance *in, struct cpvm_interrupt *out) { return jit_run(in, out, &in_worker); }
 

@@ -12,6 +12,7 @@
 #include "gas_ref.h"
 #include "gas/full.h"
 #include "gas/gas.h"
+#include "jit/jit.h"
 #include "program/program.h"
 #include "text/text.h"
 
@@ -579,6 +580,126 @@ static void test_model_names(void **state)
     cpvm_program_free(p);
 }
 
+/* The compiler costs blocks lazily under the full model: a block first run at
+ * the out-of-gas boundary, a block entered mid-way, a block another instance
+ * (another worker) costed first: the same stops, pcs, gas and registers as the
+ * interpreter, on both compiler modes. */
+struct lazy_run {
+    cpvm_exit exit;
+    uint32_t pc, next;
+    int64_t gas;
+    uint64_t a0;
+};
+
+static struct lazy_run lazy_step(cpvm_instance *in, int64_t gas)
+{
+    struct cpvm_interrupt out;
+    if (gas >= 0) cpvm_instance_set_gas(in, gas);
+    assert_int_equal(cpvm_instance_run(in, &out), CPVM_OK);
+    struct lazy_run r = {.exit = out.exit, .pc = out.pc, .gas = cpvm_instance_gas(in),
+                         .a0 = cpvm_instance_reg(in, CPVM_REG_A0), .next = UINT32_MAX};
+    cpvm_instance_next_pc(in, &r.next);
+    return r;
+}
+
+static void lazy_same(struct lazy_run x, struct lazy_run y)
+{
+    assert_int_equal(x.exit, y.exit);
+    assert_int_equal(x.pc, y.pc);
+    assert_int_equal(x.next, y.next);
+    assert_int_equal(x.gas, y.gas);
+    assert_int_equal(x.a0, y.a0);
+}
+
+static void test_lazy_costs(void **state)
+{
+    (void)state;
+    cpvm_program *p = assemble("pub @main:\n a0 = 1\n a1 = 2\n jump @b\n@b:\n a0 = a0 + a1\n a1 = a1 * a1\n"
+                               " a0 = a0 + a1\n ret\n");
+    static const struct { cpvm_backend backend; cpvm_sandbox sandbox; } kinds[] = {
+        {CPVM_BACKEND_INTERPRETER, CPVM_SANDBOX_NONE},
+        {CPVM_BACKEND_COMPILER, CPVM_SANDBOX_NONE},
+        {CPVM_BACKEND_COMPILER, CPVM_SANDBOX_ZYGOTE},
+    };
+    struct lazy_run want[8];
+    uint32_t ca = 0, cb = 0, b = 0, mid = 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        struct cpvm_module_config cfg;
+        cpvm_module_config_default(&cfg);
+        cfg.backend = kinds[k].backend;
+        cfg.sandbox = kinds[k].sandbox;
+        cfg.gas_metering = true;
+        assert_true(cpvm_cost_model_from_name("full:l2", &cfg.cost_model));
+        cpvm_module *m = NULL;
+        struct cpvm_error e;
+        memset(&e, 0, sizeof e);
+        assert_int_equal(cpvm_module_new(p, &cfg, &m, &e), CPVM_OK);
+        const struct jit_code *jc = m->jit;
+        if (k == 0) { /* the interpreter: the costs and the block boundaries */
+            assert_true(cpvm_module_block_cost(m, 0, &ca));
+            struct dec_insn d;
+            for (uint32_t pc = 0; pc < p->code_len; pc += d.len) {
+                dec_decode(p, pc, &d);
+                if (d.op == OP_jump) b = d.target;
+            }
+            assert_true(cpvm_module_block_cost(m, b, &cb));
+            dec_decode(p, b, &d);
+            mid = b + d.len;
+            assert_true(ca >= 1 && cb >= 1);
+        } else if (kinds[k].backend == CPVM_BACKEND_COMPILER && jc) {
+            assert_non_null(jc->costs);
+            assert_int_equal(jit_blocks_costed(jc), 0); /* module creation costs nothing */
+        }
+        cpvm_instance *in = NULL, *other = NULL;
+        assert_int_equal(cpvm_instance_new(m, &in, &e), CPVM_OK);
+        assert_int_equal(cpvm_instance_new(m, &other, &e), CPVM_OK); /* a second worker, its own table copy */
+        struct lazy_run got[8];
+        size_t n = 0;
+        /* the entry block one short: out of gas at 0, nothing charged */
+        cpvm_instance_prepare_call(in, 0);
+        got[n++] = lazy_step(in, ca - 1);
+        /* block b first runs with one gas too few: out of gas at its start */
+        got[n++] = lazy_step(in, ca + cb - 1);
+        if (jc) assert_int_equal(jit_blocks_costed(jc), 2);
+        got[n++] = lazy_step(in, cb); /* exactly enough: halts with 0 */
+        /* the other instance: both blocks known to the module, not to its worker's copy */
+        cpvm_instance_prepare_call(other, 0);
+        got[n++] = lazy_step(other, ca + cb);
+        cpvm_instance_prepare_call(other, 0);
+        got[n++] = lazy_step(other, ca + cb - 1);
+        cpvm_instance_free(other);
+        cpvm_instance_free(in);
+        /* a fresh module entered mid-block first: pays for the whole block */
+        cpvm_module_free(m);
+        assert_int_equal(cpvm_module_new(p, &cfg, &m, &e), CPVM_OK);
+        assert_int_equal(cpvm_instance_new(m, &in, &e), CPVM_OK);
+        cpvm_instance_prepare_call(in, 0);
+        cpvm_instance_set_next_pc(in, mid);
+        got[n++] = lazy_step(in, cb - 1);
+        got[n++] = lazy_step(in, cb + 5);
+        if (m->jit) assert_int_equal(jit_blocks_costed(m->jit), 1);
+        cpvm_instance_free(in);
+        cpvm_module_free(m);
+        if (k == 0) {
+            memcpy(want, got, sizeof got);
+            assert_int_equal(want[0].exit, CPVM_EXIT_OUT_OF_GAS);
+            assert_int_equal(want[0].gas, ca - 1);
+            assert_int_equal(want[1].exit, CPVM_EXIT_OUT_OF_GAS);
+            assert_int_equal(want[1].pc, b);
+            assert_int_equal(want[1].next, b);
+            assert_int_equal(want[1].gas, cb - 1);
+            assert_int_equal(want[2].exit, CPVM_EXIT_HALT);
+            assert_int_equal(want[2].gas, 0);
+            assert_int_equal(want[2].a0, 1 + 2 + 4);
+            assert_int_equal(want[5].exit, CPVM_EXIT_OUT_OF_GAS);
+            assert_int_equal(want[6].gas, 5);
+        } else {
+            for (size_t i = 0; i < n; i++) lazy_same(want[i], got[i]);
+        }
+    }
+    cpvm_program_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_table_module),
         cmocka_unit_test(test_model_names),
         cmocka_unit_test(test_every_instruction_costed),
+        cmocka_unit_test(test_lazy_costs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

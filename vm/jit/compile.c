@@ -493,7 +493,7 @@ static void dynamic_jump(struct cc *c, uint32_t table, uint32_t pc)
     E(x64_jmp_r(O, RCX));
 }
 
-static void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
+static __attribute__((noinline)) void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
 {
     enum x64_reg A = HR(in->a), B = HR(in->b), D = HR(in->d);
     uint64_t X = sext32((uint32_t)in->i1);
@@ -802,15 +802,15 @@ static int low32_dest(const struct dec_insn *in)
 /* Next instruction start after `pc` (code_len if none). */
 static uint32_t next_start(const struct cpvm_program *p, uint32_t pc)
 {
-    uint32_t k = pc + 1;
-    while (k < p->code_len) {
-        if ((k & 7) == 0 && p->bitmask[k >> 3] == 0) {
-            k += 8;
-            continue;
-        }
-        if (dec_bit(p, k)) return k;
-        k++;
+    uint32_t k = pc + 1, bytes = (p->code_len + 7) / 8;
+    /* 57+ bits per 8-byte read; bits past the code are zero (blob.c checks it) */
+    while (k < p->code_len && (k >> 3) + 8 <= bytes) {
+        uint64_t w = rd_le64(p->bitmask + (k >> 3)) >> (k & 7);
+        if (w) return k + (uint32_t)__builtin_ctzll(w);
+        k += 64 - (k & 7);
     }
+    for (; k < p->code_len; k++)
+        if (dec_bit(p, k)) return k;
     return p->code_len;
 }
 
@@ -848,19 +848,22 @@ static void emit_program(struct cc *c, uint32_t table)
         gas_block_add_all(gm, &gb, c->blk, n);
         uint32_t cost = gas_block_end(gm, p, &gb, pc);
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
-        if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+        /* room for the head and every instruction at once: each fits in MAX_NATIVE_PER_INSN */
+        if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN * (n + 1))) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};
         block_head(c, pc, x64_label_new(&c->a), cost);
         bool first = true;
         uint32_t last = pc;
+        int dest_next = n ? low32_dest(&c->blk[0]) : -1;
         for (size_t k = 0; k < n; k++) {
             const struct dec_insn *in = &c->blk[k];
-            if (!x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+            int dest = dest_next;
+            dest_next = k + 1 < n ? low32_dest(&c->blk[k + 1]) : -1;
             size_t before = c->a.len;
             if (in->op != OP_invalid || dec_bit(p, in->pc)) {
-                struct jit_pcmap *m = push_vec((void **)&c->insns, &c->ninsns, &c->insn_cap, sizeof *m, &c->oom);
-                if (!m) break;
-                *m = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)c->a.len};
+                /* one entry per instruction start (in pc order), sized by count_starts */
+                if (c->ninsns == c->insn_cap) CPVM_BUG("more instruction starts than counted");
+                c->insns[c->ninsns++] = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)c->a.len};
                 last = in->pc;
             }
             if (c->stepping) {
@@ -869,8 +872,7 @@ static void emit_program(struct cc *c, uint32_t table)
             }
             /* Nothing runs between two instructions of a block (no exit, no step
              * point when not stepping), so the sign extension can be left to the next. */
-            int dest = low32_dest(in);
-            c->defer_sext = !c->stepping && dest >= 0 && k + 1 < n && low32_dest(&c->blk[k + 1]) == dest;
+            c->defer_sext = !c->stepping && dest >= 0 && dest_next == dest;
             emit_insn(c, in, table);
             if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
             if (in->op == OP_fallthrough) forced = in->pc + in->len;

@@ -286,6 +286,56 @@ static void test_encode_decode_round_trip(void **state)
     assert_int_equal(dec_encode(CPVM_ISA_JAM_V1, &in, 0, out), 0);
 }
 
+/* The block walks' inline decoder (in-place reads away from the code's end) against
+ * dec_decode and a bit-by-bit skip, for every opcode byte, random operand bytes and
+ * bitmasks with gaps of every length up to past the 24-bit cap. */
+static void test_inline_decoder(void **state)
+{
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    unsigned fast = 0;
+    for (int isa = 0; isa < CPVM_ISA_COUNT; isa++) {
+        for (unsigned opcode = 0; opcode < 256; opcode++) {
+            for (unsigned trial = 0; trial < 6; trial++) {
+                enum { N = 127 };
+                uint8_t code[N];
+                uint32_t starts[N];
+                size_t ns = 0;
+                for (unsigned i = 0; i < N; i++) {
+                    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                    code[i] = (uint8_t)(seed >> 56);
+                    /* trial t: a start every ~2^t bytes, so gaps run from 0 to past 24 */
+                    if (((seed >> 20) & ((1u << trial) - 1)) == 0 || (trial == 5 && i % 29 == 0)) starts[ns++] = i;
+                }
+                static const uint32_t at[] = {0, 1, 7, 30, 62};
+                for (size_t j = 0; j < sizeof at / sizeof *at; j++) code[at[j]] = (uint8_t)opcode;
+                cpvm_program *p = prog((cpvm_isa)isa, code, N, starts, ns);
+                for (uint32_t pc = 0; pc < N; pc++) {
+                    struct dec_insn want, got;
+                    dec_decode(p, pc, &want);
+                    dec_decode_inline(p, pc, &got);
+                    unsigned skip = 0;
+                    while (skip < 24 && pc + 1 + skip < N && !dec_bit(p, pc + 1 + skip)) skip++;
+                    assert_int_equal(want.len, 1 + skip);
+                    assert_int_equal(got.pc, want.pc);
+                    assert_int_equal(got.len, want.len);
+                    assert_int_equal(got.op, want.op);
+                    assert_int_equal(got.a, want.a);
+                    assert_int_equal(got.b, want.b);
+                    assert_int_equal(got.d, want.d);
+                    assert_int_equal(got.i1, want.i1);
+                    assert_int_equal(got.i2, want.i2);
+                    assert_int_equal(got.target, want.target);
+                    assert_int_equal(got.imm64, want.imm64);
+                    fast += N - pc > 64;
+                }
+                cpvm_program_free(p);
+            }
+        }
+    }
+    assert_int_equal(fast, CPVM_ISA_COUNT * 256u * 6u * 63u);
+}
+
 static void test_jam_validation(void **state)
 {
     (void)state;
@@ -333,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_slow_scanner_quirk),   cmocka_unit_test(test_jump_target_window),
         cmocka_unit_test(test_gp_block_set),
         cmocka_unit_test(test_encode_decode_round_trip), cmocka_unit_test(test_jam_validation),
+        cmocka_unit_test(test_inline_decoder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,6 +184,16 @@ static inline bool dec_valid_target(const struct cpvm_program *p, uint32_t t)
     return op != OP_invalid && isa_is_terminator(op);
 }
 
+/* dec_valid_target(p, pc + len) for a known terminator at instruction start pc of
+ * length len (no start in between): the nearest start before pc + len is pc itself
+ * when the look-back window reaches it. */
+static inline bool dec_valid_after_terminator(const struct cpvm_program *p, uint32_t pc, unsigned len)
+{
+    uint32_t t = pc + len;
+    unsigned window = 24 + (t & 7);
+    return dec_bit(p, t) && len <= (window > 25 ? 25 : window);
+}
+
 /* Whether t is in the Graypaper's basic-block set (A.2): 0, or n + 1 + skip(n)
  * for a known terminator n (skip reads the bits past the code as set, so one
  * after a final terminator is the end of the code). The predecessor is the

@@ -450,7 +450,7 @@ static void load(struct cc *c, enum op op, enum x64_reg d)
 static void branch(struct cc *c, const struct dec_insn *in, enum x64_cc cc, bool with_imm)
 {
     const struct cpvm_program *p = c->p;
-    if (!dec_valid_target(p, in->target) || !dec_valid_target(p, in->pc + in->len)) {
+    if (!dec_valid_target(p, in->target) || !dec_valid_after_terminator(p, in->pc, in->len)) {
         trap(c, in->pc);
         return;
     }
@@ -493,7 +493,7 @@ static void dynamic_jump(struct cc *c, uint32_t table, uint32_t pc)
     E(x64_jmp_r(O, RCX));
 }
 
-static __attribute__((noinline)) void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
+static inline __attribute__((always_inline)) void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
 {
     enum x64_reg A = HR(in->a), B = HR(in->b), D = HR(in->d);
     uint64_t X = sext32((uint32_t)in->i1);
@@ -822,8 +822,11 @@ static void emit_program(struct cc *c, uint32_t table)
     struct gas_block gb;
     gas_block_prepare(gm, p, &gb);
     uint32_t pc = dec_bit(p, 0) ? 0 : next_start(p, 0);
+    unsigned term_len = 0; /* the length of the known terminator ending at pc, if one does */
     while (pc < p->code_len && !c->a.failed && !c->oom) {
-        if (!dec_is_block_start(p, pc) && pc != forced) {
+        bool start = term_len ? dec_valid_after_terminator(p, pc - term_len, term_len) : dec_is_block_start(p, pc);
+        term_len = 0;
+        if (!start && pc != forced) {
             pc = next_start(p, pc); /* unreachable: no entry and no jump can land here */
             continue;
         }
@@ -852,33 +855,37 @@ static void emit_program(struct cc *c, uint32_t table)
         if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN * (n + 1))) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};
         block_head(c, pc, x64_label_new(&c->a), cost);
-        bool first = true;
         uint32_t last = pc;
-        int dest_next = n ? low32_dest(&c->blk[0]) : -1;
-        for (size_t k = 0; k < n; k++) {
-            const struct dec_insn *in = &c->blk[k];
+        /* locals, not c's fields: they stay in registers across emit_insn */
+        const bool stepping = c->stepping;
+        struct jit_pcmap *map = c->insns + c->ninsns, *map_end = c->insns + c->insn_cap;
+        const struct dec_insn *in = c->blk, *end = c->blk + n;
+        int dest_next = low32_dest(in); /* n >= 1: a block has at least one instruction */
+        for (; in < end; in++) {
             int dest = dest_next;
-            dest_next = k + 1 < n ? low32_dest(&c->blk[k + 1]) : -1;
+            dest_next = in + 1 < end ? low32_dest(in + 1) : -1;
             size_t before = c->a.len;
             if (in->op != OP_invalid || dec_bit(p, in->pc)) {
                 /* one entry per instruction start (in pc order), sized by count_starts */
-                if (c->ninsns == c->insn_cap) CPVM_BUG("more instruction starts than counted");
-                c->insns[c->ninsns++] = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)c->a.len};
+                if (map == map_end) CPVM_BUG("more instruction starts than counted");
+                *map++ = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)before};
                 last = in->pc;
             }
-            if (c->stepping) {
-                if (!first) step_check(c, in->pc);
+            if (stepping) {
+                if (in != c->blk) step_check(c, in->pc);
                 step_count(c);
             }
             /* Nothing runs between two instructions of a block (no exit, no step
              * point when not stepping), so the sign extension can be left to the next. */
-            c->defer_sext = !c->stepping && dest >= 0 && dest_next == dest;
+            c->defer_sext = !stepping && dest >= 0 && dest_next == dest;
             emit_insn(c, in, table);
             if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
             if (in->op == OP_fallthrough) forced = in->pc + in->len;
-            first = false;
         }
+        c->ninsns = (size_t)(map - c->insns);
         pc = next_start(p, last);
+        const struct dec_insn *t = end - 1;
+        if (t->op != OP_invalid && isa_is_terminator((enum op)t->op) && t->pc + t->len == pc) term_len = t->len;
     }
 }
 

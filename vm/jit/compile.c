@@ -161,9 +161,19 @@ static void exit_resumable(struct cc *c, enum jit_exit why, uint32_t pc, bool wi
  * guest address is formed. SECURITY: 32-bit results, so [r15 + rcx] stays in the window. */
 static void guest_addr(struct cc *c, int base, int32_t off)
 {
-    if (base < 0) E(x64_mov_ri(O, 4, RCX, (uint32_t)off));
-    else if (off == 0) E(x64_mov_rr(O, 4, RCX, HR(base)));
-    else E(x64_lea(O, 4, RCX, x64_mem_bd(HR(base), off)));
+    if (base < 0) {
+        E(x64_mov_ri(O, 4, RCX, (uint32_t)off));
+    } else if (off == 0) {
+        E(x64_mov_rr(O, 4, RCX, HR(base)));
+    } else {
+        /* one case per register: its REX, ModRM and SIB bytes fold to constants */
+        switch (base) {
+#define LEA(g) case g: E(x64_lea(O, 4, RCX, x64_mem_bd(HR(g), off))); break;
+            LEA(0) LEA(1) LEA(2) LEA(3) LEA(4) LEA(5) LEA(6) LEA(7) LEA(8) LEA(9) LEA(10) LEA(11)
+            default: E(x64_lea(O, 4, RCX, x64_mem_bd(HR(12), off))); break;
+#undef LEA
+        }
+    }
 }
 
 static void cold(struct cc *c, enum cold_kind kind, uint32_t label, uint32_t pc, uint32_t resume, uint64_t cost)

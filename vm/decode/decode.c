@@ -22,30 +22,12 @@ static unsigned skip_at(const struct cpvm_program *p, uint32_t pc)
     /* Fast path: 8 bitmask bytes from bit k's byte hold 57+ bits (>= the 24 that
      * can matter); bits past the code are the zero padding (blob.c checks it). */
     if ((k >> 3) + 8 <= (p->code_len + 7) / 8) {
-        uint64_t w = (rd_le64(p->bitmask + (k >> 3)) >> (k & 7)) | (1ull << LIMIT_BITMASK_MAX);
-        unsigned z = (unsigned)__builtin_ctzll(w);
+        unsigned z = dec_skip_word(p, k);
         return z < left ? z : left;
     }
     unsigned z = zeros_from(p, k, LIMIT_BITMASK_MAX);
     return z < left ? z : left;
 }
-
-static inline uint8_t reg(uint8_t nibble)
-{
-    nibble &= 15;
-    return nibble > 12 ? 12 : nibble;
-}
-
-/* Sign-extending little-endian read of L (0..4) bytes. */
-/* Sign-extending little-endian read of L (0..4) bytes; b[k..k+3] is readable. */
-static inline int32_t imm_at(const uint8_t *b, unsigned k, unsigned L)
-{
-    if (L == 0) return 0;
-    unsigned shift = 32 - 8 * L;
-    return (int32_t)(rd_le32(b + k) << shift) >> shift;
-}
-
-static inline unsigned clamp4(int x) { return x < 0 ? 0 : x > 4 ? 4 : (unsigned)x; }
 
 void dec_decode(const struct cpvm_program *p, uint32_t pc, struct dec_insn *o)
 {
@@ -59,66 +41,7 @@ void dec_decode(const struct cpvm_program *p, uint32_t pc, struct dec_insn *o)
         memcpy(tail, b, avail);
         b = tail;
     }
-    unsigned skip = skip_at(p, pc);
-    *o = (struct dec_insn){.pc = pc, .len = (uint8_t)(1 + skip), .op = p->decode_map[b[0]]};
-    unsigned L1;
-    switch ((enum isa_class)isa_rows[o->op].cls) {
-    case CLS_N:
-        break;
-    case CLS_R_I:
-        o->a = reg(b[1]);
-        o->i1 = imm_at(b, 2, clamp4((int)skip - 1));
-        break;
-    case CLS_R_I_O:
-    case CLS_R_I_I:
-        o->a = reg(b[1]);
-        L1 = clamp4((b[1] >> 4) & 7);
-        o->i1 = imm_at(b, 2, L1);
-        o->i2 = imm_at(b, 2 + L1, clamp4((int)skip - (int)L1 - 1));
-        o->target = pc + (uint32_t)o->i2;
-        break;
-    case CLS_RR_I:
-    case CLS_RR_O:
-        o->a = reg(b[1]);
-        o->b = reg(b[1] >> 4);
-        o->i1 = imm_at(b, 2, clamp4((int)skip - 1));
-        o->target = pc + (uint32_t)o->i1;
-        break;
-    case CLS_RRR:
-        o->a = reg(b[1]);
-        o->b = reg(b[1] >> 4);
-        o->d = reg(b[2]);
-        break;
-    case CLS_O:
-        o->i1 = imm_at(b, 1, clamp4((int)skip));
-        o->target = pc + (uint32_t)o->i1;
-        break;
-    case CLS_I:
-        o->i1 = imm_at(b, 1, clamp4((int)skip));
-        break;
-    case CLS_I_I:
-        L1 = clamp4(b[1] & 7);
-        o->i1 = imm_at(b, 2, L1);
-        o->i2 = imm_at(b, 2 + L1, clamp4((int)skip - (int)L1 - 1));
-        break;
-    case CLS_RR:
-        o->a = reg(b[1]);
-        o->b = reg(b[1] >> 4);
-        break;
-    case CLS_RR_I_I:
-        o->a = reg(b[1]);
-        o->b = reg(b[1] >> 4);
-        L1 = clamp4(b[2] & 7);
-        o->i1 = imm_at(b, 3, L1);
-        o->i2 = imm_at(b, 3 + L1, clamp4((int)skip - (int)L1 - 2));
-        break;
-    case CLS_R_I64:
-        o->a = reg(b[1]);
-        o->imm64 = rd_le64(b + 2);
-        break;
-    case CLS_COUNT:
-        CPVM_BUG("bad class");
-    }
+    dec_operands(b, pc, skip_at(p, pc), p->decode_map[b[0]], o);
 }
 
 bool dec_gp_block_start(const struct cpvm_program *p, uint32_t t)

@@ -10,6 +10,7 @@
 #include "../common/limits.h"
 #include "../program/program.h"
 #include "../common/bits.h"
+#include "../common/error.h"
 
 struct dec_insn {
     uint32_t pc;
@@ -29,6 +30,110 @@ static inline bool dec_bit(const struct cpvm_program *p, uint32_t k)
 
 /* Decodes the instruction at `pc` (< code length) as if bit(pc) were set. */
 void dec_decode(const struct cpvm_program *p, uint32_t pc, struct dec_insn *out);
+
+/* skip(k - 1) from one 8-byte bitmask read at bit k's byte (the caller checks that
+ * the read is inside the bitmask and that 24 bits fit before the code's end). */
+static inline unsigned dec_skip_word(const struct cpvm_program *p, uint32_t k)
+{
+    uint64_t w = (rd_le64(p->bitmask + (k >> 3)) >> (k & 7)) | (1ull << LIMIT_BITMASK_MAX);
+    return (unsigned)__builtin_ctzll(w);
+}
+
+static inline uint8_t dec_reg(uint8_t nibble)
+{
+    nibble &= 15;
+    return nibble > 12 ? 12 : nibble;
+}
+
+/* Sign-extending little-endian read of L (0..4) bytes; b[k..k+3] is readable. */
+static inline int32_t dec_imm(const uint8_t *b, unsigned k, unsigned L)
+{
+    if (L == 0) return 0;
+    unsigned shift = 32 - 8 * L;
+    return (int32_t)(rd_le32(b + k) << shift) >> shift;
+}
+
+static inline unsigned dec_clamp4(int x) { return x < 0 ? 0 : x > 4 ? 4 : (unsigned)x; }
+
+/* The operands of instruction `op` at `pc` from its bytes b[0..16] (b[0] the
+ * opcode, zero past the code) and its skip: the one body of every decode path. */
+static inline __attribute__((always_inline)) void dec_operands(const uint8_t *b, uint32_t pc, unsigned skip,
+                                                               enum op op, struct dec_insn *o)
+{
+    *o = (struct dec_insn){.pc = pc, .len = (uint8_t)(1 + skip), .op = (uint8_t)op};
+    unsigned L1;
+    switch ((enum isa_class)isa_rows[op].cls) {
+    case CLS_N:
+        break;
+    case CLS_R_I:
+        o->a = dec_reg(b[1]);
+        o->i1 = dec_imm(b, 2, dec_clamp4((int)skip - 1));
+        break;
+    case CLS_R_I_O:
+    case CLS_R_I_I:
+        o->a = dec_reg(b[1]);
+        L1 = dec_clamp4((b[1] >> 4) & 7);
+        o->i1 = dec_imm(b, 2, L1);
+        o->i2 = dec_imm(b, 2 + L1, dec_clamp4((int)skip - (int)L1 - 1));
+        o->target = pc + (uint32_t)o->i2;
+        break;
+    case CLS_RR_I:
+    case CLS_RR_O:
+        o->a = dec_reg(b[1]);
+        o->b = dec_reg(b[1] >> 4);
+        o->i1 = dec_imm(b, 2, dec_clamp4((int)skip - 1));
+        o->target = pc + (uint32_t)o->i1;
+        break;
+    case CLS_RRR:
+        o->a = dec_reg(b[1]);
+        o->b = dec_reg(b[1] >> 4);
+        o->d = dec_reg(b[2]);
+        break;
+    case CLS_O:
+        o->i1 = dec_imm(b, 1, dec_clamp4((int)skip));
+        o->target = pc + (uint32_t)o->i1;
+        break;
+    case CLS_I:
+        o->i1 = dec_imm(b, 1, dec_clamp4((int)skip));
+        break;
+    case CLS_I_I:
+        L1 = dec_clamp4(b[1] & 7);
+        o->i1 = dec_imm(b, 2, L1);
+        o->i2 = dec_imm(b, 2 + L1, dec_clamp4((int)skip - (int)L1 - 1));
+        break;
+    case CLS_RR:
+        o->a = dec_reg(b[1]);
+        o->b = dec_reg(b[1] >> 4);
+        break;
+    case CLS_RR_I_I:
+        o->a = dec_reg(b[1]);
+        o->b = dec_reg(b[1] >> 4);
+        L1 = dec_clamp4(b[2] & 7);
+        o->i1 = dec_imm(b, 3, L1);
+        o->i2 = dec_imm(b, 3 + L1, dec_clamp4((int)skip - (int)L1 - 2));
+        break;
+    case CLS_R_I64:
+        o->a = dec_reg(b[1]);
+        o->imm64 = rd_le64(b + 2);
+        break;
+    case CLS_COUNT:
+        CPVM_BUG("bad class");
+    }
+}
+
+/* dec_decode, inline for the block walks: away from the code's end (more than 64
+ * bytes left, so the code bytes and the bitmask word are read in place and the
+ * skip needs no clamp to the end) it is one bitmask read and the operands. */
+static inline __attribute__((always_inline)) void dec_decode_inline(const struct cpvm_program *p, uint32_t pc,
+                                                                    struct dec_insn *out)
+{
+    if (__builtin_expect(p->code_len - pc > 64, 1)) {
+        const uint8_t *b = p->code + pc;
+        dec_operands(b, pc, dec_skip_word(p, pc + 1), p->decode_map[b[0]], out);
+    } else {
+        dec_decode(p, pc, out);
+    }
+}
 
 /* Whether next(pc) = pc + len is a proper successor (isa.md §2, with the
  * slow-scanner quirk near the end of the code). */
@@ -79,6 +184,16 @@ static inline bool dec_valid_target(const struct cpvm_program *p, uint32_t t)
     return op != OP_invalid && isa_is_terminator(op);
 }
 
+/* dec_valid_target(p, pc + len) for a known terminator at instruction start pc of
+ * length len (no start in between): the nearest start before pc + len is pc itself
+ * when the look-back window reaches it. */
+static inline bool dec_valid_after_terminator(const struct cpvm_program *p, uint32_t pc, unsigned len)
+{
+    uint32_t t = pc + len;
+    unsigned window = 24 + (t & 7);
+    return dec_bit(p, t) && len <= (window > 25 ? 25 : window);
+}
+
 /* Whether t is in the Graypaper's basic-block set (A.2): 0, or n + 1 + skip(n)
  * for a known terminator n (skip reads the bits past the code as set, so one
  * after a final terminator is the end of the code). The predecessor is the
@@ -95,7 +210,8 @@ bool dec_block_start(const struct cpvm_program *p, uint32_t pc, uint32_t *start)
 struct dec_block_iter {
     const struct cpvm_program *p;
     uint32_t pc;
-    enum { DEC_ITER_MORE, DEC_ITER_TRAP, DEC_ITER_DONE } state;
+    /* MORE: pc is still to be checked; NEXT: pc is a proper successor (its bit is set) */
+    enum { DEC_ITER_MORE, DEC_ITER_NEXT, DEC_ITER_TRAP, DEC_ITER_DONE } state;
     /* Graypaper walk: any pc below the code length decodes (bit set or not) and
      * next(pc) = pc + len always follows (no scanner quirk, no >24-bit gap rule) */
     bool gp;
@@ -104,32 +220,35 @@ static inline struct dec_block_iter dec_block_begin(const struct cpvm_program *p
 {
     return (struct dec_block_iter){.p = p, .pc = start, .state = DEC_ITER_MORE};
 }
-static inline bool dec_block_next(struct dec_block_iter *it, struct dec_insn *out)
+static inline __attribute__((always_inline)) bool dec_block_next(struct dec_block_iter *it, struct dec_insn *out)
 {
     const struct cpvm_program *p = it->p;
-    switch (it->state) {
-    case DEC_ITER_DONE:
-        return false;
-    case DEC_ITER_TRAP:
-        *out = (struct dec_insn){.pc = it->pc, .op = OP_invalid, .len = 1};
-        it->state = DEC_ITER_DONE;
-        return true;
-    case DEC_ITER_MORE:
-        break;
+    if (__builtin_expect(it->state != DEC_ITER_NEXT, 0)) {
+        switch (it->state) {
+        case DEC_ITER_DONE:
+            return false;
+        case DEC_ITER_TRAP:
+            *out = (struct dec_insn){.pc = it->pc, .op = OP_invalid, .len = 1};
+            it->state = DEC_ITER_DONE;
+            return true;
+        case DEC_ITER_MORE:
+        case DEC_ITER_NEXT:
+            break;
+        }
+        if (it->gp ? it->pc >= p->code_len : !dec_bit(p, it->pc)) {
+            *out = (struct dec_insn){.pc = it->pc, .op = OP_invalid, .len = 1};
+            it->state = DEC_ITER_DONE;
+            return true;
+        }
     }
-    if (it->gp ? it->pc >= p->code_len : !dec_bit(p, it->pc)) {
-        *out = (struct dec_insn){.pc = it->pc, .op = OP_invalid, .len = 1};
-        it->state = DEC_ITER_DONE;
-        return true;
-    }
-    dec_decode(p, it->pc, out);
+    dec_decode_inline(p, it->pc, out);
     if (isa_is_terminator((enum op)out->op)) {
         it->state = DEC_ITER_DONE;
     } else {
         /* No proper successor: the implicit trap at next(pc) (isa.md §2) comes next,
          * even where a bit is set (the slow-scanner quirk). */
-        if (it->gp ? it->pc + out->len >= p->code_len : !dec_next_is_proper(p, it->pc, out->len))
-            it->state = DEC_ITER_TRAP;
+        bool proper = it->gp ? it->pc + out->len < p->code_len : dec_next_is_proper(p, it->pc, out->len);
+        it->state = proper ? DEC_ITER_NEXT : DEC_ITER_TRAP;
         it->pc += out->len;
     }
     return true;

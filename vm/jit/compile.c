@@ -164,9 +164,19 @@ static void exit_resumable(struct cc *c, enum jit_exit why, uint32_t pc, bool wi
  * guest address is formed. SECURITY: 32-bit results, so [r15 + rcx] stays in the window. */
 static void guest_addr(struct cc *c, int base, int32_t off)
 {
-    if (base < 0) E(x64_mov_ri(O, 4, RCX, (uint32_t)off));
-    else if (off == 0) E(x64_mov_rr(O, 4, RCX, HR(base)));
-    else E(x64_lea(O, 4, RCX, x64_mem_bd(HR(base), off)));
+    if (base < 0) {
+        E(x64_mov_ri(O, 4, RCX, (uint32_t)off));
+    } else if (off == 0) {
+        E(x64_mov_rr(O, 4, RCX, HR(base)));
+    } else {
+        /* one case per register: its REX, ModRM and SIB bytes fold to constants */
+        switch (base) {
+#define LEA(g) case g: E(x64_lea(O, 4, RCX, x64_mem_bd(HR(g), off))); break;
+            LEA(0) LEA(1) LEA(2) LEA(3) LEA(4) LEA(5) LEA(6) LEA(7) LEA(8) LEA(9) LEA(10) LEA(11)
+            default: E(x64_lea(O, 4, RCX, x64_mem_bd(HR(12), off))); break;
+#undef LEA
+        }
+    }
 }
 
 static void cold(struct cc *c, enum cold_kind kind, uint32_t label, uint32_t pc, uint32_t resume, uint64_t cost)
@@ -472,7 +482,7 @@ static void load(struct cc *c, enum op op, enum x64_reg d)
 static void branch(struct cc *c, const struct dec_insn *in, enum x64_cc cc, bool with_imm)
 {
     const struct cpvm_program *p = c->p;
-    if (!dec_valid_target(p, in->target) || !dec_valid_target(p, in->pc + in->len)) {
+    if (!dec_valid_target(p, in->target) || !dec_valid_after_terminator(p, in->pc, in->len)) {
         trap(c, in->pc);
         return;
     }
@@ -515,7 +525,7 @@ static void dynamic_jump(struct cc *c, uint32_t table, uint32_t pc)
     E(x64_jmp_r(O, RCX));
 }
 
-static void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
+static inline __attribute__((always_inline)) void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
 {
     enum x64_reg A = HR(in->a), B = HR(in->b), D = HR(in->d);
     uint64_t X = sext32((uint32_t)in->i1);
@@ -826,15 +836,15 @@ static int low32_dest(const struct dec_insn *in)
 /* Next instruction start after `pc` (code_len if none). */
 static uint32_t next_start(const struct cpvm_program *p, uint32_t pc)
 {
-    uint32_t k = pc + 1;
-    while (k < p->code_len) {
-        if ((k & 7) == 0 && p->bitmask[k >> 3] == 0) {
-            k += 8;
-            continue;
-        }
-        if (dec_bit(p, k)) return k;
-        k++;
+    uint32_t k = pc + 1, bytes = (p->code_len + 7) / 8;
+    /* 57+ bits per 8-byte read; bits past the code are zero (blob.c checks it) */
+    while (k < p->code_len && (k >> 3) + 8 <= bytes) {
+        uint64_t w = rd_le64(p->bitmask + (k >> 3)) >> (k & 7);
+        if (w) return k + (uint32_t)__builtin_ctzll(w);
+        k += 64 - (k & 7);
     }
+    for (; k < p->code_len; k++)
+        if (dec_bit(p, k)) return k;
     return p->code_len;
 }
 
@@ -846,8 +856,11 @@ static void emit_program(struct cc *c, uint32_t table)
     struct gas_block gb;
     gas_block_prepare(gm, p, &gb);
     uint32_t pc = dec_bit(p, 0) ? 0 : next_start(p, 0);
+    unsigned term_len = 0; /* the length of the known terminator ending at pc, if one does */
     while (pc < p->code_len && !c->a.failed && !c->oom) {
-        if (!dec_is_block_start(p, pc) && pc != forced) {
+        bool start = term_len ? dec_valid_after_terminator(p, pc - term_len, term_len) : dec_is_block_start(p, pc);
+        term_len = 0;
+        if (!start && pc != forced) {
             pc = next_start(p, pc); /* unreachable: no entry and no jump can land here */
             continue;
         }
@@ -875,35 +888,41 @@ static void emit_program(struct cc *c, uint32_t table)
             cost = gas_block_end(gm, p, &gb, pc);
         }
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
-        if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+        /* room for the head and every instruction at once: each fits in MAX_NATIVE_PER_INSN */
+        if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN * (n + 1))) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};
         block_head(c, pc, x64_label_new(&c->a), cost, c->lazy ? (uint32_t)(c->nblocks - 1) : UINT32_MAX);
-        bool first = true;
         uint32_t last = pc;
-        for (size_t k = 0; k < n; k++) {
-            const struct dec_insn *in = &c->blk[k];
-            if (!x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+        /* locals, not c's fields: they stay in registers across emit_insn */
+        const bool stepping = c->stepping;
+        struct jit_pcmap *map = c->insns + c->ninsns, *map_end = c->insns + c->insn_cap;
+        const struct dec_insn *in = c->blk, *end = c->blk + n;
+        int dest_next = low32_dest(in); /* n >= 1: a block has at least one instruction */
+        for (; in < end; in++) {
+            int dest = dest_next;
+            dest_next = in + 1 < end ? low32_dest(in + 1) : -1;
             size_t before = c->a.len;
             if (in->op != OP_invalid || dec_bit(p, in->pc)) {
-                struct jit_pcmap *m = push_vec((void **)&c->insns, &c->ninsns, &c->insn_cap, sizeof *m, &c->oom);
-                if (!m) break;
-                *m = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)c->a.len};
+                /* one entry per instruction start (in pc order), sized by count_starts */
+                if (map == map_end) CPVM_BUG("more instruction starts than counted");
+                *map++ = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)before};
                 last = in->pc;
             }
-            if (c->stepping) {
-                if (!first) step_check(c, in->pc);
+            if (stepping) {
+                if (in != c->blk) step_check(c, in->pc);
                 step_count(c);
             }
             /* Nothing runs between two instructions of a block (no exit, no step
              * point when not stepping), so the sign extension can be left to the next. */
-            int dest = low32_dest(in);
-            c->defer_sext = !c->stepping && dest >= 0 && k + 1 < n && low32_dest(&c->blk[k + 1]) == dest;
+            c->defer_sext = !stepping && dest >= 0 && dest_next == dest;
             emit_insn(c, in, table);
             if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
             if (in->op == OP_fallthrough) forced = in->pc + in->len;
-            first = false;
         }
+        c->ninsns = (size_t)(map - c->insns);
         pc = next_start(p, last);
+        const struct dec_insn *t = end - 1;
+        if (t->op != OP_invalid && isa_is_terminator((enum op)t->op) && t->pc + t->len == pc) term_len = t->len;
     }
 }
 

@@ -286,6 +286,139 @@ static void test_encode_decode_round_trip(void **state)
     assert_int_equal(dec_encode(CPVM_ISA_JAM_V1, &in, 0, out), 0);
 }
 
+/* The operands as isa.md §5 lays them out, class by class, written apart from the
+ * decoder: the oracle for dec_operands. */
+static int32_t ref_imm(const uint8_t *b, unsigned k, unsigned L)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < L; i++) v |= (uint32_t)b[k + i] << (8 * i);
+    if (L && L < 4 && (v >> (8 * L - 1)) & 1) v |= UINT32_MAX << (8 * L);
+    return (int32_t)v;
+}
+static uint8_t ref_reg(unsigned nibble) { return (uint8_t)((nibble & 15) > 12 ? 12 : nibble & 15); }
+static unsigned ref_len(int x) { return x < 0 ? 0 : x > 4 ? 4 : (unsigned)x; }
+
+static void ref_operands(const uint8_t *b, uint32_t pc, unsigned skip, struct dec_insn *o)
+{
+    unsigned L1;
+    switch ((enum isa_class)isa_rows[o->op].cls) {
+    case CLS_N: break;
+    case CLS_R_I:
+        o->a = ref_reg(b[1]);
+        o->i1 = ref_imm(b, 2, ref_len((int)skip - 1));
+        break;
+    case CLS_R_I_O:
+    case CLS_R_I_I:
+        o->a = ref_reg(b[1]);
+        L1 = ref_len((b[1] >> 4) & 7);
+        o->i1 = ref_imm(b, 2, L1);
+        o->i2 = ref_imm(b, 2 + L1, ref_len((int)skip - (int)L1 - 1));
+        o->target = pc + (uint32_t)o->i2; /* also for R_I_I, unused there */
+        break;
+    case CLS_RR_I:
+    case CLS_RR_O:
+        o->a = ref_reg(b[1]);
+        o->b = ref_reg(b[1] >> 4);
+        o->i1 = ref_imm(b, 2, ref_len((int)skip - 1));
+        o->target = pc + (uint32_t)o->i1;
+        break;
+    case CLS_RRR:
+        o->a = ref_reg(b[1]);
+        o->b = ref_reg(b[1] >> 4);
+        o->d = ref_reg(b[2]);
+        break;
+    case CLS_O:
+        o->i1 = ref_imm(b, 1, ref_len((int)skip));
+        o->target = pc + (uint32_t)o->i1;
+        break;
+    case CLS_I: o->i1 = ref_imm(b, 1, ref_len((int)skip)); break;
+    case CLS_I_I:
+        L1 = ref_len(b[1] & 7);
+        o->i1 = ref_imm(b, 2, L1);
+        o->i2 = ref_imm(b, 2 + L1, ref_len((int)skip - (int)L1 - 1));
+        break;
+    case CLS_RR:
+        o->a = ref_reg(b[1]);
+        o->b = ref_reg(b[1] >> 4);
+        break;
+    case CLS_RR_I_I:
+        o->a = ref_reg(b[1]);
+        o->b = ref_reg(b[1] >> 4);
+        L1 = ref_len(b[2] & 7);
+        o->i1 = ref_imm(b, 3, L1);
+        o->i2 = ref_imm(b, 3 + L1, ref_len((int)skip - (int)L1 - 2));
+        break;
+    case CLS_R_I64:
+        o->a = ref_reg(b[1]);
+        for (unsigned i = 0; i < 8; i++) o->imm64 |= (uint64_t)b[2 + i] << (8 * i);
+        break;
+    case CLS_COUNT: fail();
+    }
+}
+
+/* The block walks' inline decoder (in-place reads away from the code's end) and
+ * dec_decode against the class-by-class oracle and a bit-by-bit skip, for every
+ * opcode byte, random operand bytes and bitmasks with gaps of every length up to
+ * past the 24-bit cap. */
+static void test_inline_decoder(void **state)
+{
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    unsigned fast = 0;
+    for (int isa = 0; isa < CPVM_ISA_COUNT; isa++) {
+        for (unsigned opcode = 0; opcode < 256; opcode++) {
+            for (unsigned trial = 0; trial < 6; trial++) {
+                enum { N = 127 };
+                uint8_t code[N];
+                uint32_t starts[N];
+                size_t ns = 0;
+                for (unsigned i = 0; i < N; i++) {
+                    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                    code[i] = (uint8_t)(seed >> 56);
+                    /* trial t: a start every ~2^t bytes, so gaps run from 0 to past 24 */
+                    if (((seed >> 20) & ((1u << trial) - 1)) == 0 || (trial == 5 && i % 29 == 0)) starts[ns++] = i;
+                }
+                static const uint32_t at[] = {0, 1, 7, 30, 62};
+                for (size_t j = 0; j < sizeof at / sizeof *at; j++) code[at[j]] = (uint8_t)opcode;
+                cpvm_program *p = prog((cpvm_isa)isa, code, N, starts, ns);
+                for (uint32_t pc = 0; pc < N; pc++) {
+                    struct dec_insn want, got;
+                    dec_decode(p, pc, &want);
+                    dec_decode_inline(p, pc, &got);
+                    unsigned skip = 0;
+                    while (skip < 24 && pc + 1 + skip < N && !dec_bit(p, pc + 1 + skip)) skip++;
+                    uint8_t bytes[17] = {0};
+                    memcpy(bytes, code + pc, N - pc < 17 ? N - pc : 17);
+                    struct dec_insn ref = {.pc = pc, .len = (uint8_t)(1 + skip), .op = p->decode_map[code[pc]]};
+                    ref_operands(bytes, pc, skip, &ref);
+                    assert_int_equal(want.len, ref.len);
+                    assert_int_equal(want.op, ref.op);
+                    assert_int_equal(want.a, ref.a);
+                    assert_int_equal(want.b, ref.b);
+                    assert_int_equal(want.d, ref.d);
+                    assert_int_equal(want.i1, ref.i1);
+                    assert_int_equal(want.i2, ref.i2);
+                    assert_int_equal(want.target, ref.target);
+                    assert_int_equal(want.imm64, ref.imm64);
+                    assert_int_equal(got.pc, want.pc);
+                    assert_int_equal(got.len, want.len);
+                    assert_int_equal(got.op, want.op);
+                    assert_int_equal(got.a, want.a);
+                    assert_int_equal(got.b, want.b);
+                    assert_int_equal(got.d, want.d);
+                    assert_int_equal(got.i1, want.i1);
+                    assert_int_equal(got.i2, want.i2);
+                    assert_int_equal(got.target, want.target);
+                    assert_int_equal(got.imm64, want.imm64);
+                    fast += N - pc > 64;
+                }
+                cpvm_program_free(p);
+            }
+        }
+    }
+    assert_int_equal(fast, CPVM_ISA_COUNT * 256u * 6u * 63u);
+}
+
 static void test_jam_validation(void **state)
 {
     (void)state;
@@ -333,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_slow_scanner_quirk),   cmocka_unit_test(test_jump_target_window),
         cmocka_unit_test(test_gp_block_set),
         cmocka_unit_test(test_encode_decode_round_trip), cmocka_unit_test(test_jam_validation),
+        cmocka_unit_test(test_inline_decoder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds the release (gcc) and the
 # sanitizer (clang, ASan + UBSan) configurations and runs every test in both;
+# builds the gcc -O0 configuration (warnings only);
 # builds every fuzz target in every mode (replay, libFuzzer, AFL++ with CMPLOG)
 # and runs each libFuzzer target for a bounded time (ci/fuzz-smoke.sh); builds
 # every registered target the OSS-Fuzz way for each engine and sanitizer of
@@ -27,6 +28,10 @@ for preset in release asan; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allow_user_segv_handler=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset "$preset" -j "$jobs"
 done
+
+echo "=== gcc-debug: build only (gcc at -O0 warns where -O2 does not)"
+cmake --preset gcc-debug >/dev/null
+cmake --build --preset gcc-debug -j "$jobs"
 
 echo "=== AFL++ targets (persistent mode and CMPLOG)"
 cmake --preset afl-cmplog >/dev/null

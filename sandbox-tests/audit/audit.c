@@ -418,7 +418,7 @@ unsigned audit_process_state(FILE *log, unsigned *checks)
             maps_ok = false;
             char *nl = strchr(line, '\n');
             if (nl) *nl = 0;
-            snprintf(d, sizeof d, "%s", line);
+            snprintf(d, sizeof d, "%.*s", (int)sizeof d - 1, line); /* the first mapping, cut to fit */
             break;
         }
         line = strchr(line, '\n');

@@ -21,12 +21,14 @@ struct ref_cost {
 };
 
 /* Branch latency: 1 when the next instruction's or the target's opcode byte is
- * trap or unlikely, or lies outside the code; else 20. */
+ * trap or unlikely, or lies outside the code; else 20. An ISA without one of them
+ * (revive_v1 has no unlikely) compares with the reference's unused-opcode byte 255,
+ * so a 0xff byte there counts as predicted too. */
 static bool cheap_at(const struct cpvm_program *p, uint64_t at)
 {
     if (at >= p->code_len) return true;
     int16_t t = isa_rows[OP_trap].opcode[p->isa], u = isa_rows[OP_unlikely].opcode[p->isa];
-    return p->code[at] == t || p->code[at] == u;
+    return p->code[at] == (t >= 0 ? t : 255) || p->code[at] == (u >= 0 ? u : 255);
 }
 
 /* The reference's dispatch for one instruction. Operands: three-register forms

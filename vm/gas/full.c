@@ -94,7 +94,8 @@ void gas_sim_init(struct gas_sim *s, const struct cpvm_program *p, int8_t load_l
 {
     s->code = p->code;
     s->code_len = p->code_len;
-    /* an ISA without the instruction compares against a byte no ISA uses for it */
+    /* an ISA without the instruction compares with 255, as the reference does (its
+     * unused-opcode byte): a 0xff byte at the fall-through or target predicts the branch */
     int16_t t = isa_rows[OP_trap].opcode[p->isa], u = isa_rows[OP_unlikely].opcode[p->isa];
     s->trap_byte = t >= 0 ? t : 255;
     s->unlikely_byte = u >= 0 ? u : 255;

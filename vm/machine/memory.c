@@ -544,9 +544,6 @@ uint64_t mem_sbrk(struct cpvm_instance *in, uint64_t request)
         bool due = in->sync_due;
         mem_set_perm(in, (uint32_t)rw_end, new_end - rw_end, PERM_R | PERM_W);
         in->sync_due = due;
-        /* Stepping: the retried access would pass its instruction's step
-         * check twice, so the hardware follows at once. */
-        if (in->step_on) mem_sync(in);
         in->rw_size = (uint32_t)(new_end - map->rw_data_address);
     }
     return sext32(top);

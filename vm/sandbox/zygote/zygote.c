@@ -340,7 +340,7 @@ void zygote_main(void)
     if (code != (long)SBX_CODE) fail("map native code", code);
     for (unsigned i = 0; i < 16; i++) regmap[i] = CTRL->regmap[i];
     spin_budget = CTRL->spin;
-    if (spin_budget < SBX_SPIN_MIN || spin_budget > SBX_SPIN_MAX) spin_budget = SBX_SPIN_MIN;
+    if (spin_budget && (spin_budget < SBX_SPIN_MIN || spin_budget > SBX_SPIN_MAX)) spin_budget = SBX_SPIN_MIN;
 
     unmap_the_rest();
     CHECK(SYS(NR_close_range, 0, ~0u, 0), "close_range");

@@ -77,6 +77,13 @@ struct cpvm_instance {
     bool sync_due;          /* perm_dirty holds more than sbrk's openings: sync before native code */
     struct mem_span mapped[MEM_SPANS], written[MEM_SPANS];
     unsigned nmapped, nwritten;
+    /* In-process (hw_perms): pages the host wrote while the hardware denied
+     * the guest all access to them (through /proc/self/mem) since they were
+     * last zeroed. Any other page accessible in `perm` but not at all in `hw`
+     * reads zero: it was zeroed when it became accessible and nothing could
+     * write it since, so the host reads and wipes it without opening it. */
+    struct mem_span forced[MEM_SPANS];
+    unsigned nforced;
     uint32_t heap_size;
     uint32_t rw_size; /* current rw region size (grows with sbrk) */
 

@@ -72,6 +72,9 @@ struct cpvm_instance {
     bool hw_perms;
     bool shared_view;       /* mem is the host's view of a worker's memfd */
     bool memfd;             /* backed by a memfd: discarding pages punches holes */
+    int view_fd;            /* that memfd (shared_view), guest address 0 at view_off: the host reads with
+                             * pread, which copies zeros out of holes instead of filling them with pages */
+    uint64_t view_off;
     struct mem_span perm_dirty[MEM_SPANS];
     unsigned ndirty;
     bool sync_due;          /* perm_dirty holds more than sbrk's openings: sync before native code */
@@ -127,7 +130,7 @@ static inline int mem_prot(uint8_t perm)
 /* A window of this process (from the per-process pool), or the host's view
  * `window` of a worker's memory; then the program's initial memory. */
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err);
-cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, struct cpvm_error *err);
+cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, int fd, uint64_t off, struct cpvm_error *err);
 void mem_free(struct cpvm_instance *in);
 /* Whether the canary pages beside the window still hold their pattern. */
 bool mem_canaries_intact(const struct cpvm_instance *in);

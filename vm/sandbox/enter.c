@@ -122,7 +122,7 @@ static cpvm_status prepare(struct cpvm_instance *in, struct cpvm_error *err)
     if (in->worker->code_owner != m->owner_id &&
         sbx_worker_load_code(in->worker, m->owner_id, m->jit->code, m->jit->len))
         return cpvm_fail(err, CPVM_E_LIMIT, 0, "%zu bytes of native code exceed a worker's code window", m->jit->len);
-    return mem_init_view(in, sbx_window(in->worker), err);
+    return mem_init_view(in, sbx_window(in->worker), in->worker->memfd, SBX_WINDOW_PRE, err);
 }
 
 /* The worker keeps its window: the host already wiped the written pages

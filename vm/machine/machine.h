@@ -130,7 +130,7 @@ static inline int mem_prot(uint8_t perm)
 /* A window of this process (from the per-process pool), or the host's view
  * `window` of a worker's memory; then the program's initial memory. */
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err);
-cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, int fd, uint64_t off, struct cpvm_error *err);
+cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, int fd, uint64_t off, uint8_t *perm, uint8_t *hw);
 void mem_free(struct cpvm_instance *in);
 /* Whether the canary pages beside the window still hold their pattern. */
 bool mem_canaries_intact(const struct cpvm_instance *in);

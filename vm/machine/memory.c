@@ -453,17 +453,11 @@ static cpvm_status mem_fill(struct cpvm_instance *in)
     return CPVM_OK;
 }
 
-cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, int fd, uint64_t off, struct cpvm_error *err)
+cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, int fd, uint64_t off, uint8_t *perm, uint8_t *hw)
 {
     /* The host's view of a worker's memory: all read-write here; the worker's
-     * pages start inaccessible (a fresh or scrubbed worker). */
-    void *perm = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    void *hw = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (perm == MAP_FAILED || hw == MAP_FAILED) {
-        if (perm != MAP_FAILED) munmap(perm, MEM_PAGES);
-        if (hw != MAP_FAILED) munmap(hw, MEM_PAGES);
-        return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map the permission tables");
-    }
+     * pages start inaccessible (a fresh or scrubbed worker), so do the tables
+     * (the worker's, all zero: mem_free leaves them so). */
     in->mem = in->host = window;
     in->memfd = true;
     in->view_fd = fd;
@@ -493,9 +487,17 @@ void mem_free(struct cpvm_instance *in)
 {
     if (in->win) {
         window_release(in);
-    } else if (in->shared_view) {
-        if (in->perm) munmap(in->perm, MEM_PAGES);
-        if (in->hw) munmap(in->hw, MEM_PAGES);
+    } else if (in->shared_view && in->perm) {
+        /* the worker's tables, zero again for its next instance: only pages
+         * accessible since it was scrubbed, or closed since in the table
+         * alone, can have a permission in either */
+        const struct mem_span *lists[2] = {in->mapped, in->perm_dirty};
+        const unsigned counts[2] = {in->nmapped, in->ndirty};
+        for (unsigned k = 0; k < 2; k++)
+            for (unsigned i = 0; i < counts[k]; i++) {
+                memset(in->perm + lists[k][i].lo, 0, (size_t)lists[k][i].hi - lists[k][i].lo + 1);
+                memset(in->hw + lists[k][i].lo, 0, (size_t)lists[k][i].hi - lists[k][i].lo + 1);
+            }
     }
     in->mem = in->host = in->perm = in->hw = NULL;
 }

@@ -193,6 +193,8 @@ void sbx_worker_destroy(struct sbx_worker *w)
         kill_and_reap(w);
         close(w->pidfd);
     }
+    if (w->perm_table) munmap(w->perm_table, MEM_PAGES);
+    if (w->hw_table) munmap(w->hw_table, MEM_PAGES);
     if (w->mem_view) munmap(w->mem_view, SBX_MEM_SIZE);
     if (w->code_view) munmap(w->code_view, SBX_CODE_CAP);
     if (w->memfd >= 0) close(w->memfd);

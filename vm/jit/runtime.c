@@ -297,8 +297,11 @@ cpvm_status jit_run(struct cpvm_instance *in, struct cpvm_interrupt *out, const 
                           pc_of_native(jc, ctx->fault_rip, &fpc);
             if (access && in->hw_perms && in->ndirty) {
                 /* Pages sbrk opened that the hardware does not allow yet
-                 * (mem_sbrk leaves them pending): apply, retry the access. */
+                 * (mem_sbrk leaves them pending): apply, retry the access.
+                 * Stepping: the instruction's native code starts with its
+                 * step count, which the retry passes again; give it back. */
                 mem_sync(in);
+                if (in->step_on) in->steps_left++;
                 target = jit_insn_native(jc, fpc);
                 continue;
             }

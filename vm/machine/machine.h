@@ -72,11 +72,21 @@ struct cpvm_instance {
     bool hw_perms;
     bool shared_view;       /* mem is the host's view of a worker's memfd */
     bool memfd;             /* backed by a memfd: discarding pages punches holes */
+    int view_fd;            /* that memfd (shared_view), guest address 0 at view_off: the host reads with
+                             * pread, which copies zeros out of holes instead of filling them with pages */
+    uint64_t view_off;
     struct mem_span perm_dirty[MEM_SPANS];
     unsigned ndirty;
     bool sync_due;          /* perm_dirty holds more than sbrk's openings: sync before native code */
     struct mem_span mapped[MEM_SPANS], written[MEM_SPANS];
     unsigned nmapped, nwritten;
+    /* In-process (hw_perms): pages the host wrote while the hardware denied
+     * the guest all access to them (through /proc/self/mem) since they were
+     * last zeroed. Any other page accessible in `perm` but not at all in `hw`
+     * reads zero: it was zeroed when it became accessible and nothing could
+     * write it since, so the host reads and wipes it without opening it. */
+    struct mem_span forced[MEM_SPANS];
+    unsigned nforced;
     uint32_t heap_size;
     uint32_t rw_size; /* current rw region size (grows with sbrk) */
 
@@ -120,7 +130,7 @@ static inline int mem_prot(uint8_t perm)
 /* A window of this process (from the per-process pool), or the host's view
  * `window` of a worker's memory; then the program's initial memory. */
 cpvm_status mem_init(struct cpvm_instance *in, struct cpvm_error *err);
-cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, struct cpvm_error *err);
+cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, int fd, uint64_t off, uint8_t *perm, uint8_t *hw);
 void mem_free(struct cpvm_instance *in);
 /* Whether the canary pages beside the window still hold their pattern. */
 bool mem_canaries_intact(const struct cpvm_instance *in);

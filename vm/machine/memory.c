@@ -187,6 +187,16 @@ static bool page_zero(const uint8_t *p)
     return true;
 }
 
+/* Whether page `p` reads zero without looking (machine.h, `forced`): the
+ * guest may access it, the hardware lets nobody in this process. */
+static bool page_known_zero(const struct cpvm_instance *in, uint32_t p)
+{
+    if (!in->hw_perms || in->hw[p] || !in->perm[p]) return false;
+    for (unsigned i = 0; i < in->nforced; i++)
+        if (in->forced[i].lo <= p && in->forced[i].hi >= p) return false;
+    return true;
+}
+
 /* Zeroes the pages [lo, hi]: small writable runs in place, only the pages
  * that are not zero (no system call, and the pages stay mapped for the next
  * run instead of faulting in again), the rest given back to the kernel (a
@@ -245,6 +255,7 @@ static void host_copy(struct cpvm_instance *in, uint32_t addr, const void *data,
         memcpy(in->host + addr, data, len);
         return;
     }
+    span_add(in->forced, &in->nforced, lo, hi);
     int fd = mem_self_fd();
     if (fd >= 0 && pwrite(fd, data, len, (off_t)(uintptr_t)(in->mem + addr)) == (ssize_t)len) return;
     const uint8_t *src = data;
@@ -265,7 +276,20 @@ static void host_copy(struct cpvm_instance *in, uint32_t addr, const void *data,
  * since the window was clean (the hardware follows at the next mem_sync). */
 static void mem_wipe(struct cpvm_instance *in, const struct mem_span *spans, unsigned n)
 {
-    for (unsigned i = 0; i < n; i++) zero_pages(in, spans[i].lo, spans[i].hi);
+    for (unsigned i = 0; i < n; i++) {
+        /* runs of pages that may hold data (sbrk's heap the guest never
+         * touched is all zero, and still closed in hardware) */
+        for (uint32_t p = spans[i].lo;;) {
+            while (p <= spans[i].hi && page_known_zero(in, p)) p++;
+            if (p > spans[i].hi) break;
+            uint32_t q = p;
+            while (q < spans[i].hi && !page_known_zero(in, q + 1)) q++;
+            zero_pages(in, p, q);
+            if (q == spans[i].hi) break;
+            p = q + 1;
+        }
+    }
+    in->nforced = 0;
     for (unsigned i = 0; i < in->nmapped; i++) {
         struct mem_span s = in->mapped[i];
         memset(in->perm + s.lo, 0, (size_t)s.hi - s.lo + 1);
@@ -429,19 +453,15 @@ static cpvm_status mem_fill(struct cpvm_instance *in)
     return CPVM_OK;
 }
 
-cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, struct cpvm_error *err)
+cpvm_status mem_init_view(struct cpvm_instance *in, uint8_t *window, int fd, uint64_t off, uint8_t *perm, uint8_t *hw)
 {
     /* The host's view of a worker's memory: all read-write here; the worker's
-     * pages start inaccessible (a fresh or scrubbed worker). */
-    void *perm = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    void *hw = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (perm == MAP_FAILED || hw == MAP_FAILED) {
-        if (perm != MAP_FAILED) munmap(perm, MEM_PAGES);
-        if (hw != MAP_FAILED) munmap(hw, MEM_PAGES);
-        return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map the permission tables");
-    }
+     * pages start inaccessible (a fresh or scrubbed worker), so do the tables
+     * (the worker's, all zero: mem_free leaves them so). */
     in->mem = in->host = window;
     in->memfd = true;
+    in->view_fd = fd;
+    in->view_off = off;
     in->perm = perm;
     in->hw = hw;
     in->shared_view = true;
@@ -467,9 +487,17 @@ void mem_free(struct cpvm_instance *in)
 {
     if (in->win) {
         window_release(in);
-    } else if (in->shared_view) {
-        if (in->perm) munmap(in->perm, MEM_PAGES);
-        if (in->hw) munmap(in->hw, MEM_PAGES);
+    } else if (in->shared_view && in->perm) {
+        /* the worker's tables, zero again for its next instance: only pages
+         * accessible since it was scrubbed, or closed since in the table
+         * alone, can have a permission in either */
+        const struct mem_span *lists[2] = {in->mapped, in->perm_dirty};
+        const unsigned counts[2] = {in->nmapped, in->ndirty};
+        for (unsigned k = 0; k < 2; k++)
+            for (unsigned i = 0; i < counts[k]; i++) {
+                memset(in->perm + lists[k][i].lo, 0, (size_t)lists[k][i].hi - lists[k][i].lo + 1);
+                memset(in->hw + lists[k][i].lo, 0, (size_t)lists[k][i].hi - lists[k][i].lo + 1);
+            }
     }
     in->mem = in->host = in->perm = in->hw = NULL;
 }
@@ -544,9 +572,6 @@ uint64_t mem_sbrk(struct cpvm_instance *in, uint64_t request)
         bool due = in->sync_due;
         mem_set_perm(in, (uint32_t)rw_end, new_end - rw_end, PERM_R | PERM_W);
         in->sync_due = due;
-        /* Stepping: the retried access would pass its instruction's step
-         * check twice, so the hardware follows at once. */
-        if (in->step_on) mem_sync(in);
         in->rw_size = (uint32_t)(new_end - map->rw_data_address);
     }
     return sext32(top);
@@ -600,16 +625,40 @@ static bool host_range_ok(const struct cpvm_instance *in, uint32_t address, size
 cpvm_status cpvm_instance_read_memory(const cpvm_instance *in, uint32_t address, void *out, size_t len)
 {
     if (!host_range_ok(in, address, len)) return CPVM_E_BAD_ADDRESS;
-    /* Pages opened since the last sync may still be closed in hardware. The
+    if (!len) return CPVM_OK;
+    /* Pages opened since the last sync may still be closed in hardware: those
+     * known to be zero read as such (they stay closed: the next run needs no
+     * change if a reset closes them again), any other is opened first. The
      * instance is ours (never a const object); only its hardware state changes. */
+    uint32_t first = address >> MEM_PAGE_SHIFT, last = (uint32_t)(((uint64_t)address + len - 1) >> MEM_PAGE_SHIFT);
+    bool zeros = false;
     if (in->hw_perms && in->ndirty) {
-        for (uint64_t pg = address >> MEM_PAGE_SHIFT; len && pg <= ((uint64_t)address + len - 1) >> MEM_PAGE_SHIFT; pg++)
-            if (!(in->hw[pg] & PERM_R)) {
+        for (uint32_t pg = first; pg <= last; pg++) {
+            if (in->hw[pg] & PERM_R) continue;
+            if (!page_known_zero(in, pg)) {
                 mem_sync((struct cpvm_instance *)in);
+                zeros = false;
                 break;
             }
+            zeros = true;
+        }
     }
-    if (len) memcpy(out, in->host + address, len);
+    if (!zeros) {
+        if (in->shared_view && in->view_fd >= 0 && len >= 0x1000 &&
+            pread(in->view_fd, out, len, (off_t)(in->view_off + address)) == (ssize_t)len)
+            return CPVM_OK;
+        memcpy(out, in->host + address, len);
+        return CPVM_OK;
+    }
+    uint8_t *o = out;
+    for (uint64_t at = address, end = (uint64_t)address + len; at < end;) {
+        uint64_t stop = ((at >> MEM_PAGE_SHIFT) + 1) << MEM_PAGE_SHIFT;
+        size_t n = (size_t)((stop < end ? stop : end) - at);
+        if (in->hw[at >> MEM_PAGE_SHIFT] & PERM_R) memcpy(o, in->host + at, n);
+        else memset(o, 0, n);
+        o += n;
+        at += n;
+    }
     return CPVM_OK;
 }
 

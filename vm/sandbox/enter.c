@@ -5,6 +5,7 @@
  * and the host waits, never longer than the instance's deadline and never on
  * a dead worker. */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../common/error.h"
 #include "../jit/jit.h"
@@ -136,7 +137,15 @@ static cpvm_status prepare(struct cpvm_instance *in, struct cpvm_error *err)
     if (in->worker->code_owner != m->owner_id &&
         sbx_worker_load_code(in->worker, m->owner_id, m->jit->code, m->jit->len))
         return cpvm_fail(err, CPVM_E_LIMIT, 0, "%zu bytes of native code exceed a worker's code window", m->jit->len);
-    return mem_init_view(in, sbx_window(in->worker), err);
+    struct sbx_worker *w = in->worker;
+    uint8_t **tables[2] = {&w->perm_table, &w->hw_table};
+    for (unsigned i = 0; i < 2; i++) {
+        if (*tables[i]) continue;
+        void *p = mmap(NULL, MEM_PAGES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return cpvm_fail(err, CPVM_E_NO_MEMORY, 0, "cannot map the permission tables");
+        *tables[i] = p;
+    }
+    return mem_init_view(in, sbx_window(w), w->memfd, SBX_WINDOW_PRE, w->perm_table, w->hw_table);
 }
 
 /* The worker keeps its window: the host already wiped the written pages

@@ -102,7 +102,7 @@ struct sbx_ctrl {
     uint32_t heap_base, heap_size, heap_max, page_size;
     uint64_t rw_end;     /* end of rw data + heap pages (guest address) */
     uint8_t regmap[16];  /* INIT: guest register i lives in x86 register regmap[i] */
-    uint32_t spin;       /* INIT: the worker's first spin budget (SBX_SPIN_MIN when it has one core) */
+    uint32_t spin;       /* INIT: the worker's first spin budget (0, never, when it has one core) */
     uint32_t pad2;
     uint32_t filter_len; /* INIT: the seccomp program, built by the host */
     uint32_t pad;

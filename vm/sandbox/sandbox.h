@@ -32,6 +32,10 @@ struct sbx_worker {
     int exit_code, exit_status; /* waitid's si_code and si_status once dead */
     uint64_t runs;
     uint32_t spin;      /* the host's spin budget (layout.h) */
+    /* The permission tables of its instances' host views (machine.h perm and
+     * hw, MEM_PAGES bytes each), kept with the worker: all zero between
+     * instances, as the scrubbed worker's pages are all inaccessible. */
+    uint8_t *perm_table, *hw_table;
     struct sbx_worker *next;                    /* idle list */
     struct sbx_worker *busy_next, *busy_prev;   /* busy list (accounting) */
 };

@@ -193,6 +193,8 @@ void sbx_worker_destroy(struct sbx_worker *w)
         kill_and_reap(w);
         close(w->pidfd);
     }
+    if (w->perm_table) munmap(w->perm_table, MEM_PAGES);
+    if (w->hw_table) munmap(w->hw_table, MEM_PAGES);
     if (w->mem_view) munmap(w->mem_view, SBX_MEM_SIZE);
     if (w->code_view) munmap(w->code_view, SBX_CODE_CAP);
     if (w->memfd >= 0) close(w->memfd);
@@ -248,6 +250,13 @@ static enum sbx_wait wait_answer(struct sbx_worker *w, uint64_t deadline_ns)
     for (unsigned round = 0;; round++) {
         uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
         if (!(v & SBX_BUSY)) break;
+        if (round == 0) {
+            /* Cores shared with the worker (or with others): give it the
+             * rest of this time slice first; a short command is often done
+             * by then, without a futex sleep and wake-up on either side. */
+            sched_yield();
+            continue;
+        }
         if (!(v & SBX_HOST_ASLEEP)) {
             if (!__atomic_compare_exchange_n(state, &v, v | SBX_HOST_ASLEEP, false, __ATOMIC_ACQ_REL,
                                              __ATOMIC_ACQUIRE))
@@ -331,7 +340,8 @@ cpvm_status sbx_worker_spawn(struct sbx_worker **out, char *why, size_t why_len)
     for (unsigned i = 0; i < CPVM_REG_COUNT; i++) c->regmap[i] = (uint8_t)jit_host_reg[i];
     memcpy((void *)c->filter, g.filter, g.filter_len * sizeof *g.filter);
     c->filter_len = g.filter_len;
-    w->spin = one_cpu() ? SBX_SPIN_MIN : SBX_SPIN_MAX;
+    /* One CPU: the other side cannot answer while this one spins (0: never). */
+    w->spin = one_cpu() ? 0 : SBX_SPIN_MAX;
     c->spin = w->spin;
     c->cmd = SBX_CMD_INIT;
     c->state = SBX_BUSY;

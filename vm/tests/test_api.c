@@ -179,6 +179,40 @@ static void test_reset_memory(void **state)
     }
 }
 
+/* Heap pages sbrk opened and the guest never touched are still closed in the
+ * compiler's hardware: the host reads them as zero, its writes there read
+ * back, and a reset wipes them. */
+static void test_untouched_heap(void **state)
+{
+    (void)state;
+    struct cpvm_module_config cfg;
+    cpvm_module_config_default(&cfg);
+    for (size_t k = 0; k < 2 * sizeof backends / sizeof *backends; k++) {
+        struct vm v;
+        cfg.sandbox = k & 1 ? CPVM_SANDBOX_NONE : CPVM_SANDBOX_ZYGOTE; /* the compiler in this process too */
+        vm_open(&v, "%ro_data_size = 1\n%rw_data_size = 4\npub @main:\n a0 = 0x2000\n a1 = sbrk a0\n ret\n",
+                backends[k / 2], &cfg);
+        for (int round = 0; round < 2; round++) {
+            struct cpvm_interrupt out;
+            if (round) assert_int_equal(cpvm_instance_reset(v.in), CPVM_OK);
+            cpvm_instance_prepare_call(v.in, 0);
+            assert_int_equal(cpvm_instance_run(v.in, &out), CPVM_OK);
+            assert_int_equal(out.exit, CPVM_EXIT_HALT);
+            static uint8_t heap[0x2000], zero[0x2000];
+            memset(heap, 0xee, sizeof heap);
+            assert_int_equal(cpvm_instance_read_memory(v.in, 0x31000, heap, sizeof heap), CPVM_OK);
+            assert_memory_equal(heap, zero, sizeof heap);
+            uint8_t byte = 0xab;
+            assert_int_equal(cpvm_instance_write_memory(v.in, 0x31800, &byte, 1), CPVM_OK);
+            assert_int_equal(cpvm_instance_read_memory(v.in, 0x317ff, heap, 3), CPVM_OK);
+            assert_int_equal(heap[0], 0);
+            assert_int_equal(heap[1], 0xab);
+            assert_int_equal(heap[2], 0);
+        }
+        vm_close(&v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_async_out_of_gas_is_final),
         cmocka_unit_test(test_host_memory),
         cmocka_unit_test(test_reset_memory),
+        cmocka_unit_test(test_untouched_heap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

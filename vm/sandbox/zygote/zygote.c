@@ -54,6 +54,11 @@ static char maps_buf[32768];
 /* Copied from the control block when a run starts: the handler must not
  * depend on anything the host may be rewriting. */
 static uint64_t run_code_len, run_restore;
+/* Guest address up to which the heap sbrk grew in this run is open in
+ * hardware; the pages from there to CTRL->rw_end open at the guest's first
+ * touch (a fault retried in place) or when the run ends, so a loop of small
+ * sbrk calls costs one mprotect, not one per page. */
+static uint64_t heap_open_end;
 static uint8_t regmap[16];
 
 __asm__(".text\n"
@@ -220,11 +225,24 @@ static const uint8_t greg_index[16] = {13, 14, 12, 11, 15, 10, 9, 8, 0, 1, 2, 3,
 
 /* A fault inside generated code becomes a guest exit (the host classifies it);
  * anything else is a zygote bug or an attack, and the worker dies. */
+static void open_heap(void)
+{
+    uint64_t end = CTRL->rw_end;
+    if (end <= heap_open_end) return;
+    CHECK(SYS(NR_mprotect, SBX_WINDOW + heap_open_end, end - heap_open_end, 3 /* PROT_READ | PROT_WRITE */), "sbrk");
+    heap_open_end = end;
+}
+
 static void on_signal(int sig, void *si, void *ucv)
 {
     uint64_t *g = (uint64_t *)((uint8_t *)ucv + 40); /* uc_flags, uc_link, uc_stack, then sigcontext */
     uint64_t rip = g[16];
     if (rip >= SBX_CODE && rip < SBX_CODE + run_code_len) {
+        uint64_t addr = *(uint64_t *)((uint8_t *)si + 16);
+        if (sig == 11 && addr >= SBX_WINDOW + heap_open_end && addr < SBX_WINDOW + CTRL->rw_end) {
+            open_heap(); /* a page sbrk gave: returning retries the access */
+            return;
+        }
         for (unsigned i = 0; i < JIT_REGS; i++) CTX->regs[i] = g[greg_index[regmap[i] & 15]];
         CTX->exit = JIT_EXIT_FAULT;
         CTX->fault_signal = (uint32_t)sig;
@@ -303,7 +321,7 @@ static __attribute__((noinline)) void scrub(void)
 typedef void (*entry_fn)(uint64_t window, uint64_t target);
 
 /* The code asked for sbrk (ctx.arg = destination | source << 8): done here
- * as the host's mem_sbrk does it, the new heap pages opened at once. Returns
+ * as the host's mem_sbrk does it, the new heap pages opened by open_heap. Returns
  * whether the code may continue at ctx.resume (else the host handles it). */
 static int worker_sbrk(void)
 {
@@ -316,8 +334,7 @@ static int worker_sbrk(void)
         uint64_t top = (uint64_t)CTRL->heap_base + heap, end = CTRL->rw_end, psz = CTRL->page_size;
         if (top > end) {
             uint64_t new_end = (top + psz - 1) / psz * psz;
-            CHECK(SYS(NR_mprotect, SBX_WINDOW + end, new_end - end, 3 /* PROT_READ | PROT_WRITE */), "sbrk");
-            CTRL->rw_end = new_end;
+            CTRL->rw_end = new_end; /* opened lazily (heap_open_end) */
         }
         CTRL->heap_size = (uint32_t)heap;
         result = (uint64_t)(int64_t)(int32_t)(uint32_t)top;
@@ -340,7 +357,7 @@ void zygote_main(void)
     if (code != (long)SBX_CODE) fail("map native code", code);
     for (unsigned i = 0; i < 16; i++) regmap[i] = CTRL->regmap[i];
     spin_budget = CTRL->spin;
-    if (spin_budget < SBX_SPIN_MIN || spin_budget > SBX_SPIN_MAX) spin_budget = SBX_SPIN_MIN;
+    if (spin_budget && (spin_budget < SBX_SPIN_MIN || spin_budget > SBX_SPIN_MAX)) spin_budget = SBX_SPIN_MIN;
 
     unmap_the_rest();
     CHECK(SYS(NR_close_range, 0, ~0u, 0), "close_range");
@@ -374,9 +391,11 @@ void zygote_main(void)
                 seen_gen = gen;
             }
             entry_fn entry = (entry_fn)(SBX_CODE + CTRL->entry);
+            heap_open_end = CTRL->rw_end;
             entry(SBX_WINDOW, CTRL->target);
             while (CTX->exit == JIT_EXIT_SBRK && worker_sbrk()) entry(SBX_WINDOW, CTX->resume);
             run_code_len = 0;
+            open_heap(); /* the host takes the pages up to rw_end as open */
         }
         reply(SBX_R_OK);
     }

@@ -10,7 +10,8 @@
 #include "../gas/gas.h"
 #include "../machine/machine.h"
 
-/* Op kinds: one per instruction (same order as enum op) plus pseudo ops. */
+/* Op kinds: one per instruction (same order as enum op), pseudo ops, then the
+ * fused sequences of fuse.def. */
 enum iop_kind {
 #define ISA(name, cls, jam, l64, l32, rv, tmpl, flags) IOP_##name,
 #include "../isa/isa.def"
@@ -24,6 +25,11 @@ enum iop_kind {
     IOP_mul_upper_uu_32,
     IOP_mul_upper_su_32,
     IOP_reverse_byte_32,
+#define FUSE(x, y) IOP_F_##x##__##y,
+#define FUSE3(x, y, z) IOP_F_##x##__##y##__##z,
+#include "fuse.def"
+#undef FUSE
+#undef FUSE3
     IOP_COUNT
 };
 _Static_assert((int)IOP_invalid == (int)OP_invalid, "op kinds mirror enum op");

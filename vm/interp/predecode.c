@@ -101,6 +101,36 @@ static bool translate(struct cpvm_instance *in, const struct dec_insn *d)
     return gp_trap_taken;
 }
 
+/* fuse.def as rows: the kinds to match (IOP_COUNT: none) and the fused kind. */
+static const uint8_t fuse_rows[][4] = {
+#define FUSE(x, y) {IOP_##x, IOP_##y, IOP_COUNT, IOP_F_##x##__##y},
+#define FUSE3(x, y, z) {IOP_##x, IOP_##y, IOP_##z, IOP_F_##x##__##y##__##z},
+#include "fuse.def"
+#undef FUSE
+#undef FUSE3
+};
+_Static_assert(IOP_COUNT <= UINT8_MAX, "op kinds fit a byte");
+
+/* Marks the fused sequences among a block's `n` instruction ops, left to right,
+ * none overlapping. Only the first op's kind changes (see fuse.def). */
+static void fuse_block(struct iop *ops, uint32_t n)
+{
+    uint32_t i = 0;
+    while (i + 1 < n) {
+        uint32_t len = 1;
+        for (size_t k = 0; k < sizeof fuse_rows / sizeof fuse_rows[0]; k++) {
+            const uint8_t *f = fuse_rows[k];
+            uint32_t m = f[2] == IOP_COUNT ? 2 : 3;
+            if (i + m <= n && ops[i].kind == f[0] && ops[i + 1].kind == f[1] && (m == 2 || ops[i + 2].kind == f[2])) {
+                ops[i].kind = f[3];
+                len = m;
+                break;
+            }
+        }
+        i += len;
+    }
+}
+
 cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx)
 {
     const struct cpvm_program *p = in->mod->prog;
@@ -127,6 +157,7 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
         gas_block_add(gm, &gb, &d);
         count++;
     }
+    fuse_block(in->ops + head + 1, in->nops - head - 1);
     if (trap_taken) {
         /* after the block, outside its count: the branch's taken target */
         in->ops[in->nops - 1].t = in->nops;

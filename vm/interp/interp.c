@@ -50,45 +50,27 @@ static int interp_memset(struct cpvm_instance *in, uint32_t op_index, struct cpv
     return 1;
 }
 
-#define LOOP_GAS_NONE 0 /* heads IOP_gas, no metering: a head only counts */
-#define LOOP_GAS_SYNC 1 /* heads IOP_gas, metered: a head checks and charges */
-#define LOOP_GAS_ANY 2  /* by the head's kind (async metering, GP control flow) */
-
-#define LOOP_NAME run_fast_none
-#define LOOP_STEPPING 0
-#define LOOP_GAS LOOP_GAS_NONE
-#include "loop.inc"
-#undef LOOP_NAME
-#undef LOOP_GAS
-
-#define LOOP_NAME run_fast_sync
-#define LOOP_GAS LOOP_GAS_SYNC
-#include "loop.inc"
-#undef LOOP_NAME
-#undef LOOP_GAS
-
 #define LOOP_NAME run_fast
-#define LOOP_GAS LOOP_GAS_ANY
+#define LOOP_STEPPING 0
+#define LOOP_FREE 0
 #include "loop.inc"
 #undef LOOP_NAME
+#undef LOOP_FREE
+
+#define LOOP_NAME run_fast_free
+#define LOOP_FREE 1
+#include "loop.inc"
+#undef LOOP_NAME
+#undef LOOP_FREE
 #undef LOOP_STEPPING
 
 #define LOOP_NAME run_stepping
 #define LOOP_STEPPING 1
+#define LOOP_FREE 0
 #include "loop.inc"
 #undef LOOP_NAME
 #undef LOOP_STEPPING
-#undef LOOP_GAS
-
-/* The fast loop for this module. The specialised ones assume every jump
- * lands on an IOP_gas head: not so with async heads, nor under the GP's
- * control flow, where a taken branch may go to a trap op after its block. */
-static int run_fast_any(struct cpvm_instance *in, uint32_t start, struct cpvm_interrupt *out)
-{
-    const struct cpvm_module_config *cfg = &in->mod->cfg;
-    if (cfg->gas_async || cfg->compat == CPVM_COMPAT_GP) return run_fast(in, start, out);
-    return cfg->gas_metering ? run_fast_sync(in, start, out) : run_fast_none(in, start, out);
-}
+#undef LOOP_FREE
 
 static bool is_head(uint8_t kind) { return kind == IOP_gas || kind == IOP_gas_async; }
 
@@ -150,6 +132,9 @@ cpvm_status interp_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
     } else {
         start = in->next_op;
     }
-    int rc = in->step_on ? run_stepping(in, start, out) : run_fast_any(in, start, out);
+    const struct cpvm_module_config *cfg = &in->mod->cfg;
+    int rc = in->step_on                             ? run_stepping(in, start, out)
+             : cfg->gas_metering || cfg->gas_async ? run_fast(in, start, out)
+                                                   : run_fast_free(in, start, out);
     return (cpvm_status)rc;
 }

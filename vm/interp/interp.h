@@ -44,7 +44,12 @@ struct iop {
     uint8_t a, b, d;       /* jumps use d as "check gas first" (async metering) */
     uint32_t pc;
     uint64_t imm;      /* X(i) / X(i1) / imm64 / gas cost / store address */
-    uint32_t t, f;     /* target / fall-through op index */
+    union {
+        struct {
+            uint32_t t, f; /* target / fall-through op index */
+        };
+        int64_t need; /* a block head: the least gas a jump may enter with */
+    };
     uint32_t tpc;      /* target pc */
     uint32_t x;        /* second immediate (i2) / fall-through pc / block insn count */
 };

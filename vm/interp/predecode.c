@@ -151,20 +151,32 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
     struct dec_insn d;
     bool trap_taken = false;
     while (dec_block_next(&it, &d)) {
-        if ((s = reserve(in, 1u + it.gp))) return s; /* GP: room for a taken-branch trap */
+        if ((s = reserve(in, 1u + 2u * it.gp))) return s; /* GP: room for a taken-branch trap */
         if (d.op == OP_invalid) emit(in, IOP_invalid, d.pc);
         else trap_taken = translate(in, &d);
         gas_block_add(gm, &gb, &d);
         count++;
     }
     fuse_block(in->ops + head + 1, in->nops - head - 1);
+    const struct cpvm_module_config *cfg = &in->mod->cfg;
     if (trap_taken) {
-        /* after the block, outside its count: the branch's taken target */
+        /* after the block, outside its count: the branch's taken target, a
+         * head of nothing (every jump lands on a head) and the trap */
         in->ops[in->nops - 1].t = in->nops;
+        struct iop *h = emit(in, cfg->gas_async ? IOP_gas_async : IOP_gas, d.pc);
+        h->imm = 0;
+        h->x = 0;
+        h->need = INT64_MIN;
         emit(in, IOP_trap_at, d.pc);
     }
     struct iop *g = &in->ops[head];
-    g->imm = gas_block_end(gm, p, &gb, start);
+    int64_t cost = (int64_t)gas_block_end(gm, p, &gb, start);
+    /* What a jump into the block does (loop.inc ENTER_BLOCK): with sync
+     * metering check and charge; with async metering charge unchecked; without
+     * metering only count (an async head charges all the same, as it did). */
+    bool check = cfg->gas_metering && !cfg->gas_async;
+    g->imm = (uint64_t)(cfg->gas_metering || cfg->gas_async ? cost : 0);
+    g->need = check ? cost : INT64_MIN;
     g->x = count;
     if (start <= p->code_len) in->block_of[start] = head + 1;
     *idx = head;

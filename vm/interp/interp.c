@@ -52,15 +52,25 @@ static int interp_memset(struct cpvm_instance *in, uint32_t op_index, struct cpv
 
 #define LOOP_NAME run_fast
 #define LOOP_STEPPING 0
+#define LOOP_FREE 0
 #include "loop.inc"
 #undef LOOP_NAME
+#undef LOOP_FREE
+
+#define LOOP_NAME run_fast_free
+#define LOOP_FREE 1
+#include "loop.inc"
+#undef LOOP_NAME
+#undef LOOP_FREE
 #undef LOOP_STEPPING
 
 #define LOOP_NAME run_stepping
 #define LOOP_STEPPING 1
+#define LOOP_FREE 0
 #include "loop.inc"
 #undef LOOP_NAME
 #undef LOOP_STEPPING
+#undef LOOP_FREE
 
 static bool is_head(uint8_t kind) { return kind == IOP_gas || kind == IOP_gas_async; }
 
@@ -122,6 +132,9 @@ cpvm_status interp_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
     } else {
         start = in->next_op;
     }
-    int rc = in->step_on ? run_stepping(in, start, out) : run_fast(in, start, out);
+    const struct cpvm_module_config *cfg = &in->mod->cfg;
+    int rc = in->step_on                             ? run_stepping(in, start, out)
+             : cfg->gas_metering || cfg->gas_async ? run_fast(in, start, out)
+                                                   : run_fast_free(in, start, out);
     return (cpvm_status)rc;
 }

@@ -10,7 +10,8 @@
 #include "../gas/gas.h"
 #include "../machine/machine.h"
 
-/* Op kinds: one per instruction (same order as enum op) plus pseudo ops. */
+/* Op kinds: one per instruction (same order as enum op), pseudo ops, then the
+ * fused sequences of fuse.def. */
 enum iop_kind {
 #define ISA(name, cls, jam, l64, l32, rv, tmpl, flags) IOP_##name,
 #include "../isa/isa.def"
@@ -24,6 +25,11 @@ enum iop_kind {
     IOP_mul_upper_uu_32,
     IOP_mul_upper_su_32,
     IOP_reverse_byte_32,
+#define FUSE(x, y) IOP_F_##x##__##y,
+#define FUSE3(x, y, z) IOP_F_##x##__##y##__##z,
+#include "fuse.def"
+#undef FUSE
+#undef FUSE3
     IOP_COUNT
 };
 _Static_assert((int)IOP_invalid == (int)OP_invalid, "op kinds mirror enum op");
@@ -38,7 +44,12 @@ struct iop {
     uint8_t a, b, d;       /* jumps use d as "check gas first" (async metering) */
     uint32_t pc;
     uint64_t imm;      /* X(i) / X(i1) / imm64 / gas cost / store address */
-    uint32_t t, f;     /* target / fall-through op index */
+    union {
+        struct {
+            uint32_t t, f; /* target / fall-through op index */
+        };
+        int64_t need; /* a block head: the least gas a jump may enter with */
+    };
     uint32_t tpc;      /* target pc */
     uint32_t x;        /* second immediate (i2) / fall-through pc / block insn count */
 };

@@ -101,6 +101,68 @@ static bool translate(struct cpvm_instance *in, const struct dec_insn *d)
     return gp_trap_taken;
 }
 
+/* fuse.def as rows: the kinds to match (IOP_COUNT: none) and the fused kind. */
+static const uint8_t fuse_rows[][4] = {
+#define FUSE(x, y) {IOP_##x, IOP_##y, IOP_COUNT, IOP_F_##x##__##y},
+#define FUSE3(x, y, z) {IOP_##x, IOP_##y, IOP_##z, IOP_F_##x##__##y##__##z},
+#include "fuse.def"
+#undef FUSE
+#undef FUSE3
+};
+_Static_assert(IOP_COUNT <= UINT8_MAX, "op kinds fit a byte");
+
+/* The kinds that start a row, as a 256-bit set: most ops start none and are
+ * passed over with one test (blocks are compiled on every fuzz input). */
+#define FUSE(x, y) | ((IOP_##x >> 6) == FUSE_WORD ? 1ull << (IOP_##x & 63) : 0)
+#define FUSE3(x, y, z) FUSE(x, y)
+static const uint64_t fuse_first[4] = {
+#define FUSE_WORD 0
+    0
+#include "fuse.def"
+#undef FUSE_WORD
+    ,
+#define FUSE_WORD 1
+    0
+#include "fuse.def"
+#undef FUSE_WORD
+    ,
+#define FUSE_WORD 2
+    0
+#include "fuse.def"
+#undef FUSE_WORD
+    ,
+#define FUSE_WORD 3
+    0
+#include "fuse.def"
+#undef FUSE_WORD
+};
+#undef FUSE
+#undef FUSE3
+
+/* Marks the fused sequences among a block's `n` instruction ops, left to right,
+ * none overlapping. Only the first op's kind changes (see fuse.def). */
+static void fuse_block(struct iop *ops, uint32_t n)
+{
+    uint32_t i = 0;
+    while (i + 1 < n) {
+        uint32_t len = 1;
+        if (!(fuse_first[ops[i].kind >> 6] >> (ops[i].kind & 63) & 1)) {
+            i++;
+            continue;
+        }
+        for (size_t k = 0; k < sizeof fuse_rows / sizeof fuse_rows[0]; k++) {
+            const uint8_t *f = fuse_rows[k];
+            uint32_t m = f[2] == IOP_COUNT ? 2 : 3;
+            if (i + m <= n && ops[i].kind == f[0] && ops[i + 1].kind == f[1] && (m == 2 || ops[i + 2].kind == f[2])) {
+                ops[i].kind = f[3];
+                len = m;
+                break;
+            }
+        }
+        i += len;
+    }
+}
+
 cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx)
 {
     const struct cpvm_program *p = in->mod->prog;
@@ -121,19 +183,32 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
     struct dec_insn d;
     bool trap_taken = false;
     while (dec_block_next(&it, &d)) {
-        if ((s = reserve(in, 1u + it.gp))) return s; /* GP: room for a taken-branch trap */
+        if ((s = reserve(in, 1u + 2u * it.gp))) return s; /* GP: room for a taken-branch trap */
         if (d.op == OP_invalid) emit(in, IOP_invalid, d.pc);
         else trap_taken = translate(in, &d);
         gas_block_add(gm, &gb, &d);
         count++;
     }
+    fuse_block(in->ops + head + 1, in->nops - head - 1);
+    const struct cpvm_module_config *cfg = &in->mod->cfg;
     if (trap_taken) {
-        /* after the block, outside its count: the branch's taken target */
+        /* after the block, outside its count: the branch's taken target, a
+         * head of nothing (every jump lands on a head) and the trap */
         in->ops[in->nops - 1].t = in->nops;
+        struct iop *h = emit(in, cfg->gas_async ? IOP_gas_async : IOP_gas, d.pc);
+        h->imm = 0;
+        h->x = 0;
+        h->need = INT64_MIN;
         emit(in, IOP_trap_at, d.pc);
     }
     struct iop *g = &in->ops[head];
-    g->imm = gas_block_end(gm, p, &gb, start);
+    int64_t cost = (int64_t)gas_block_end(gm, p, &gb, start);
+    /* What a jump into the block does (loop.inc ENTER_BLOCK): with sync
+     * metering check and charge; with async metering charge unchecked; without
+     * metering only count (an async head charges all the same, as it did). */
+    bool check = cfg->gas_metering && !cfg->gas_async;
+    g->imm = (uint64_t)(cfg->gas_metering || cfg->gas_async ? cost : 0);
+    g->need = check ? cost : INT64_MIN;
     g->x = count;
     if (start <= p->code_len) in->block_of[start] = head + 1;
     *idx = head;

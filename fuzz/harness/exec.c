@@ -524,6 +524,9 @@ enum exec_step_result exec_step(struct exec_run *r)
             break;
         }
         if (!has_next || next != intr.pc) FAIL("out of gas at %u: next pc %d/%u", intr.pc, has_next, next);
+        /* nothing ran (no block was charged): a host-set entry is still pending, and
+         * the next run() may fail it (a panic that keeps its next pc, execution.md §4.1) */
+        if (entered_at_host_pc && after == before) r->host_set_pc = true;
         if (su->refill && !r->h.refilled) {
             r->h.refilled = true;
             cpvm_instance_set_gas(inst, after + g->gas + 1);

@@ -7,13 +7,7 @@ bool cpvm_module_block_cost(const cpvm_module *m, uint32_t pc, uint32_t *cost)
 {
     if (m->jit) return jit_block_native(m, pc, cost) != UINT32_MAX; /* what the block's stub charges */
     /* the interpreter computes it as it first enters the block, the same way */
-    const struct cpvm_program *p = m->prog;
-    if (!dec_is_block_start(p, pc)) return false;
-    struct gas_block gb;
-    gas_block_prepare(&m->gas, p, &gb);
-    struct dec_block_iter it = dec_block_begin(p, pc);
-    struct dec_insn in;
-    while (dec_block_next(&it, &in)) gas_block_add(&m->gas, &gb, &in);
-    *cost = gas_block_end(&m->gas, p, &gb, pc);
+    if (!dec_is_block_start(m->prog, pc)) return false;
+    *cost = gas_block_cost_at(&m->gas, m->prog, pc);
     return true;
 }

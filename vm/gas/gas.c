@@ -143,6 +143,16 @@ uint32_t gas_block_cost(const struct gas_model *m, const struct cpvm_program *p,
     return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 }
 
+uint32_t gas_block_cost_at(const struct gas_model *m, const struct cpvm_program *p, uint32_t start_pc)
+{
+    struct gas_block gb;
+    gas_block_prepare(m, p, &gb);
+    struct dec_block_iter it = dec_block_begin(p, start_pc);
+    struct dec_insn in;
+    while (dec_block_next(&it, &in)) gas_block_add(m, &gb, &in);
+    return gas_block_end(m, p, &gb, start_pc);
+}
+
 void gas_block_prepare(const struct gas_model *m, const struct cpvm_program *p, struct gas_block *b)
 {
     b->sum = 0;

@@ -34,6 +34,10 @@ static inline uint32_t gas_insn_cost(const struct gas_model *m, enum op op)
 uint32_t gas_block_cost(const struct gas_model *m, const struct cpvm_program *p, uint32_t start_pc,
                         uint64_t insn_cost_sum);
 
+/* Cost of the block starting at `start_pc` under any model, decoding it here
+ * (for a backend that did not cost it while decoding). */
+uint32_t gas_block_cost_at(const struct gas_model *m, const struct cpvm_program *p, uint32_t start_pc);
+
 /* A block's cost from the instructions a backend decodes anyway: prepare once per
  * program, then per block begin, add each instruction the block iterator yields,
  * end. */

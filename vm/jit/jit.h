@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../decode/decode.h"
 #include "../machine/machine.h"
@@ -23,6 +24,25 @@ struct jit_pcmap {
 struct jit_block {
     uint32_t pc, native, cost; /* every block head, sorted by both; cost: 0 when lazy or deferred */
 };
+_Static_assert(offsetof(struct jit_pcmap, pc) == 0 && offsetof(struct jit_block, pc) == 0, "jit_find_pc");
+
+/* The index of the entry for `pc` in a table sorted by pc whose entries start
+ * with their pc (jit_pcmap, jit_block), or SIZE_MAX. */
+static inline size_t jit_find_pc(const void *table, size_t n, size_t entry_size, uint32_t pc)
+{
+    const unsigned char *t = table;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t at;
+        memcpy(&at, t + mid * entry_size, sizeof at);
+        if (at < pc) lo = mid + 1;
+        else hi = mid;
+    }
+    uint32_t at = pc + 1;
+    if (lo < n) memcpy(&at, t + lo * entry_size, sizeof at);
+    return at == pc ? lo : SIZE_MAX;
+}
 
 /* Lazy block costs (the full model with synchronous gas): module creation
  * costs no block. Each block's stub charges its entry of a table placed after

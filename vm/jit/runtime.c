@@ -109,13 +109,8 @@ uint32_t jit_block_native(const struct cpvm_module *m, uint32_t pc, uint32_t *co
 
 uint32_t jit_insn_native(const struct jit_code *jc, uint32_t pc)
 {
-    size_t lo = 0, hi = jc->ninsns;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (jc->insns[mid].pc < pc) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < jc->ninsns && jc->insns[lo].pc == pc ? jc->insns[lo].native : UINT32_MAX;
+    size_t k = jit_find_pc(jc->insns, jc->ninsns, sizeof *jc->insns, pc);
+    return k == SIZE_MAX ? UINT32_MAX : jc->insns[k].native;
 }
 
 /* The guest instruction whose native code contains `off`. */

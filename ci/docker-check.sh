@@ -106,7 +106,9 @@ oss_run() { # engine sanitizer: every target replays its seeds and fuzzes for a 
       find "$seeds" -type f -print0 | sort -z | xargs -0 -r timeout 900 env -u ASAN_OPTIONS -u UBSAN_OPTIONS "$root/out/$t" \
         >"$root/$t.replay.log" 2>&1 || { tail -n 30 "$root/$t.replay.log"; die "afl + $sanitizer: $t fails on its seed corpus"; }
       mkdir -p "$root/afl-in-$t"
-      find "$seeds" -type f | sort | awk 'NR % 25 == 1' | head -n 32 | xargs -r cp -t "$root/afl-in-$t"
+      # (awk takes the first 32 itself: a `head` closing the pipe early can kill awk
+      # with SIGPIPE once the list outgrows one pipe write, and pipefail fails the check)
+      find "$seeds" -type f | sort | awk 'NR % 25 == 1 && n++ < 32' | xargs -r cp -t "$root/afl-in-$t"
       env -u ASAN_OPTIONS -u UBSAN_OPTIONS AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_FAST_CAL=1 \
         AFL_NO_AFFINITY=1 afl-fuzz -i "$root/afl-in-$t" -o "$root/afl-$t" "${xdict[@]}" -m none -t 10000+ \
         -V "$fuzz_secs" -- "$root/out/$t" >"$root/$t.run.log" 2>&1 || { tail -n 30 "$root/$t.run.log"; die "afl: $t failed"; }

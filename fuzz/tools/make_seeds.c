@@ -657,8 +657,8 @@ static void fused_seeds(void)
 {
 #ifdef HAVE_FUSE_DEF
     static const enum op fused[][3] = {
-#define FUSE(first, second) {OP_##first, OP_##second, OP_COUNT},
-#define FUSE3(first, second, third) {OP_##first, OP_##second, OP_##third},
+#define FUSE(first, second, fwd) {OP_##first, OP_##second, OP_COUNT},
+#define FUSE3(first, second, third, fwd) {OP_##first, OP_##second, OP_##third},
 #include "interp/fuse.def"
 #undef FUSE
 #undef FUSE3

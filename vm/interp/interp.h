@@ -25,8 +25,8 @@ enum iop_kind {
     IOP_mul_upper_uu_32,
     IOP_mul_upper_su_32,
     IOP_reverse_byte_32,
-#define FUSE(x, y) IOP_F_##x##__##y,
-#define FUSE3(x, y, z) IOP_F_##x##__##y##__##z,
+#define FUSE(x, y, fwd) IOP_F_##x##__##y,
+#define FUSE3(x, y, z, fwd) IOP_F_##x##__##y##__##z,
 #include "fuse.def"
 #undef FUSE
 #undef FUSE3

@@ -101,20 +101,28 @@ static bool translate(struct cpvm_instance *in, const struct dec_insn *d)
     return gp_trap_taken;
 }
 
-/* fuse.def as rows: the kinds to match (IOP_COUNT: none) and the fused kind. */
-static const uint8_t fuse_rows[][4] = {
-#define FUSE(x, y) {IOP_##x, IOP_##y, IOP_COUNT, IOP_F_##x##__##y},
-#define FUSE3(x, y, z) {IOP_##x, IOP_##y, IOP_##z, IOP_F_##x##__##y##__##z},
+/* fuse.def as rows: the kinds to match (IOP_COUNT: none), the fused kind and
+ * the forwarding condition (fuse.def's FWD, coded by fwd_ok). */
+enum { FLD_a = 1, FLD_b = 2, FLD_d = 3 };
+#define NO_FWD 0
+#define FWD(reader, writer) (FLD_##reader << 2 | FLD_##writer)
+#define FWD3(reader, writer, middle) (FWD(reader, writer) | FLD_##middle << 4)
+static const uint8_t fuse_rows[][5] = {
+#define FUSE(x, y, fwd) {IOP_##x, IOP_##y, IOP_COUNT, IOP_F_##x##__##y, fwd},
+#define FUSE3(x, y, z, fwd) {IOP_##x, IOP_##y, IOP_##z, IOP_F_##x##__##y##__##z, fwd},
 #include "fuse.def"
 #undef FUSE
 #undef FUSE3
 };
+#undef NO_FWD
+#undef FWD
+#undef FWD3
 _Static_assert(IOP_COUNT <= UINT8_MAX, "op kinds fit a byte");
 
 /* The kinds that start a row, as a 256-bit set: most ops start none and are
  * passed over with one test (blocks are compiled on every fuzz input). */
-#define FUSE(x, y) | ((IOP_##x >> 6) == FUSE_WORD ? 1ull << (IOP_##x & 63) : 0)
-#define FUSE3(x, y, z) FUSE(x, y)
+#define FUSE(x, y, fwd) | ((IOP_##x >> 6) == FUSE_WORD ? 1ull << (IOP_##x & 63) : 0)
+#define FUSE3(x, y, z, fwd) FUSE(x, y, fwd)
 static const uint64_t fuse_first[4] = {
 #define FUSE_WORD 0
     0
@@ -139,6 +147,37 @@ static const uint64_t fuse_first[4] = {
 #undef FUSE
 #undef FUSE3
 
+static uint8_t field(const struct iop *op, unsigned f) { return f == FLD_a ? op->a : f == FLD_b ? op->b : op->d; }
+
+static bool commutative(uint8_t kind)
+{
+    switch (kind) {
+    case IOP_add_32: case IOP_add_64: case IOP_and: case IOP_xor: case IOP_or: case IOP_mul_32: case IOP_mul_64:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Whether the `m` ops at `seq` meet a row's forwarding condition: the last
+ * one's reader field names the first one's destination, and (a triple) the
+ * middle one does not overwrite it. A commutative reader whose other source is
+ * the one forwarded gets its sources swapped to match. */
+static bool fwd_match(struct iop *seq, uint32_t m, uint8_t fwd)
+{
+    if (!fwd) return true;
+    uint8_t dst = field(&seq[0], fwd & 3);
+    struct iop *q = &seq[m - 1];
+    unsigned rf = fwd >> 2 & 3;
+    if (m == 3 && field(&seq[1], fwd >> 4 & 3) == dst) return false;
+    if (field(q, rf) == dst) return true;
+    if (rf == FLD_d || !commutative(q->kind) || field(q, rf == FLD_a ? FLD_b : FLD_a) != dst) return false;
+    uint8_t t = q->a;
+    q->a = q->b;
+    q->b = t;
+    return true;
+}
+
 /* Marks the fused sequences among a block's `n` instruction ops, left to right,
  * none overlapping. Only the first op's kind changes (see fuse.def). */
 static void fuse_block(struct iop *ops, uint32_t n)
@@ -153,7 +192,8 @@ static void fuse_block(struct iop *ops, uint32_t n)
         for (size_t k = 0; k < sizeof fuse_rows / sizeof fuse_rows[0]; k++) {
             const uint8_t *f = fuse_rows[k];
             uint32_t m = f[2] == IOP_COUNT ? 2 : 3;
-            if (i + m <= n && ops[i].kind == f[0] && ops[i + 1].kind == f[1] && (m == 2 || ops[i + 2].kind == f[2])) {
+            if (i + m <= n && ops[i].kind == f[0] && ops[i + 1].kind == f[1] && (m == 2 || ops[i + 2].kind == f[2]) &&
+                fwd_match(&ops[i], m, f[4])) {
                 ops[i].kind = f[3];
                 len = m;
                 break;

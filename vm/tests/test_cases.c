@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interp/interp.h"
 #include "testutil.h"
 #include "text/text.h"
 
@@ -167,6 +168,18 @@ static char *trim(char *s)
  * compiler unsandboxed (in-process). */
 #define UNSANDBOXED 2
 
+/* The interpreter's fused kinds (fuse.def) in the op streams of the cases run
+ * without step tracing: each must occur, or its handler goes untested. */
+static bool fused_seen[IOP_COUNT];
+#define FIRST_FUSED IOP_reverse_byte_32 + 1
+
+static void note_fused(const cpvm_instance *in)
+{
+    if (in->step_on) return;
+    for (uint32_t i = 0; i < in->nops; i++)
+        if (in->ops[i].kind >= FIRST_FUSED) fused_seen[in->ops[i].kind] = true;
+}
+
 static void run_case(struct case_def *c, int variant)
 {
     cpvm_backend backend = variant == UNSANDBOXED ? CPVM_BACKEND_COMPILER : (cpvm_backend)variant;
@@ -234,6 +247,7 @@ static void run_case(struct case_def *c, int variant)
             if (c->rets[i].n == out.hostcall) cpvm_instance_set_reg(in, CPVM_REG_A0, c->rets[i].v);
     }
 
+    if (backend == CPVM_BACKEND_INTERPRETER) note_fused(in);
     if (!cpvm_instance_integrity_ok(in)) fail_msg("%s: %s (backend %d): integrity check failed", c->file, c->name, backend);
     const char *got = cpvm_exit_name(out.exit);
     if (c->status && strcmp(got, c->status))
@@ -363,6 +377,20 @@ static void test_all_case_files(void **state)
         total += cases;
     }
     printf("ran %d cases from %d files on %zu backend(s)\n", total, nfiles, sizeof backends / sizeof *backends);
+    static const char *const fused_names[] = {
+#define FUSE(x, y, fwd) [IOP_F_##x##__##y] = #x " + " #y,
+#define FUSE3(x, y, z, fwd) [IOP_F_##x##__##y##__##z] = #x " + " #y " + " #z,
+#include "interp/fuse.def"
+#undef FUSE
+#undef FUSE3
+    };
+    int missing = 0;
+    for (int k = FIRST_FUSED; k < IOP_COUNT; k++)
+        if (!fused_seen[k]) {
+            fprintf(stderr, "no case runs the fused op %s (vm/interp/fuse.def)\n", fused_names[k]);
+            missing++;
+        }
+    if (missing) fail_msg("%d fused ops untested", missing);
 }
 
 int main(void)

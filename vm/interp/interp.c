@@ -50,6 +50,16 @@ static int interp_memset(struct cpvm_instance *in, uint32_t op_index, struct cpv
     return 1;
 }
 
+#ifdef CPVM_INTERNAL_CHECKS
+#include <stdio.h>
+/* A broken internal invariant of the interpreter: a cpvm bug, never the guest's. */
+static _Noreturn void interp_check_failed(const char *what, uint32_t pc)
+{
+    fprintf(stderr, "cpvm: interpreter internal check failed: %s at pc %u\n", what, pc);
+    abort();
+}
+#endif
+
 #define LOOP_NAME run_fast
 #define LOOP_STEPPING 0
 #define LOOP_FREE 0

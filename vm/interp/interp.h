@@ -11,7 +11,7 @@
 #include "../machine/machine.h"
 
 /* Op kinds: one per instruction (same order as enum op), pseudo ops, then the
- * fused sequences of fuse.def. */
+ * fused sequences of fuse.def, then the forwarding copies of accfwd.def. */
 enum iop_kind {
 #define ISA(name, cls, jam, l64, l32, rv, tmpl, flags) IOP_##name,
 #include "../isa/isa.def"
@@ -30,6 +30,9 @@ enum iop_kind {
 #include "fuse.def"
 #undef FUSE
 #undef FUSE3
+#define ACC(op, field, first) IOP_ACC_##field##_##op,
+#include "accfwd.def"
+#undef ACC
     IOP_COUNT
 };
 _Static_assert((int)IOP_invalid == (int)OP_invalid, "op kinds mirror enum op");
@@ -56,6 +59,9 @@ struct iop {
 _Static_assert(sizeof(struct iop) == 32, "ops stay two per cache line");
 
 /* predecode.c */
+/* For each op kind, the source field an accfwd.def copy takes from `acc`: 0
+ * none, 1 a, 2 b. */
+extern const uint8_t interp_acc_field[IOP_COUNT];
 bool interp_target_ok(const struct cpvm_instance *in, uint32_t t);
 /* Op index of the block starting at `pc` (compiling it if needed). */
 cpvm_status interp_block(struct cpvm_instance *in, uint32_t pc, uint32_t *idx);

@@ -7,6 +7,7 @@
 
 #include "../common/bits.h"
 #include "../common/limits.h"
+#include "../isa/isa.h"
 #include "interp.h"
 
 static cpvm_status reserve(struct cpvm_instance *in, uint32_t more)
@@ -203,6 +204,93 @@ static void fuse_block(struct iop *ops, uint32_t n)
     }
 }
 
+/* ---- result forwarding (accfwd.def) --------------------------------------- */
+
+/* A fused kind's length and first instruction (0 / unused for other kinds). */
+static const uint8_t fused_len[IOP_COUNT] = {
+#define FUSE(x, y, fwd) [IOP_F_##x##__##y] = 2,
+#define FUSE3(x, y, z, fwd) [IOP_F_##x##__##y##__##z] = 3,
+#include "fuse.def"
+#undef FUSE
+#undef FUSE3
+};
+static const uint8_t fused_first[IOP_COUNT] = {
+#define FUSE(x, y, fwd) [IOP_F_##x##__##y] = IOP_##x,
+#define FUSE3(x, y, z, fwd) [IOP_F_##x##__##y##__##z] = IOP_##x,
+#include "fuse.def"
+#undef FUSE
+#undef FUSE3
+};
+/* The forwarding copy of a kind for its a / b field (0: none). */
+static const uint8_t acc_copy[IOP_COUNT][2] = {
+#define ACC(op, field, first) [IOP_##op][FLD_##field - 1] = IOP_ACC_##field##_##op,
+#include "accfwd.def"
+#undef ACC
+};
+const uint8_t interp_acc_field[IOP_COUNT] = {
+#define ACC(op, field, first) [IOP_ACC_##field##_##op] = FLD_##field,
+#include "accfwd.def"
+#undef ACC
+};
+
+/* The register an instruction op's handler leaves in `acc` (it writes its
+ * result there too: ops.inc, fused.inc, LOAD_DO), or -1. */
+static int acc_result(uint8_t kind, const struct iop *op)
+{
+    switch (kind) {
+    case IOP_mul_upper_ss_32: case IOP_mul_upper_uu_32: case IOP_mul_upper_su_32:
+        return op->d;
+    case IOP_reverse_byte_32:
+        return op->a;
+    case IOP_cmov_if_zero_imm: case IOP_cmov_if_not_zero_imm: case IOP_cmov_if_zero: case IOP_cmov_if_not_zero:
+        return -1; /* may leave the register as it was */
+    default:
+        break;
+    }
+    if (kind >= OP_COUNT || (isa_flags((enum op)kind) & (STORE | BRANCH | TERM))) return -1;
+    switch ((enum isa_class)isa_rows[kind].cls) {
+    case CLS_RRR: return op->d;
+    case CLS_R_I: case CLS_RR_I: case CLS_RR: case CLS_R_I64: return op->a;
+    default: return -1;
+    }
+}
+
+/* Whether `field` of instruction kind `kind` is read and not written. */
+static bool pure_source(uint8_t kind, unsigned field)
+{
+    if (kind >= OP_COUNT) return false;
+    unsigned fl = isa_flags((enum op)kind);
+    enum isa_class c = (enum isa_class)isa_rows[kind].cls;
+    if (field == FLD_a)
+        return c == CLS_RRR || c == CLS_RR_O || (fl & BRANCH) != 0 || ((fl & STORE) && (c == CLS_R_I || c == CLS_RR_I));
+    return c == CLS_RRR || c == CLS_RR_O || c == CLS_RR_I || c == CLS_RR;
+}
+
+/* Gives an op of a block's `n` instruction ops (fused) its forwarding copy
+ * where its first instruction reads, through a row's field, the register the
+ * op before it ended writing. Control enters a block only at its head and
+ * runs it in order, so that register's value is in `acc` there. */
+static void acc_pass(struct iop *ops, uint32_t n)
+{
+    int acc_reg = -1;
+    for (uint32_t i = 0; i < n;) {
+        struct iop *o = &ops[i];
+        uint8_t kind = o->kind;
+        uint32_t len = fused_len[kind] ? fused_len[kind] : 1;
+        uint8_t first = fused_len[kind] ? fused_first[kind] : kind;
+        if (i + len > n) break; /* never: fuse_block fuses whole sequences */
+        if (acc_reg >= 0)
+            for (unsigned f = FLD_a; f <= FLD_b; f++)
+                if (acc_copy[kind][f - 1] && field(o, f) == acc_reg && pure_source(first, f)) {
+                    o->kind = acc_copy[kind][f - 1];
+                    break;
+                }
+        const struct iop *last = &ops[i + len - 1];
+        acc_reg = acc_result(len == 1 ? kind : last->kind, last);
+        i += len;
+    }
+}
+
 cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx)
 {
     const struct cpvm_program *p = in->mod->prog;
@@ -230,6 +318,7 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
         count++;
     }
     fuse_block(in->ops + head + 1, in->nops - head - 1);
+    acc_pass(in->ops + head + 1, in->nops - head - 1);
     const struct cpvm_module_config *cfg = &in->mod->cfg;
     if (trap_taken) {
         /* after the block, outside its count: the branch's taken target, a

@@ -63,24 +63,36 @@ static _Noreturn void interp_check_failed(const char *what, uint32_t pc)
 #define LOOP_NAME run_fast
 #define LOOP_STEPPING 0
 #define LOOP_FREE 0
+#define LOOP_ASYNC 0
+#include "loop.inc"
+#undef LOOP_NAME
+#undef LOOP_ASYNC
+
+#define LOOP_NAME run_fast_async
+#define LOOP_ASYNC 1
 #include "loop.inc"
 #undef LOOP_NAME
 #undef LOOP_FREE
+#undef LOOP_ASYNC
 
 #define LOOP_NAME run_fast_free
 #define LOOP_FREE 1
+#define LOOP_ASYNC 0
 #include "loop.inc"
 #undef LOOP_NAME
 #undef LOOP_FREE
 #undef LOOP_STEPPING
+#undef LOOP_ASYNC
 
 #define LOOP_NAME run_stepping
 #define LOOP_STEPPING 1
 #define LOOP_FREE 0
+#define LOOP_ASYNC 1
 #include "loop.inc"
 #undef LOOP_NAME
 #undef LOOP_STEPPING
 #undef LOOP_FREE
+#undef LOOP_ASYNC
 
 static bool is_head(uint8_t kind) { return kind == IOP_gas || kind == IOP_gas_async; }
 
@@ -143,8 +155,9 @@ cpvm_status interp_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         start = in->next_op;
     }
     const struct cpvm_module_config *cfg = &in->mod->cfg;
-    int rc = in->step_on                             ? run_stepping(in, start, out)
-             : cfg->gas_metering || cfg->gas_async ? run_fast(in, start, out)
-                                                   : run_fast_free(in, start, out);
+    int rc = in->step_on          ? run_stepping(in, start, out)
+             : cfg->gas_async     ? run_fast_async(in, start, out)
+             : cfg->gas_metering ? run_fast(in, start, out)
+                                  : run_fast_free(in, start, out);
     return (cpvm_status)rc;
 }

@@ -103,18 +103,32 @@ static bool translate(struct cpvm_instance *in, const struct dec_insn *d)
 }
 
 /* fuse.def as rows: the kinds to match (IOP_COUNT: none), the fused kind and
- * the forwarding condition (fuse.def's FWD, coded by fwd_ok). */
+ * up to three register conditions, 16 bits each (fwd_match decodes them). */
 enum { FLD_a = 1, FLD_b = 2, FLD_d = 3 };
+#define COND(ne, i, f, j, g) ((uint64_t)(1u << 9 | (ne) << 8 | (i) << 6 | FLD_##f << 4 | (j) << 2 | FLD_##g))
+#define EQ(i, f, j, g) COND(0u, i, f, j, g)
+#define NE(i, f, j, g) COND(1u, i, f, j, g)
+#define ALL(c1, c2) ((c1) | (c2) << 16)
+#define ALL3(c1, c2, c3) ((c1) | (c2) << 16 | (c3) << 32)
 #define NO_FWD 0
-#define FWD(reader, writer) (FLD_##reader << 2 | FLD_##writer)
-#define FWD3(reader, writer, middle) (FWD(reader, writer) | FLD_##middle << 4)
-static const uint8_t fuse_rows[][5] = {
-#define FUSE(x, y, fwd) {IOP_##x, IOP_##y, IOP_COUNT, IOP_F_##x##__##y, fwd},
-#define FUSE3(x, y, z, fwd) {IOP_##x, IOP_##y, IOP_##z, IOP_F_##x##__##y##__##z, fwd},
+#define FWD(reader, writer) EQ(1, reader, 0, writer)
+#define FWD3(reader, writer, middle) ALL(EQ(2, reader, 0, writer), NE(1, middle, 0, writer))
+struct fuse_row {
+    uint8_t kind[3], fused;
+    uint64_t conds;
+};
+static const struct fuse_row fuse_rows[] = {
+#define FUSE(x, y, fwd) {{IOP_##x, IOP_##y, IOP_COUNT}, IOP_F_##x##__##y, fwd},
+#define FUSE3(x, y, z, fwd) {{IOP_##x, IOP_##y, IOP_##z}, IOP_F_##x##__##y##__##z, fwd},
 #include "fuse.def"
 #undef FUSE
 #undef FUSE3
 };
+#undef COND
+#undef EQ
+#undef NE
+#undef ALL
+#undef ALL3
 #undef NO_FWD
 #undef FWD
 #undef FWD3
@@ -160,23 +174,31 @@ static bool commutative(uint8_t kind)
     }
 }
 
-/* Whether the `m` ops at `seq` meet a row's forwarding condition: the last
- * one's reader field names the first one's destination, and (a triple) the
- * middle one does not overwrite it. A commutative reader whose other source is
- * the one forwarded gets its sources swapped to match. */
-static bool fwd_match(struct iop *seq, uint32_t m, uint8_t fwd)
+static bool conds_hold(const struct iop *seq, uint64_t conds)
 {
-    if (!fwd) return true;
-    uint8_t dst = field(&seq[0], fwd & 3);
+    for (; conds; conds >>= 16) {
+        unsigned c = conds & 0xffff;
+        bool eq = field(&seq[c >> 6 & 3], c >> 4 & 3) == field(&seq[c >> 2 & 3], c & 3);
+        if (eq == ((c >> 8 & 1) != 0)) return false;
+    }
+    return true;
+}
+
+/* Whether the `m` ops at `seq` meet a row's conditions (fuse.def): which
+ * operand reads which result, which register a later one must not overwrite.
+ * A commutative last instruction may get its sources swapped to meet them. */
+static bool fwd_match(struct iop *seq, uint32_t m, uint64_t conds)
+{
+    if (conds_hold(seq, conds)) return true;
     struct iop *q = &seq[m - 1];
-    unsigned rf = fwd >> 2 & 3;
-    if (m == 3 && field(&seq[1], fwd >> 4 & 3) == dst) return false;
-    if (field(q, rf) == dst) return true;
-    if (rf == FLD_d || !commutative(q->kind) || field(q, rf == FLD_a ? FLD_b : FLD_a) != dst) return false;
+    if (!commutative(q->kind)) return false;
     uint8_t t = q->a;
     q->a = q->b;
     q->b = t;
-    return true;
+    if (conds_hold(seq, conds)) return true;
+    q->b = q->a;
+    q->a = t;
+    return false;
 }
 
 /* Marks the fused sequences among a block's `n` instruction ops, left to right,
@@ -191,11 +213,11 @@ static void fuse_block(struct iop *ops, uint32_t n)
             continue;
         }
         for (size_t k = 0; k < sizeof fuse_rows / sizeof fuse_rows[0]; k++) {
-            const uint8_t *f = fuse_rows[k];
-            uint32_t m = f[2] == IOP_COUNT ? 2 : 3;
-            if (i + m <= n && ops[i].kind == f[0] && ops[i + 1].kind == f[1] && (m == 2 || ops[i + 2].kind == f[2]) &&
-                fwd_match(&ops[i], m, f[4])) {
-                ops[i].kind = f[3];
+            const struct fuse_row *f = &fuse_rows[k];
+            uint32_t m = f->kind[2] == IOP_COUNT ? 2 : 3;
+            if (i + m <= n && ops[i].kind == f->kind[0] && ops[i + 1].kind == f->kind[1] &&
+                (m == 2 || ops[i + 2].kind == f->kind[2]) && fwd_match(&ops[i], m, f->conds)) {
+                ops[i].kind = f->fused;
                 len = m;
                 break;
             }

@@ -62,6 +62,14 @@
 
 #define EXEC_MAX_RUNS 4096u               /* run() calls per instance, step stops excluded */
 #define EXEC_MAX_STEP_STOPS 200000u       /* step stops per instance */
+/* After this many step stops at the input's step limit, the host widens the
+ * limit to EXEC_STEP_LIMIT_LATE for the rest of the instance (both sides of a
+ * comparison alike): a program stepped one instruction at a time up to its
+ * gas ran up to 200,000 stops per instance, a fraction of the inputs that
+ * took most of the fuzzer's time while repeating the same loop bodies; the
+ * run still goes to its end, every later stop still compared. */
+#define EXEC_STEP_STOPS_EXACT 512u
+#define EXEC_STEP_LIMIT_LATE 1000u
 #define EXEC_UNMETERED_STEP_BUDGET 10000u /* instructions per run() without gas */
 #define EXEC_UNMETERED_MAX_STOPS 4u
 #define EXEC_MAX_FAULT_MAPS 32u

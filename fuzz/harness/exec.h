@@ -89,6 +89,7 @@ struct exec_setup {
     uint64_t step_limit;           /* per run(): the generator's, or the unmetered budget */
     uint64_t snapshot_full;        /* regions up to this size are snapshotted whole */
     struct cpvm_program_info info;
+    uint64_t input_hash;           /* of the whole input: picks the sampled checks (exec_sampled) */
     /* Called before any abort (an invariant or a divergence), e.g. to print
      * the program; may be NULL. */
     void (*on_fail)(void *arg);
@@ -100,6 +101,15 @@ struct exec_setup {
  * generated program does not parse. exec_setup_free releases it. */
 bool exec_setup_init(struct exec_setup *su, const char *target, const uint8_t *data, size_t size);
 void exec_setup_free(struct exec_setup *su);
+
+/* Whether this input runs a sampled check: one input in `one_in`, chosen by a
+ * hash of the input and `salt` (one salt per check, so the shares are
+ * independent), so the same input always runs the same checks. The fuzzing
+ * engines sample the costliest checks of a target this way; the replay
+ * driver (CTest, triage, cpvm repro) sets CPVM_FUZZ_CHECKS=all, which runs
+ * every check on every input (CPVM_FUZZ_CHECKS=all does that under an
+ * engine too). */
+bool exec_sampled(const struct exec_setup *su, uint64_t salt, unsigned one_in);
 
 /* The module configuration the setup implies, for `backend`. */
 void exec_module_config(const struct exec_setup *su, cpvm_backend backend, struct cpvm_module_config *mc);

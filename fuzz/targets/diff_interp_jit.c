@@ -46,6 +46,12 @@
  * (interrupt sequence, registers, gas, next pc, heap, memory), so each input
  * runs twice on one reused instance and once (interpreter) on a fresh one,
  * and all three agree.
+ * Sampled under a fuzzing engine (exec_sampled: by a hash of the input, so an
+ * input always gets the same checks; replay runs them all): the reset run on
+ * one input in 2, the full gas model's invariants on one full-model input in
+ * 4 (every one with CPVM_FUZZ_COST_MODEL). A program stepped one instruction
+ * at a time is stepped exactly for its first 512 step stops, then every 1000
+ * instructions (exec.h: EXEC_STEP_STOPS_EXACT).
  *
  * A divergence prints the first differing field, both states, the last
  * stops both agreed on and the program's disassembly, then aborts.

@@ -574,7 +574,7 @@ enum exec_step_result exec_step(struct exec_run *r)
         if (!has_next || next != intr.pc) FAIL("step stop at %u: next pc %d/%u", intr.pc, has_next, next);
         r->stops++;
         if (!su->metered && r->stops >= EXEC_UNMETERED_MAX_STOPS) done = true;
-        if (r->stops == EXEC_STEP_STOPS_EXACT && r->step_limit < EXEC_STEP_LIMIT_LATE)
+        if (su->widen_steps && r->stops == EXEC_STEP_STOPS_EXACT && r->step_limit < EXEC_STEP_LIMIT_LATE)
             r->step_limit = EXEC_STEP_LIMIT_LATE;
         cpvm_instance_set_step_limit(inst, r->step_limit);
         break;

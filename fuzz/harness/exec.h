@@ -62,10 +62,11 @@
 
 #define EXEC_MAX_RUNS 4096u               /* run() calls per instance, step stops excluded */
 #define EXEC_MAX_STEP_STOPS 200000u       /* step stops per instance */
-/* After this many step stops at the input's step limit, the host widens the
- * limit to EXEC_STEP_LIMIT_LATE for the rest of the instance (both sides of a
+/* With exec_setup.widen_steps (diff_interp_jit), after this many step stops
+ * at the input's step limit the host widens the limit to
+ * EXEC_STEP_LIMIT_LATE for the rest of the instance (both sides of a
  * comparison alike): a program stepped one instruction at a time up to its
- * gas ran up to 200,000 stops per instance, a fraction of the inputs that
+ * gas ran up to 200,000 stops per instance, a few inputs in a hundred that
  * took most of the fuzzer's time while repeating the same loop bodies; the
  * run still goes to its end, every later stop still compared. */
 #define EXEC_STEP_STOPS_EXACT 512u
@@ -86,6 +87,7 @@ struct exec_setup {
     uint8_t cfg, seed;
     bool dynamic, metered, refill, reenter;
     bool async;                    /* set by the target (gas_async), only with metering */
+    bool widen_steps;              /* set by the target: EXEC_STEP_STOPS_EXACT applies */
     uint64_t step_limit;           /* per run(): the generator's, or the unmetered budget */
     uint64_t snapshot_full;        /* regions up to this size are snapshotted whole */
     struct cpvm_program_info info;

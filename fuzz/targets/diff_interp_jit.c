@@ -318,6 +318,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!exec_setup_init(su, "diff_interp_jit", data, size)) return 0;
     su->async = (su->cfg & 8) != 0 && su->metered;
     su->snapshot_full = DIFF_SNAPSHOT_FULL;
+    su->widen_steps = true;
     su->on_fail = report;
     su->on_fail_arg = &d;
     d.cost_mode = (su->cfg >> 4) & 3;

@@ -200,6 +200,8 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
 #endif
+    /* every check on every input, also those the engines sample (exec.h) */
+    setenv("CPVM_FUZZ_CHECKS", "all", 0);
     if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
     int paths = 0;
     for (int i = 1; i < argc; i++) {

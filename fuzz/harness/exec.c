@@ -46,7 +46,22 @@ bool exec_setup_init(struct exec_setup *su, const char *target, const uint8_t *d
     su->step_limit = su->metered ? su->g.step_limit : EXEC_UNMETERED_STEP_BUDGET;
     su->snapshot_full = EXEC_SNAPSHOT_FULL;
     cpvm_program_get_info(su->prog, &su->info);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 0x100000001b3ull;
+    su->input_hash = h;
     return true;
+}
+
+static uint64_t mix(uint64_t x);
+
+bool exec_sampled(const struct exec_setup *su, uint64_t salt, unsigned one_in)
+{
+    static int all = -1;
+    if (all < 0) {
+        const char *v = getenv("CPVM_FUZZ_CHECKS");
+        all = v && strcmp(v, "all") == 0;
+    }
+    return all || one_in <= 1 || mix(su->input_hash ^ mix(salt)) % one_in == 0;
 }
 
 void exec_setup_free(struct exec_setup *su)
@@ -559,6 +574,8 @@ enum exec_step_result exec_step(struct exec_run *r)
         if (!has_next || next != intr.pc) FAIL("step stop at %u: next pc %d/%u", intr.pc, has_next, next);
         r->stops++;
         if (!su->metered && r->stops >= EXEC_UNMETERED_MAX_STOPS) done = true;
+        if (su->widen_steps && r->stops == EXEC_STEP_STOPS_EXACT && r->step_limit < EXEC_STEP_LIMIT_LATE)
+            r->step_limit = EXEC_STEP_LIMIT_LATE;
         cpvm_instance_set_step_limit(inst, r->step_limit);
         break;
     }

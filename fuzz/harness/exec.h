@@ -62,6 +62,15 @@
 
 #define EXEC_MAX_RUNS 4096u               /* run() calls per instance, step stops excluded */
 #define EXEC_MAX_STEP_STOPS 200000u       /* step stops per instance */
+/* With exec_setup.widen_steps (diff_interp_jit), after this many step stops
+ * at the input's step limit the host widens the limit to
+ * EXEC_STEP_LIMIT_LATE for the rest of the instance (both sides of a
+ * comparison alike): a program stepped one instruction at a time up to its
+ * gas ran up to 200,000 stops per instance, a few inputs in a hundred that
+ * took most of the fuzzer's time while repeating the same loop bodies; the
+ * run still goes to its end, every later stop still compared. */
+#define EXEC_STEP_STOPS_EXACT 512u
+#define EXEC_STEP_LIMIT_LATE 1000u
 #define EXEC_UNMETERED_STEP_BUDGET 10000u /* instructions per run() without gas */
 #define EXEC_UNMETERED_MAX_STOPS 4u
 #define EXEC_MAX_FAULT_MAPS 32u
@@ -78,9 +87,11 @@ struct exec_setup {
     uint8_t cfg, seed;
     bool dynamic, metered, refill, reenter;
     bool async;                    /* set by the target (gas_async), only with metering */
+    bool widen_steps;              /* set by the target: EXEC_STEP_STOPS_EXACT applies */
     uint64_t step_limit;           /* per run(): the generator's, or the unmetered budget */
     uint64_t snapshot_full;        /* regions up to this size are snapshotted whole */
     struct cpvm_program_info info;
+    uint64_t input_hash;           /* of the whole input: picks the sampled checks (exec_sampled) */
     /* Called before any abort (an invariant or a divergence), e.g. to print
      * the program; may be NULL. */
     void (*on_fail)(void *arg);
@@ -92,6 +103,15 @@ struct exec_setup {
  * generated program does not parse. exec_setup_free releases it. */
 bool exec_setup_init(struct exec_setup *su, const char *target, const uint8_t *data, size_t size);
 void exec_setup_free(struct exec_setup *su);
+
+/* Whether this input runs a sampled check: one input in `one_in`, chosen by a
+ * hash of the input and `salt` (one salt per check, so the shares are
+ * independent), so the same input always runs the same checks. The fuzzing
+ * engines sample the costliest checks of a target this way; the replay
+ * driver (CTest, triage, cpvm repro) sets CPVM_FUZZ_CHECKS=all, which runs
+ * every check on every input (CPVM_FUZZ_CHECKS=all does that under an
+ * engine too). */
+bool exec_sampled(const struct exec_setup *su, uint64_t salt, unsigned one_in);
 
 /* The module configuration the setup implies, for `backend`. */
 void exec_module_config(const struct exec_setup *su, cpvm_backend backend, struct cpvm_module_config *mc);

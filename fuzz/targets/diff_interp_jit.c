@@ -46,6 +46,12 @@
  * (interrupt sequence, registers, gas, next pc, heap, memory), so each input
  * runs twice on one reused instance and once (interpreter) on a fresh one,
  * and all three agree.
+ * Sampled under a fuzzing engine (exec_sampled: by a hash of the input, so an
+ * input always gets the same checks; replay runs them all): the reset run on
+ * one input in 2, the full gas model's invariants on one full-model input in
+ * 4 (every one with CPVM_FUZZ_COST_MODEL). A program stepped one instruction
+ * at a time is stepped exactly for its first 512 step stops, then every 1000
+ * instructions (exec.h: EXEC_STEP_STOPS_EXACT).
  *
  * A divergence prints the first differing field, both states, the last
  * stops both agreed on and the program's disassembly, then aborts.
@@ -68,6 +74,14 @@
 #define DIFF_SNAPSHOT_FULL (1u << 18)
 #define INTEGRITY_ALL 64u /* stops checked one by one (8 KiB of memcmp each: not all of thousands) */
 #define INTEGRITY_EVERY 64u /* then every 64th */
+/* Under a fuzzing engine the costliest checks run on a share of the inputs
+ * (exec_sampled: by a hash of the input, every check in replay): the full gas
+ * model's invariants (the model four times per block, a second compiler
+ * module and a fourth run) and the run on the reset instance (a third run). */
+#define GAS_CHECK_ONE_IN 4u
+#define RESET_CHECK_ONE_IN 2u
+#define SALT_GAS 0x6761u
+#define SALT_RESET 0x7265u
 
 struct diff {
     struct exec_setup su;
@@ -304,6 +318,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!exec_setup_init(su, "diff_interp_jit", data, size)) return 0;
     su->async = (su->cfg & 8) != 0 && su->metered;
     su->snapshot_full = DIFF_SNAPSHOT_FULL;
+    su->widen_steps = true;
     su->on_fail = report;
     su->on_fail_arg = &d;
     d.cost_mode = (su->cfg >> 4) & 3;
@@ -379,15 +394,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     exec_end(&d.ri);
     exec_end(&d.rc);
     if (compare) compare_final(&d);
-    /* after the runs: asking the compiler for its costs computes the lazy ones */
-    if (d.full_model && compare) gas_check_lazy_eager(su, modc, &d.oc, d.cache);
-    if (d.full_model) gas_check_full_model(su, modi, modc, d.cache, 1 + (su->seed & 7));
+    /* after the runs: asking the compiler for its costs computes the lazy ones;
+     * one full-model input in GAS_CHECK_ONE_IN (all with CPVM_FUZZ_COST_MODEL) */
+    bool gas_checks = d.full_model && (forced || exec_sampled(su, SALT_GAS, GAS_CHECK_ONE_IN));
+    if (gas_checks && compare) gas_check_lazy_eager(su, modc, &d.oc, d.cache);
+    if (gas_checks) gas_check_full_model(su, modi, modc, d.cache, 1 + (su->seed & 7));
     /* The compiler's instance once more, reset: everything must repeat
      * exactly, so nothing of a run survives a reset (nor, through the pooled
-     * windows the fresh instances came from, an earlier input). */
+     * windows the fresh instances came from, an earlier input). One input in
+     * RESET_CHECK_ONE_IN. */
     cpvm_instance *again = d.rc.reuse;
     d.rc.reuse = NULL;
-    if (again && compare) {
+    if (again && compare && exec_sampled(su, SALT_RESET, RESET_CHECK_ONE_IN)) {
         struct exec_outcome o2;
         exec_run_reused(su, modc, &again, su->step_limit, false, &o2);
         exec_compare(su, &d.oc, &o2, false, "the compiler's instance, fresh vs reset");

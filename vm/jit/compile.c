@@ -40,6 +40,13 @@ struct cold {
     uint64_t cost;
 };
 
+/* Where an instruction of the current block is and what it is; dest: its low32_dest. */
+struct shape {
+    uint32_t pc;
+    uint8_t len, op;
+    int8_t dest;
+};
+
 struct cc {
     struct x64_asm a;
     const struct cpvm_module *m;
@@ -58,11 +65,12 @@ struct cc {
     size_t ninsns, insn_cap;
     struct jit_block *blocks;
     size_t nblocks, block_cap;
-    struct dec_insn *blk; /* the current block, decoded once (reused) */
+    struct dec_insn *blk; /* the current block, decoded once (reused), when its cost needs the operands */
+    struct shape *shp;    /* the current block's shape (reused) */
     /* The instruction being emitted may leave its 32-bit result zero-extended:
      * the next one overwrites the same register from its low half (low32_dest). */
     bool defer_sext;
-    size_t blk_cap;
+    size_t blk_cap, shp_cap;
     bool oom;
 };
 
@@ -525,12 +533,13 @@ static void dynamic_jump(struct cc *c, uint32_t table, uint32_t pc)
     E(x64_jmp_r(O, RCX));
 }
 
-static inline __attribute__((always_inline)) void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
+/* `op` is in->op; a constant one folds the switch to its case (emit_shaped). */
+static inline __attribute__((always_inline)) void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table,
+                                                            enum op op)
 {
     enum x64_reg A = HR(in->a), B = HR(in->b), D = HR(in->d);
     uint64_t X = sext32((uint32_t)in->i1);
     const struct cpvm_program *p = c->p;
-    enum op op = (enum op)in->op;
     switch (op) {
     case OP_trap:
     case OP_invalid:
@@ -848,6 +857,52 @@ static uint32_t next_start(const struct cpvm_program *p, uint32_t pc)
     return p->code_len;
 }
 
+/* low32_dest of the instruction at `pc` (an instruction start) from its opcode and
+ * bytes, without decoding the rest. */
+static int low32_dest_at(const struct cpvm_program *p, uint32_t pc, enum op op)
+{
+    struct dec_insn d = {.op = (uint8_t)op};
+    if (low32_dest(&d) < 0) return -1; /* d's registers are 0: only the op matters here */
+    if (p->code_len - pc <= 64) {
+        dec_decode(p, pc, &d);
+        return low32_dest(&d);
+    }
+    /* the registers low32_dest reads: A from byte 1 (RR_I), D from byte 2 (RRR) */
+    d.a = dec_reg(p->code[pc + 1]);
+    d.d = dec_reg(p->code[pc + 2]);
+    return low32_dest(&d);
+}
+
+/* Decodes and emits one instruction of a shape-only walk: away from the code's end,
+ * a case per opcode, so the operand layout and the instruction selection are both
+ * known at compile time (one dispatch per instruction instead of three). */
+static inline __attribute__((always_inline)) void emit_shaped(struct cc *c, const struct shape *s, uint32_t table)
+{
+    const struct cpvm_program *p = c->p;
+    struct dec_insn d;
+    if (s->op == OP_invalid) {
+        d = (struct dec_insn){.pc = s->pc, .op = OP_invalid, .len = s->len};
+        emit_insn(c, &d, table, OP_invalid);
+    } else if (__builtin_expect(p->code_len - s->pc > 64, 1)) {
+        const uint8_t *b = p->code + s->pc;
+        unsigned skip = s->len - 1u;
+        switch ((enum op)s->op) {
+#define ISA(name, cls, jam, l64, l32, rv, tmpl, flags)                                                               \
+    case OP_##name:                                                                                                  \
+        dec_operands_cls(b, s->pc, skip, OP_##name, CLS_##cls, &d);                                                 \
+        emit_insn(c, &d, table, OP_##name);                                                                          \
+        break;
+#include "../isa/isa.def"
+#undef ISA
+        case OP_invalid:
+            break;
+        }
+    } else {
+        dec_decode(p, s->pc, &d);
+        emit_insn(c, &d, table, (enum op)d.op);
+    }
+}
+
 static void emit_program(struct cc *c, uint32_t table)
 {
     const struct cpvm_program *p = c->p;
@@ -855,6 +910,9 @@ static void emit_program(struct cc *c, uint32_t table)
     uint32_t forced = UINT32_MAX; /* the block after a fallthrough runs even off the look-back rule */
     struct gas_block gb;
     gas_block_prepare(gm, p, &gb);
+    /* Only an eagerly charged cost needs the operands before the block is emitted;
+     * otherwise the walk finds the instructions and emit_shaped decodes each once. */
+    const bool full = c->metered && !c->lazy;
     uint32_t pc = dec_bit(p, 0) ? 0 : next_start(p, 0);
     unsigned term_len = 0; /* the length of the known terminator ending at pc, if one does */
     while (pc < p->code_len && !c->a.failed && !c->oom) {
@@ -864,26 +922,34 @@ static void emit_program(struct cc *c, uint32_t table)
             pc = next_start(p, pc); /* unreachable: no entry and no jump can land here */
             continue;
         }
-        /* decode once, cost first: the stub is emitted before the instructions it pays for */
-        gas_block_begin(gm, &gb);
+        /* walk once, cost first: the stub is emitted before the instructions it pays for */
         size_t n = 0;
         struct dec_block_iter it = dec_block_begin(p, pc);
         for (;;) {
-            if (n == c->blk_cap) {
-                size_t nc = c->blk_cap ? c->blk_cap * 2 : 256;
-                struct dec_insn *nb = realloc(c->blk, nc * sizeof *nb);
-                if (!nb) {
+            if (n == c->shp_cap || (full && n == c->blk_cap)) {
+                size_t nc = c->shp_cap ? c->shp_cap * 2 : 256;
+                struct shape *ns = realloc(c->shp, nc * sizeof *ns);
+                if (ns) c->shp = ns;
+                struct dec_insn *nb = ns && full ? realloc(c->blk, nc * sizeof *nb) : NULL;
+                if (nb) c->blk = nb;
+                if (!ns || (full && !nb)) {
                     c->oom = true;
                     return;
                 }
-                c->blk = nb;
-                c->blk_cap = nc;
+                c->shp_cap = nc;
+                if (full) c->blk_cap = nc;
             }
-            if (!dec_block_next(&it, &c->blk[n])) break;
+            struct dec_insn d, *in = full ? &c->blk[n] : &d;
+            if (!dec_block_step(&it, in, full)) break;
+            c->shp[n] = (struct shape){.pc = in->pc, .len = in->len, .op = in->op,
+                                       .dest = (int8_t)(full ? low32_dest(in)
+                                                        : in->op == OP_invalid ? -1
+                                                                               : low32_dest_at(p, in->pc, in->op))};
             n++;
         }
         uint32_t cost = 0;
-        if (c->metered && !c->lazy) {
+        if (full) {
+            gas_block_begin(gm, &gb);
             gas_block_add_all(gm, &gb, c->blk, n);
             cost = gas_block_end(gm, p, &gb, pc);
         }
@@ -896,32 +962,31 @@ static void emit_program(struct cc *c, uint32_t table)
         /* locals, not c's fields: they stay in registers across emit_insn */
         const bool stepping = c->stepping;
         struct jit_pcmap *map = c->insns + c->ninsns, *map_end = c->insns + c->insn_cap;
-        const struct dec_insn *in = c->blk, *end = c->blk + n;
-        int dest_next = low32_dest(in); /* n >= 1: a block has at least one instruction */
-        for (; in < end; in++) {
-            int dest = dest_next;
-            dest_next = in + 1 < end ? low32_dest(in + 1) : -1;
+        const struct shape *s = c->shp, *end = c->shp + n;
+        for (size_t i = 0; s < end; s++, i++) {
+            int dest = s->dest, dest_next = s + 1 < end ? s[1].dest : -1;
             size_t before = c->a.len;
-            if (in->op != OP_invalid || dec_bit(p, in->pc)) {
+            if (s->op != OP_invalid || dec_bit(p, s->pc)) {
                 /* one entry per instruction start (in pc order), sized by count_starts */
                 if (map == map_end) CPVM_BUG("more instruction starts than counted");
-                *map++ = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)before};
-                last = in->pc;
+                *map++ = (struct jit_pcmap){.pc = s->pc, .native = (uint32_t)before};
+                last = s->pc;
             }
             if (stepping) {
-                if (in != c->blk) step_check(c, in->pc);
+                if (s != c->shp) step_check(c, s->pc);
                 step_count(c);
             }
             /* Nothing runs between two instructions of a block (no exit, no step
              * point when not stepping), so the sign extension can be left to the next. */
             c->defer_sext = !stepping && dest >= 0 && dest_next == dest;
-            emit_insn(c, in, table);
+            if (full) emit_insn(c, &c->blk[i], table, (enum op)c->blk[i].op);
+            else emit_shaped(c, s, table);
             if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
-            if (in->op == OP_fallthrough) forced = in->pc + in->len;
+            if (s->op == OP_fallthrough) forced = s->pc + s->len;
         }
         c->ninsns = (size_t)(map - c->insns);
         pc = next_start(p, last);
-        const struct dec_insn *t = end - 1;
+        const struct shape *t = end - 1;
         if (t->op != OP_invalid && isa_is_terminator((enum op)t->op) && t->pc + t->len == pc) term_len = t->len;
     }
 }
@@ -1052,6 +1117,7 @@ done:
     pages_free(c.refs, c.ref_cap * sizeof *c.refs);
     pages_free(c.cold, c.cold_cap * sizeof *c.cold);
     free(c.blk);
+    free(c.shp);
     pages_free(c.insns, c.insn_cap * sizeof *c.insns);
     pages_free(c.blocks, c.block_cap * sizeof *c.blocks);
     return s;

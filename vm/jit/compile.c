@@ -825,21 +825,39 @@ static void emit_cold(struct cc *c)
 
 /* The guest register an instruction writes from the low 32 bits of its inputs
  * alone, with a 32-bit operation ending in a sign extension (so a zero-extended
- * value left in it by the previous instruction is harmless); -1 for any other. */
-static int low32_dest(const struct dec_insn *in)
+ * value left in it by the previous instruction is harmless): as the byte of the
+ * instruction holding it, A in byte 1 (RR_I) or D in byte 2 (RRR); 0 for none. */
+static inline unsigned low32_dest_byte(enum op op)
 {
-    switch ((enum op)in->op) {
+    switch (op) {
     case OP_add_imm_32: case OP_mul_imm_32:
     case OP_shift_logical_left_imm_32: case OP_shift_logical_right_imm_32:
     case OP_shift_arithmetic_right_imm_32: case OP_rotate_right_imm_32:
-        return in->a;
+        return 1;
     case OP_add_32: case OP_sub_32: case OP_mul_32:
     case OP_shift_logical_left_32: case OP_shift_logical_right_32: case OP_shift_arithmetic_right_32:
     case OP_rotate_left_32: case OP_rotate_right_32:
-        return in->d;
+        return 2;
     default:
-        return -1;
+        return 0;
     }
+}
+
+/* That register of a decoded instruction; -1 for none. */
+static int low32_dest(const struct dec_insn *in)
+{
+    unsigned k = low32_dest_byte((enum op)in->op);
+    return k == 1 ? in->a : k == 2 ? in->d : -1;
+}
+
+/* The same for the instruction at `pc` (an instruction start) from its opcode and
+ * that one byte, without decoding the rest (past the code it reads as zero, as in
+ * dec_decode). */
+static inline int low32_dest_at(const struct cpvm_program *p, uint32_t pc, enum op op)
+{
+    unsigned k = low32_dest_byte(op);
+    if (!k) return -1;
+    return dec_reg(pc + k < p->code_len ? p->code[pc + k] : 0);
 }
 
 /* Next instruction start after `pc` (code_len if none). */
@@ -855,22 +873,6 @@ static uint32_t next_start(const struct cpvm_program *p, uint32_t pc)
     for (; k < p->code_len; k++)
         if (dec_bit(p, k)) return k;
     return p->code_len;
-}
-
-/* low32_dest of the instruction at `pc` (an instruction start) from its opcode and
- * bytes, without decoding the rest. */
-static int low32_dest_at(const struct cpvm_program *p, uint32_t pc, enum op op)
-{
-    struct dec_insn d = {.op = (uint8_t)op};
-    if (low32_dest(&d) < 0) return -1; /* d's registers are 0: only the op matters here */
-    if (p->code_len - pc <= 64) {
-        dec_decode(p, pc, &d);
-        return low32_dest(&d);
-    }
-    /* the registers low32_dest reads: A from byte 1 (RR_I), D from byte 2 (RRR) */
-    d.a = dec_reg(p->code[pc + 1]);
-    d.d = dec_reg(p->code[pc + 2]);
-    return low32_dest(&d);
 }
 
 /* Decodes and emits one instruction of a shape-only walk: away from the code's end,

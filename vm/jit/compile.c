@@ -905,16 +905,14 @@ static inline __attribute__((always_inline)) void emit_shaped(struct cc *c, cons
     }
 }
 
-static void emit_program(struct cc *c, uint32_t table)
+/* `full`: a constant, so that each walk is compiled for its own case. */
+static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32_t table, const bool full)
 {
     const struct cpvm_program *p = c->p;
     const struct gas_model *gm = &c->m->gas;
     uint32_t forced = UINT32_MAX; /* the block after a fallthrough runs even off the look-back rule */
     struct gas_block gb;
     gas_block_prepare(gm, p, &gb);
-    /* Only an eagerly charged cost needs the operands before the block is emitted;
-     * otherwise the walk finds the instructions and emit_shaped decodes each once. */
-    const bool full = c->metered && !c->lazy;
     uint32_t pc = dec_bit(p, 0) ? 0 : next_start(p, 0);
     unsigned term_len = 0; /* the length of the known terminator ending at pc, if one does */
     while (pc < p->code_len && !c->a.failed && !c->oom) {
@@ -991,6 +989,14 @@ static void emit_program(struct cc *c, uint32_t table)
         const struct shape *t = end - 1;
         if (t->op != OP_invalid && isa_is_terminator((enum op)t->op) && t->pc + t->len == pc) term_len = t->len;
     }
+}
+
+static void emit_program(struct cc *c, uint32_t table)
+{
+    /* Only an eagerly charged cost needs the operands before the block is emitted;
+     * otherwise the walk finds the instructions and emit_shaped decodes each once. */
+    if (c->metered && !c->lazy) emit_walk(c, table, true);
+    else emit_walk(c, table, false);
 }
 
 /* Instruction starts: set bits of the bitmask (bits past the code are zero). */

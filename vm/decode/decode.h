@@ -252,13 +252,27 @@ static inline __attribute__((always_inline)) bool dec_block_step(struct dec_bloc
             return true;
         }
     }
-    if (full || __builtin_expect(p->code_len - it->pc <= 64, 0)) {
-        dec_decode_inline(p, it->pc, out);
-    } else { /* what dec_decode_inline's fast path puts in these three */
+    if (!full && __builtin_expect(p->code_len - it->pc > 64, 1)) {
+        /* what dec_decode_inline's fast path puts in these three */
+        unsigned skip = dec_skip_word(p, it->pc + 1);
         out->pc = it->pc;
-        out->len = (uint8_t)(1 + dec_skip_word(p, it->pc + 1));
+        out->len = (uint8_t)(1 + skip);
         out->op = p->decode_map[p->code[it->pc]];
+        if (isa_is_terminator((enum op)out->op)) {
+            it->state = DEC_ITER_DONE;
+        } else {
+            /* A skip short of the longest stopped at a set bit, which is inside the
+             * code (bits past it are zero), and the scanner quirk needs pc + 32 past
+             * the end: a proper successor without looking again. */
+            bool proper = !it->gp && skip < LIMIT_BITMASK_MAX ? true
+                          : it->gp                            ? it->pc + out->len < p->code_len
+                                                              : dec_next_is_proper(p, it->pc, out->len);
+            it->state = proper ? DEC_ITER_NEXT : DEC_ITER_TRAP;
+            it->pc += out->len;
+        }
+        return true;
     }
+    dec_decode_inline(p, it->pc, out);
     if (isa_is_terminator((enum op)out->op)) {
         it->state = DEC_ITER_DONE;
     } else {

@@ -40,11 +40,12 @@ struct cold {
     uint64_t cost;
 };
 
-/* Where an instruction of the current block is and what it is; dest: its low32_dest. */
+/* Where an instruction of the current block is and what it is; defer: the next
+ * one rewrites its low32_dest register, so its sign extension can be left out. */
 struct shape {
     uint32_t pc;
     uint8_t len, op;
-    int8_t dest;
+    bool defer;
 };
 
 struct cc {
@@ -890,10 +891,12 @@ static inline __attribute__((always_inline)) void emit_shaped(struct cc *c, cons
         unsigned skip = s->len - 1u;
         switch ((enum op)s->op) {
 #define ISA(name, cls, jam, l64, l32, rv, tmpl, flags)                                                               \
-    case OP_##name:                                                                                                  \
-        dec_operands_cls(b, s->pc, skip, OP_##name, CLS_##cls, &d);                                                 \
-        emit_insn(c, &d, table, OP_##name);                                                                          \
-        break;
+    case OP_##name: { /* a struct per case: one whose address escapes keeps no other in memory */                \
+        struct dec_insn o;                                                                                           \
+        dec_operands_cls(b, s->pc, skip, OP_##name, CLS_##cls, &o);                                                 \
+        emit_insn(c, &o, table, OP_##name);                                                                          \
+        break;                                                                                                       \
+    }
 #include "../isa/isa.def"
 #undef ISA
         case OP_invalid:
@@ -924,6 +927,7 @@ static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32
         }
         /* walk once, cost first: the stub is emitted before the instructions it pays for */
         size_t n = 0;
+        int prev_dest = -1;
         struct dec_block_iter it = dec_block_begin(p, pc);
         for (;;) {
             if (n == c->shp_cap || (full && n == c->blk_cap)) {
@@ -941,11 +945,10 @@ static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32
             }
             struct dec_insn d, *in = full ? &c->blk[n] : &d;
             if (!dec_block_step(&it, in, full)) break;
-            c->shp[n] = (struct shape){.pc = in->pc, .len = in->len, .op = in->op,
-                                       .dest = (int8_t)(full ? low32_dest(in)
-                                                        : in->op == OP_invalid ? -1
-                                                                               : low32_dest_at(p, in->pc, in->op))};
-            n++;
+            int dest = full ? low32_dest(in) : low32_dest_at(p, in->pc, in->op);
+            if (n) c->shp[n - 1].defer = dest >= 0 && dest == prev_dest;
+            c->shp[n++] = (struct shape){.pc = in->pc, .len = in->len, .op = in->op};
+            prev_dest = dest;
         }
         uint32_t cost = 0;
         if (full) {
@@ -955,7 +958,8 @@ static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32
         }
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         /* room for the head and every instruction at once: each fits in MAX_NATIVE_PER_INSN */
-        if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN * (n + 1))) break;
+        size_t room = MAX_NATIVE_PER_INSN * (n + 1), block_start = c->a.len;
+        if (!b || !x64_asm_reserve(&c->a, room)) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};
         block_head(c, pc, x64_label_new(&c->a), cost, c->lazy ? (uint32_t)(c->nblocks - 1) : UINT32_MAX);
         uint32_t last = pc;
@@ -964,12 +968,11 @@ static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32
         struct jit_pcmap *map = c->insns + c->ninsns, *map_end = c->insns + c->insn_cap;
         const struct shape *s = c->shp, *end = c->shp + n;
         for (size_t i = 0; s < end; s++, i++) {
-            int dest = s->dest, dest_next = s + 1 < end ? s[1].dest : -1;
-            size_t before = c->a.len;
+            uint32_t before = (uint32_t)c->a.len;
             if (s->op != OP_invalid || dec_bit(p, s->pc)) {
                 /* one entry per instruction start (in pc order), sized by count_starts */
                 if (map == map_end) CPVM_BUG("more instruction starts than counted");
-                *map++ = (struct jit_pcmap){.pc = s->pc, .native = (uint32_t)before};
+                *map++ = (struct jit_pcmap){.pc = s->pc, .native = before};
                 last = s->pc;
             }
             if (stepping) {
@@ -978,12 +981,14 @@ static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32
             }
             /* Nothing runs between two instructions of a block (no exit, no step
              * point when not stepping), so the sign extension can be left to the next. */
-            c->defer_sext = !stepping && dest >= 0 && dest_next == dest;
+            c->defer_sext = !stepping && s->defer;
             if (full) emit_insn(c, &c->blk[i], table, (enum op)c->blk[i].op);
             else emit_shaped(c, s, table);
-            if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
             if (s->op == OP_fallthrough) forced = s->pc + s->len;
         }
+        /* SECURITY: the writes stayed inside what was reserved (checked per block:
+         * that is what keeps them in the buffer; every case is far below the bound) */
+        if (c->a.len - block_start > room) CPVM_BUG("native code for a block longer than reserved");
         c->ninsns = (size_t)(map - c->insns);
         pc = next_start(p, last);
         const struct shape *t = end - 1;

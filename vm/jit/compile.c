@@ -75,6 +75,9 @@ struct cc {
     bool oom;
 };
 
+/* For the helpers of the walk's per-opcode cases: their constant operands fold. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
 #define O x64_cur(&c->a)
 #define E(expr) x64_advance(&c->a, (expr))
 #define HR(r) jit_host_reg[(r)]
@@ -278,7 +281,7 @@ static void invalid_block(struct cc *c, uint32_t pc)
 
 enum binop { BIN_ADD, BIN_SUB, BIN_AND, BIN_OR, BIN_XOR, BIN_MUL };
 
-static void binop_rr(struct cc *c, enum binop op, x64_width w, enum x64_reg dst, enum x64_reg src)
+ALWAYS_INLINE void binop_rr(struct cc *c, enum binop op, x64_width w, enum x64_reg dst, enum x64_reg src)
 {
     static const enum x64_alu alu[] = {X64_ADD, X64_SUB, X64_AND, X64_OR, X64_XOR};
     if (op == BIN_MUL) E(x64_imul_rr(O, w, dst, src));
@@ -286,7 +289,7 @@ static void binop_rr(struct cc *c, enum binop op, x64_width w, enum x64_reg dst,
 }
 
 /* D = A op B, 64-bit. */
-static void rrr64(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+ALWAYS_INLINE void rrr64(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
 {
     bool commutes = op != BIN_SUB;
     if (d == a) {
@@ -311,7 +314,7 @@ static void sext_result(struct cc *c, enum x64_reg d)
 
 /* D = sx32(A op B): in place when D is an operand (32-bit ops read only the low
  * halves), a lea for an add into a third register, else through rcx. */
-static void rrr32(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+ALWAYS_INLINE void rrr32(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
 {
     if (d == a) {
         binop_rr(c, op, 4, d, b);
@@ -351,7 +354,8 @@ static void shift_alt(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg
     if (w == 4) E(x64_movsx(O, 4, d, d));
 }
 
-static void shift_ri(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg d, enum x64_reg a, uint64_t count)
+ALWAYS_INLINE void shift_ri(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg d, enum x64_reg a,
+                            uint64_t count)
 {
     if (w == 8) {
         mov64(c, d, a);
@@ -473,7 +477,8 @@ static void mulh32(struct cc *c, enum op op, enum x64_reg d, enum x64_reg a, enu
     E(x64_movsx(O, 4, d, RCX));
 }
 
-static void load(struct cc *c, enum op op, enum x64_reg d)
+/* Inline: a constant op (the walk's per-opcode cases) folds the switch. */
+ALWAYS_INLINE void load(struct cc *c, enum op op, enum x64_reg d)
 {
     struct x64_mem m = GUEST_MEM;
     switch (op) {

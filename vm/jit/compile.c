@@ -66,8 +66,9 @@ struct cc {
     size_t ninsns, insn_cap;
     struct jit_block *blocks;
     size_t nblocks, block_cap;
-    struct dec_insn *blk; /* the current block, decoded once (reused), when its cost needs the operands */
-    struct shape *shp;    /* the current block's shape (reused) */
+    /* the current block (emit_walk_costed), decoded once, and its shape (reused) */
+    struct dec_insn *blk;
+    struct shape *shp;
     /* The instruction being emitted may leave its 32-bit result zero-extended:
      * the next one overwrites the same register from its low half (low32_dest). */
     bool defer_sext;
@@ -913,8 +914,9 @@ static inline __attribute__((always_inline)) void emit_shaped(struct cc *c, cons
     }
 }
 
-/* `full`: a constant, so that each walk is compiled for its own case. */
-static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32_t table, const bool full)
+/* The walk when each block's cost is charged as computed here: the block is
+ * decoded whole (the cost needs the operands) before its stub and code. */
+static void emit_walk_costed(struct cc *c, uint32_t table)
 {
     const struct cpvm_program *p = c->p;
     const struct gas_model *gm = &c->m->gas;
@@ -935,32 +937,29 @@ static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32
         int prev_dest = -1;
         struct dec_block_iter it = dec_block_begin(p, pc);
         for (;;) {
-            if (n == c->shp_cap || (full && n == c->blk_cap)) {
+            if (n == c->shp_cap || n == c->blk_cap) {
                 size_t nc = c->shp_cap ? c->shp_cap * 2 : 256;
                 struct shape *ns = realloc(c->shp, nc * sizeof *ns);
                 if (ns) c->shp = ns;
-                struct dec_insn *nb = ns && full ? realloc(c->blk, nc * sizeof *nb) : NULL;
+                struct dec_insn *nb = ns ? realloc(c->blk, nc * sizeof *nb) : NULL;
                 if (nb) c->blk = nb;
-                if (!ns || (full && !nb)) {
+                if (!ns || !nb) {
                     c->oom = true;
                     return;
                 }
                 c->shp_cap = nc;
-                if (full) c->blk_cap = nc;
+                c->blk_cap = nc;
             }
-            struct dec_insn d, *in = full ? &c->blk[n] : &d;
-            if (!dec_block_step(&it, in, full)) break;
-            int dest = full ? low32_dest(in) : low32_dest_at(p, in->pc, in->op);
+            struct dec_insn *in = &c->blk[n];
+            if (!dec_block_next(&it, in)) break;
+            int dest = low32_dest(in);
             if (n) c->shp[n - 1].defer = dest >= 0 && dest == prev_dest;
             c->shp[n++] = (struct shape){.pc = in->pc, .len = in->len, .op = in->op};
             prev_dest = dest;
         }
-        uint32_t cost = 0;
-        if (full) {
-            gas_block_begin(gm, &gb);
-            gas_block_add_all(gm, &gb, c->blk, n);
-            cost = gas_block_end(gm, p, &gb, pc);
-        }
+        gas_block_begin(gm, &gb);
+        gas_block_add_all(gm, &gb, c->blk, n);
+        uint32_t cost = gas_block_end(gm, p, &gb, pc);
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         /* room for the head and every instruction at once: each fits in MAX_NATIVE_PER_INSN */
         size_t room = MAX_NATIVE_PER_INSN * (n + 1), block_start = c->a.len;
@@ -987,8 +986,7 @@ static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32
             /* Nothing runs between two instructions of a block (no exit, no step
              * point when not stepping), so the sign extension can be left to the next. */
             c->defer_sext = !stepping && s->defer;
-            if (full) emit_insn(c, &c->blk[i], table, (enum op)c->blk[i].op);
-            else emit_shaped(c, s, table);
+            emit_insn(c, &c->blk[i], table, (enum op)c->blk[i].op);
             if (s->op == OP_fallthrough) forced = s->pc + s->len;
         }
         /* SECURITY: the writes stayed inside what was reserved (checked per block:
@@ -1001,12 +999,74 @@ static inline __attribute__((always_inline)) void emit_walk(struct cc *c, uint32
     }
 }
 
+/* The walk when no block cost is needed before the block (unmetered, or costed
+ * lazily): one pass, each instruction emitted as the next is found (the one
+ * instruction of look-ahead the deferred sign extension needs), with room
+ * reserved per instruction. The same blocks and code as emit_walk. */
+static void emit_walk_shaped(struct cc *c, uint32_t table)
+{
+    const struct cpvm_program *p = c->p;
+    uint32_t forced = UINT32_MAX; /* the block after a fallthrough runs even off the look-back rule */
+    uint32_t pc = dec_bit(p, 0) ? 0 : next_start(p, 0);
+    unsigned term_len = 0; /* the length of the known terminator ending at pc, if one does */
+    const bool stepping = c->stepping;
+    while (pc < p->code_len && !c->a.failed && !c->oom) {
+        bool start = term_len ? dec_valid_after_terminator(p, pc - term_len, term_len) : dec_is_block_start(p, pc);
+        term_len = 0;
+        if (!start && pc != forced) {
+            pc = next_start(p, pc); /* unreachable: no entry and no jump can land here */
+            continue;
+        }
+        struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
+        if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+        *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len};
+        block_head(c, pc, x64_label_new(&c->a), 0, c->lazy ? (uint32_t)(c->nblocks - 1) : UINT32_MAX);
+        uint32_t last = pc;
+        struct jit_pcmap *map = c->insns + c->ninsns, *map_end = c->insns + c->insn_cap;
+        struct dec_block_iter it = dec_block_begin(p, pc);
+        struct dec_insn d;
+        dec_block_step(&it, &d, false); /* a block has at least one instruction */
+        struct shape s = {.pc = d.pc, .len = d.len, .op = d.op};
+        int dest = low32_dest_at(p, s.pc, (enum op)s.op);
+        for (bool first = true;; first = false) {
+            bool more = dec_block_step(&it, &d, false);
+            int dest_next = more ? low32_dest_at(p, d.pc, (enum op)d.op) : -1;
+            /* room for this instruction: it fits in MAX_NATIVE_PER_INSN */
+            if (!x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+            uint32_t before = (uint32_t)c->a.len;
+            if (s.op != OP_invalid || dec_bit(p, s.pc)) {
+                /* one entry per instruction start (in pc order), sized by count_starts */
+                if (map == map_end) CPVM_BUG("more instruction starts than counted");
+                *map++ = (struct jit_pcmap){.pc = s.pc, .native = before};
+                last = s.pc;
+            }
+            if (stepping) {
+                if (!first) step_check(c, s.pc);
+                step_count(c);
+            }
+            /* Nothing runs between two instructions of a block (no exit, no step
+             * point when not stepping), so the sign extension can be left to the next. */
+            c->defer_sext = !stepping && dest >= 0 && dest_next == dest;
+            emit_shaped(c, &s, table);
+            /* SECURITY: the writes stayed inside what was reserved */
+            if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
+            if (s.op == OP_fallthrough) forced = s.pc + s.len;
+            if (!more) break;
+            s = (struct shape){.pc = d.pc, .len = d.len, .op = d.op};
+            dest = dest_next;
+        }
+        c->ninsns = (size_t)(map - c->insns);
+        pc = next_start(p, last);
+        if (s.op != OP_invalid && isa_is_terminator((enum op)s.op) && s.pc + s.len == pc) term_len = s.len;
+    }
+}
+
 static void emit_program(struct cc *c, uint32_t table)
 {
     /* Only an eagerly charged cost needs the operands before the block is emitted;
      * otherwise the walk finds the instructions and emit_shaped decodes each once. */
-    if (c->metered && !c->lazy) emit_walk(c, table, true);
-    else emit_walk(c, table, false);
+    if (c->metered && !c->lazy) emit_walk_costed(c, table);
+    else emit_walk_shaped(c, table);
 }
 
 /* Instruction starts: set bits of the bitmask (bits past the code are zero). */

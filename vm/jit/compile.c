@@ -1,8 +1,10 @@
 /* Guest code -> x86-64, in one pass over the code in pc order (recompiler.md §1).
  *
  * Layout: [entry + exit stubs][blocks in pc order][cold stubs][jump table].
- * A block is [step check]? [gas stub]? instructions (dec_block_next, the walk the
- * interpreter uses, so both charge the same blocks the same cost). Registers live
+ * A block is [step check]? [gas stub]? instructions (dec_block_step, the walk the
+ * interpreter uses, so both charge the same blocks the same cost: decoded whole
+ * first when the stub needs the block's cost, else emitted as it is walked and
+ * decoded in a case per opcode, emit_walk_shaped). Registers live
  * in host registers (jit_host_reg); rcx is scratch, r15 the window base. */
 #include <cpuid.h>
 #include <pthread.h>

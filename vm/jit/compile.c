@@ -78,7 +78,8 @@ struct cc {
     bool oom;
 };
 
-/* For the helpers of the walk's per-opcode cases: their constant operands fold. */
+/* For the small helpers of the walk's per-opcode cases: their constant operands fold
+ * and no call is made. */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 #define O x64_cur(&c->a)
@@ -95,7 +96,7 @@ static bool vec_reserve(void **v, size_t *cap, size_t need, size_t elem, size_t 
     return true;
 }
 
-static void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
+ALWAYS_INLINE void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
 {
     if (*n == *cap && !vec_reserve(v, cap, *n + 1, elem, 0)) {
         *oom = true;
@@ -104,7 +105,7 @@ static void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
     return (char *)*v + (*n)++ * elem;
 }
 
-static uint32_t head_label(struct cc *c, uint32_t pc)
+ALWAYS_INLINE uint32_t head_label(struct cc *c, uint32_t pc)
 {
     uint32_t label = x64_label_new(&c->a);
     struct head_ref *r = push_vec((void **)&c->refs, &c->nrefs, &c->ref_cap, sizeof *r, &c->oom);

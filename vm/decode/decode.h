@@ -39,10 +39,11 @@ static inline unsigned dec_skip_word(const struct cpvm_program *p, uint32_t k)
     return (unsigned)__builtin_ctzll(w);
 }
 
+/* A register field: the low nibble, clamped to 12 (a table: one load, no compare). */
 static inline uint8_t dec_reg(uint8_t nibble)
 {
-    nibble &= 15;
-    return nibble > 12 ? 12 : nibble;
+    static const uint8_t clamp[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12, 12, 12};
+    return clamp[nibble & 15];
 }
 
 /* Sign-extending little-endian read of L (0..4) bytes; b[k..k+3] is readable. */
@@ -55,14 +56,16 @@ static inline int32_t dec_imm(const uint8_t *b, unsigned k, unsigned L)
 
 static inline unsigned dec_clamp4(int x) { return x < 0 ? 0 : x > 4 ? 4 : (unsigned)x; }
 
-/* The operands of instruction `op` at `pc` from its bytes b[0..16] (b[0] the
- * opcode, zero past the code) and its skip: the one body of every decode path. */
-static inline __attribute__((always_inline)) void dec_operands(const uint8_t *b, uint32_t pc, unsigned skip,
-                                                               enum op op, struct dec_insn *o)
+/* The operands of instruction `op` of class `cls` at `pc` from its bytes b[0..16]
+ * (b[0] the opcode, zero past the code) and its skip: the one body of every
+ * decode path. A constant `cls` folds the switch away (the compiler's walk). */
+static inline __attribute__((always_inline)) void dec_operands_cls(const uint8_t *b, uint32_t pc, unsigned skip,
+                                                                   enum op op, enum isa_class cls,
+                                                                   struct dec_insn *o)
 {
     *o = (struct dec_insn){.pc = pc, .len = (uint8_t)(1 + skip), .op = (uint8_t)op};
     unsigned L1;
-    switch ((enum isa_class)isa_rows[op].cls) {
+    switch (cls) {
     case CLS_N:
         break;
     case CLS_R_I:
@@ -119,6 +122,12 @@ static inline __attribute__((always_inline)) void dec_operands(const uint8_t *b,
     case CLS_COUNT:
         CPVM_BUG("bad class");
     }
+}
+
+static inline __attribute__((always_inline)) void dec_operands(const uint8_t *b, uint32_t pc, unsigned skip,
+                                                               enum op op, struct dec_insn *o)
+{
+    dec_operands_cls(b, pc, skip, op, (enum isa_class)isa_rows[op].cls, o);
 }
 
 /* dec_decode, inline for the block walks: away from the code's end (more than 64
@@ -220,7 +229,10 @@ static inline struct dec_block_iter dec_block_begin(const struct cpvm_program *p
 {
     return (struct dec_block_iter){.p = p, .pc = start, .state = DEC_ITER_MORE};
 }
-static inline __attribute__((always_inline)) bool dec_block_next(struct dec_block_iter *it, struct dec_insn *out)
+/* One step of the walk; `full` false fills only pc, len and op (the shape of the
+ * block: where each instruction is and what it is), the operands are left unset. */
+static inline __attribute__((always_inline)) bool dec_block_step(struct dec_block_iter *it, struct dec_insn *out,
+                                                                 bool full)
 {
     const struct cpvm_program *p = it->p;
     if (__builtin_expect(it->state != DEC_ITER_NEXT, 0)) {
@@ -241,6 +253,26 @@ static inline __attribute__((always_inline)) bool dec_block_next(struct dec_bloc
             return true;
         }
     }
+    if (!full && __builtin_expect(p->code_len - it->pc > 64, 1)) {
+        /* what dec_decode_inline's fast path puts in these three */
+        unsigned skip = dec_skip_word(p, it->pc + 1);
+        out->pc = it->pc;
+        out->len = (uint8_t)(1 + skip);
+        out->op = p->decode_map[p->code[it->pc]];
+        if (isa_is_terminator((enum op)out->op)) {
+            it->state = DEC_ITER_DONE;
+        } else {
+            /* A skip short of the longest stopped at a set bit, which is inside the
+             * code (bits past it are zero), and the scanner quirk needs pc + 32 past
+             * the end: a proper successor without looking again. */
+            bool proper = !it->gp && skip < LIMIT_BITMASK_MAX ? true
+                          : it->gp                            ? it->pc + out->len < p->code_len
+                                                              : dec_next_is_proper(p, it->pc, out->len);
+            it->state = proper ? DEC_ITER_NEXT : DEC_ITER_TRAP;
+            it->pc += out->len;
+        }
+        return true;
+    }
     dec_decode_inline(p, it->pc, out);
     if (isa_is_terminator((enum op)out->op)) {
         it->state = DEC_ITER_DONE;
@@ -252,6 +284,10 @@ static inline __attribute__((always_inline)) bool dec_block_next(struct dec_bloc
         it->pc += out->len;
     }
     return true;
+}
+static inline __attribute__((always_inline)) bool dec_block_next(struct dec_block_iter *it, struct dec_insn *out)
+{
+    return dec_block_step(it, out, true);
 }
 
 /* Whether a block starts at `pc`: the first instruction, or one whose predecessor

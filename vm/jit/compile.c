@@ -1,8 +1,10 @@
 /* Guest code -> x86-64, in one pass over the code in pc order (recompiler.md §1).
  *
  * Layout: [entry + exit stubs][blocks in pc order][cold stubs][jump table].
- * A block is [step check]? [gas stub]? instructions (dec_block_next, the walk the
- * interpreter uses, so both charge the same blocks the same cost). Registers live
+ * A block is [step check]? [gas stub]? instructions (dec_block_step, the walk the
+ * interpreter uses, so both charge the same blocks the same cost: decoded whole
+ * first when the stub needs the block's cost, else emitted as it is walked and
+ * decoded in a case per opcode, emit_walk_shaped). Registers live
  * in host registers (jit_host_reg); rcx is scratch, r15 the window base. */
 #include <cpuid.h>
 #include <pthread.h>
@@ -40,6 +42,14 @@ struct cold {
     uint64_t cost;
 };
 
+/* Where an instruction of the current block is and what it is; defer: the next
+ * one rewrites its low32_dest register, so its sign extension can be left out. */
+struct shape {
+    uint32_t pc;
+    uint8_t len, op;
+    bool defer;
+};
+
 struct cc {
     struct x64_asm a;
     const struct cpvm_module *m;
@@ -58,13 +68,19 @@ struct cc {
     size_t ninsns, insn_cap;
     struct jit_block *blocks;
     size_t nblocks, block_cap;
-    struct dec_insn *blk; /* the current block, decoded once (reused) */
+    /* the current block (emit_walk_costed), decoded once, and its shape (reused) */
+    struct dec_insn *blk;
+    struct shape *shp;
     /* The instruction being emitted may leave its 32-bit result zero-extended:
      * the next one overwrites the same register from its low half (low32_dest). */
     bool defer_sext;
-    size_t blk_cap;
+    size_t blk_cap, shp_cap;
     bool oom;
 };
+
+/* For the small helpers of the walk's per-opcode cases: their constant operands fold
+ * and no call is made. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 #define O x64_cur(&c->a)
 #define E(expr) x64_advance(&c->a, (expr))
@@ -80,7 +96,7 @@ static bool vec_reserve(void **v, size_t *cap, size_t need, size_t elem, size_t 
     return true;
 }
 
-static void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
+ALWAYS_INLINE void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
 {
     if (*n == *cap && !vec_reserve(v, cap, *n + 1, elem, 0)) {
         *oom = true;
@@ -89,7 +105,7 @@ static void *push_vec(void **v, size_t *n, size_t *cap, size_t elem, bool *oom)
     return (char *)*v + (*n)++ * elem;
 }
 
-static uint32_t head_label(struct cc *c, uint32_t pc)
+ALWAYS_INLINE uint32_t head_label(struct cc *c, uint32_t pc)
 {
     uint32_t label = x64_label_new(&c->a);
     struct head_ref *r = push_vec((void **)&c->refs, &c->nrefs, &c->ref_cap, sizeof *r, &c->oom);
@@ -269,7 +285,7 @@ static void invalid_block(struct cc *c, uint32_t pc)
 
 enum binop { BIN_ADD, BIN_SUB, BIN_AND, BIN_OR, BIN_XOR, BIN_MUL };
 
-static void binop_rr(struct cc *c, enum binop op, x64_width w, enum x64_reg dst, enum x64_reg src)
+ALWAYS_INLINE void binop_rr(struct cc *c, enum binop op, x64_width w, enum x64_reg dst, enum x64_reg src)
 {
     static const enum x64_alu alu[] = {X64_ADD, X64_SUB, X64_AND, X64_OR, X64_XOR};
     if (op == BIN_MUL) E(x64_imul_rr(O, w, dst, src));
@@ -277,7 +293,7 @@ static void binop_rr(struct cc *c, enum binop op, x64_width w, enum x64_reg dst,
 }
 
 /* D = A op B, 64-bit. */
-static void rrr64(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+ALWAYS_INLINE void rrr64(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
 {
     bool commutes = op != BIN_SUB;
     if (d == a) {
@@ -302,7 +318,7 @@ static void sext_result(struct cc *c, enum x64_reg d)
 
 /* D = sx32(A op B): in place when D is an operand (32-bit ops read only the low
  * halves), a lea for an add into a third register, else through rcx. */
-static void rrr32(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
+ALWAYS_INLINE void rrr32(struct cc *c, enum binop op, enum x64_reg d, enum x64_reg a, enum x64_reg b)
 {
     if (d == a) {
         binop_rr(c, op, 4, d, b);
@@ -342,7 +358,8 @@ static void shift_alt(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg
     if (w == 4) E(x64_movsx(O, 4, d, d));
 }
 
-static void shift_ri(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg d, enum x64_reg a, uint64_t count)
+ALWAYS_INLINE void shift_ri(struct cc *c, enum x64_shift op, x64_width w, enum x64_reg d, enum x64_reg a,
+                            uint64_t count)
 {
     if (w == 8) {
         mov64(c, d, a);
@@ -464,7 +481,8 @@ static void mulh32(struct cc *c, enum op op, enum x64_reg d, enum x64_reg a, enu
     E(x64_movsx(O, 4, d, RCX));
 }
 
-static void load(struct cc *c, enum op op, enum x64_reg d)
+/* Inline: a constant op (the walk's per-opcode cases) folds the switch. */
+ALWAYS_INLINE void load(struct cc *c, enum op op, enum x64_reg d)
 {
     struct x64_mem m = GUEST_MEM;
     switch (op) {
@@ -525,12 +543,13 @@ static void dynamic_jump(struct cc *c, uint32_t table, uint32_t pc)
     E(x64_jmp_r(O, RCX));
 }
 
-static inline __attribute__((always_inline)) void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table)
+/* `op` is in->op; a constant one folds the switch to its case (emit_shaped). */
+static inline __attribute__((always_inline)) void emit_insn(struct cc *c, const struct dec_insn *in, uint32_t table,
+                                                            enum op op)
 {
     enum x64_reg A = HR(in->a), B = HR(in->b), D = HR(in->d);
     uint64_t X = sext32((uint32_t)in->i1);
     const struct cpvm_program *p = c->p;
-    enum op op = (enum op)in->op;
     switch (op) {
     case OP_trap:
     case OP_invalid:
@@ -816,21 +835,39 @@ static void emit_cold(struct cc *c)
 
 /* The guest register an instruction writes from the low 32 bits of its inputs
  * alone, with a 32-bit operation ending in a sign extension (so a zero-extended
- * value left in it by the previous instruction is harmless); -1 for any other. */
-static int low32_dest(const struct dec_insn *in)
+ * value left in it by the previous instruction is harmless): as the byte of the
+ * instruction holding it, A in byte 1 (RR_I) or D in byte 2 (RRR); 0 for none. */
+static inline unsigned low32_dest_byte(enum op op)
 {
-    switch ((enum op)in->op) {
+    switch (op) {
     case OP_add_imm_32: case OP_mul_imm_32:
     case OP_shift_logical_left_imm_32: case OP_shift_logical_right_imm_32:
     case OP_shift_arithmetic_right_imm_32: case OP_rotate_right_imm_32:
-        return in->a;
+        return 1;
     case OP_add_32: case OP_sub_32: case OP_mul_32:
     case OP_shift_logical_left_32: case OP_shift_logical_right_32: case OP_shift_arithmetic_right_32:
     case OP_rotate_left_32: case OP_rotate_right_32:
-        return in->d;
+        return 2;
     default:
-        return -1;
+        return 0;
     }
+}
+
+/* That register of a decoded instruction; -1 for none. */
+static int low32_dest(const struct dec_insn *in)
+{
+    unsigned k = low32_dest_byte((enum op)in->op);
+    return k == 1 ? in->a : k == 2 ? in->d : -1;
+}
+
+/* The same for the instruction at `pc` (an instruction start) from its opcode and
+ * that one byte, without decoding the rest (past the code it reads as zero, as in
+ * dec_decode). */
+static inline int low32_dest_at(const struct cpvm_program *p, uint32_t pc, enum op op)
+{
+    unsigned k = low32_dest_byte(op);
+    if (!k) return -1;
+    return dec_reg(pc + k < p->code_len ? p->code[pc + k] : 0);
 }
 
 /* Next instruction start after `pc` (code_len if none). */
@@ -848,7 +885,41 @@ static uint32_t next_start(const struct cpvm_program *p, uint32_t pc)
     return p->code_len;
 }
 
-static void emit_program(struct cc *c, uint32_t table)
+/* Decodes and emits one instruction of a shape-only walk: away from the code's end,
+ * a case per opcode, so the operand layout and the instruction selection are both
+ * known at compile time (one dispatch per instruction instead of three). */
+static inline __attribute__((always_inline)) void emit_shaped(struct cc *c, const struct shape *s, uint32_t table)
+{
+    const struct cpvm_program *p = c->p;
+    struct dec_insn d;
+    if (s->op == OP_invalid) {
+        d = (struct dec_insn){.pc = s->pc, .op = OP_invalid, .len = s->len};
+        emit_insn(c, &d, table, OP_invalid);
+    } else if (__builtin_expect(p->code_len - s->pc > 64, 1)) {
+        const uint8_t *b = p->code + s->pc;
+        unsigned skip = s->len - 1u;
+        switch ((enum op)s->op) {
+#define ISA(name, cls, jam, l64, l32, rv, tmpl, flags)                                                               \
+    case OP_##name: { /* a struct per case: one whose address escapes keeps no other in memory */                \
+        struct dec_insn o;                                                                                           \
+        dec_operands_cls(b, s->pc, skip, OP_##name, CLS_##cls, &o);                                                 \
+        emit_insn(c, &o, table, OP_##name);                                                                          \
+        break;                                                                                                       \
+    }
+#include "../isa/isa.def"
+#undef ISA
+        case OP_invalid:
+            break;
+        }
+    } else {
+        dec_decode(p, s->pc, &d);
+        emit_insn(c, &d, table, (enum op)d.op);
+    }
+}
+
+/* The walk when each block's cost is charged as computed here: the block is
+ * decoded whole (the cost needs the operands) before its stub and code. */
+static void emit_walk_costed(struct cc *c, uint32_t table)
 {
     const struct cpvm_program *p = c->p;
     const struct gas_model *gm = &c->m->gas;
@@ -864,66 +935,141 @@ static void emit_program(struct cc *c, uint32_t table)
             pc = next_start(p, pc); /* unreachable: no entry and no jump can land here */
             continue;
         }
-        /* decode once, cost first: the stub is emitted before the instructions it pays for */
-        gas_block_begin(gm, &gb);
+        /* walk once, cost first: the stub is emitted before the instructions it pays for */
         size_t n = 0;
+        int prev_dest = -1;
         struct dec_block_iter it = dec_block_begin(p, pc);
         for (;;) {
-            if (n == c->blk_cap) {
-                size_t nc = c->blk_cap ? c->blk_cap * 2 : 256;
-                struct dec_insn *nb = realloc(c->blk, nc * sizeof *nb);
-                if (!nb) {
+            if (n == c->shp_cap || n == c->blk_cap) {
+                size_t nc = c->shp_cap ? c->shp_cap * 2 : 256;
+                struct shape *ns = realloc(c->shp, nc * sizeof *ns);
+                if (ns) c->shp = ns;
+                struct dec_insn *nb = ns ? realloc(c->blk, nc * sizeof *nb) : NULL;
+                if (nb) c->blk = nb;
+                if (!ns || !nb) {
                     c->oom = true;
                     return;
                 }
-                c->blk = nb;
+                c->shp_cap = nc;
                 c->blk_cap = nc;
             }
-            if (!dec_block_next(&it, &c->blk[n])) break;
-            n++;
+            struct dec_insn *in = &c->blk[n];
+            if (!dec_block_next(&it, in)) break;
+            int dest = low32_dest(in);
+            if (n) c->shp[n - 1].defer = dest >= 0 && dest == prev_dest;
+            c->shp[n++] = (struct shape){.pc = in->pc, .len = in->len, .op = in->op};
+            prev_dest = dest;
         }
-        uint32_t cost = 0;
-        if (c->metered && !c->lazy) {
-            gas_block_add_all(gm, &gb, c->blk, n);
-            cost = gas_block_end(gm, p, &gb, pc);
-        }
+        gas_block_begin(gm, &gb);
+        gas_block_add_all(gm, &gb, c->blk, n);
+        uint32_t cost = gas_block_end(gm, p, &gb, pc);
         struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
         /* room for the head and every instruction at once: each fits in MAX_NATIVE_PER_INSN */
-        if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN * (n + 1))) break;
+        size_t room = MAX_NATIVE_PER_INSN * (n + 1), block_start = c->a.len;
+        if (!b || !x64_asm_reserve(&c->a, room)) break;
         *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len, .cost = cost};
         block_head(c, pc, x64_label_new(&c->a), cost, c->lazy ? (uint32_t)(c->nblocks - 1) : UINT32_MAX);
         uint32_t last = pc;
         /* locals, not c's fields: they stay in registers across emit_insn */
         const bool stepping = c->stepping;
         struct jit_pcmap *map = c->insns + c->ninsns, *map_end = c->insns + c->insn_cap;
-        const struct dec_insn *in = c->blk, *end = c->blk + n;
-        int dest_next = low32_dest(in); /* n >= 1: a block has at least one instruction */
-        for (; in < end; in++) {
-            int dest = dest_next;
-            dest_next = in + 1 < end ? low32_dest(in + 1) : -1;
-            size_t before = c->a.len;
-            if (in->op != OP_invalid || dec_bit(p, in->pc)) {
+        const struct shape *s = c->shp, *end = c->shp + n;
+        for (size_t i = 0; s < end; s++, i++) {
+            uint32_t before = (uint32_t)c->a.len;
+            if (s->op != OP_invalid || dec_bit(p, s->pc)) {
                 /* one entry per instruction start (in pc order), sized by count_starts */
                 if (map == map_end) CPVM_BUG("more instruction starts than counted");
-                *map++ = (struct jit_pcmap){.pc = in->pc, .native = (uint32_t)before};
-                last = in->pc;
+                *map++ = (struct jit_pcmap){.pc = s->pc, .native = before};
+                last = s->pc;
             }
             if (stepping) {
-                if (in != c->blk) step_check(c, in->pc);
+                if (s != c->shp) step_check(c, s->pc);
+                step_count(c);
+            }
+            /* Nothing runs between two instructions of a block (no exit, no step
+             * point when not stepping), so the sign extension can be left to the next. */
+            c->defer_sext = !stepping && s->defer;
+            emit_insn(c, &c->blk[i], table, (enum op)c->blk[i].op);
+            if (s->op == OP_fallthrough) forced = s->pc + s->len;
+        }
+        /* SECURITY: the writes stayed inside what was reserved (checked per block:
+         * that is what keeps them in the buffer; every case is far below the bound) */
+        if (c->a.len - block_start > room) CPVM_BUG("native code for a block longer than reserved");
+        c->ninsns = (size_t)(map - c->insns);
+        pc = next_start(p, last);
+        const struct shape *t = end - 1;
+        if (t->op != OP_invalid && isa_is_terminator((enum op)t->op) && t->pc + t->len == pc) term_len = t->len;
+    }
+}
+
+/* The walk when no block cost is needed before the block (unmetered, or costed
+ * lazily): one pass, each instruction emitted as the next is found (the one
+ * instruction of look-ahead the deferred sign extension needs), with room
+ * reserved per instruction. The same blocks and code as emit_walk. */
+static void emit_walk_shaped(struct cc *c, uint32_t table)
+{
+    const struct cpvm_program *p = c->p;
+    uint32_t forced = UINT32_MAX; /* the block after a fallthrough runs even off the look-back rule */
+    uint32_t pc = dec_bit(p, 0) ? 0 : next_start(p, 0);
+    unsigned term_len = 0; /* the length of the known terminator ending at pc, if one does */
+    const bool stepping = c->stepping;
+    while (pc < p->code_len && !c->a.failed && !c->oom) {
+        bool start = term_len ? dec_valid_after_terminator(p, pc - term_len, term_len) : dec_is_block_start(p, pc);
+        term_len = 0;
+        if (!start && pc != forced) {
+            pc = next_start(p, pc); /* unreachable: no entry and no jump can land here */
+            continue;
+        }
+        struct jit_block *b = push_vec((void **)&c->blocks, &c->nblocks, &c->block_cap, sizeof *b, &c->oom);
+        if (!b || !x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+        *b = (struct jit_block){.pc = pc, .native = (uint32_t)c->a.len};
+        block_head(c, pc, x64_label_new(&c->a), 0, c->lazy ? (uint32_t)(c->nblocks - 1) : UINT32_MAX);
+        uint32_t last = pc;
+        struct jit_pcmap *map = c->insns + c->ninsns, *map_end = c->insns + c->insn_cap;
+        struct dec_block_iter it = dec_block_begin(p, pc);
+        struct dec_insn d;
+        dec_block_step(&it, &d, false); /* a block has at least one instruction */
+        struct shape s = {.pc = d.pc, .len = d.len, .op = d.op};
+        int dest = low32_dest_at(p, s.pc, (enum op)s.op);
+        for (bool first = true;; first = false) {
+            bool more = dec_block_step(&it, &d, false);
+            int dest_next = more ? low32_dest_at(p, d.pc, (enum op)d.op) : -1;
+            /* room for this instruction: it fits in MAX_NATIVE_PER_INSN */
+            if (!x64_asm_reserve(&c->a, MAX_NATIVE_PER_INSN)) break;
+            uint32_t before = (uint32_t)c->a.len;
+            if (s.op != OP_invalid || dec_bit(p, s.pc)) {
+                /* one entry per instruction start (in pc order), sized by count_starts */
+                if (map == map_end) CPVM_BUG("more instruction starts than counted");
+                *map++ = (struct jit_pcmap){.pc = s.pc, .native = before};
+                last = s.pc;
+            }
+            if (stepping) {
+                if (!first) step_check(c, s.pc);
                 step_count(c);
             }
             /* Nothing runs between two instructions of a block (no exit, no step
              * point when not stepping), so the sign extension can be left to the next. */
             c->defer_sext = !stepping && dest >= 0 && dest_next == dest;
-            emit_insn(c, in, table);
+            emit_shaped(c, &s, table);
+            /* SECURITY: the writes stayed inside what was reserved */
             if (c->a.len - before > MAX_NATIVE_PER_INSN) CPVM_BUG("native code for one instruction too long");
-            if (in->op == OP_fallthrough) forced = in->pc + in->len;
+            if (s.op == OP_fallthrough) forced = s.pc + s.len;
+            if (!more) break;
+            s = (struct shape){.pc = d.pc, .len = d.len, .op = d.op};
+            dest = dest_next;
         }
         c->ninsns = (size_t)(map - c->insns);
         pc = next_start(p, last);
-        const struct dec_insn *t = end - 1;
-        if (t->op != OP_invalid && isa_is_terminator((enum op)t->op) && t->pc + t->len == pc) term_len = t->len;
+        if (s.op != OP_invalid && isa_is_terminator((enum op)s.op) && s.pc + s.len == pc) term_len = s.len;
     }
+}
+
+static void emit_program(struct cc *c, uint32_t table)
+{
+    /* Only an eagerly charged cost needs the operands before the block is emitted;
+     * otherwise the walk finds the instructions and emit_shaped decodes each once. */
+    if (c->metered && !c->lazy) emit_walk_costed(c, table);
+    else emit_walk_shaped(c, table);
 }
 
 /* Instruction starts: set bits of the bitmask (bits past the code are zero). */
@@ -1052,6 +1198,7 @@ done:
     pages_free(c.refs, c.ref_cap * sizeof *c.refs);
     pages_free(c.cold, c.cold_cap * sizeof *c.cold);
     free(c.blk);
+    free(c.shp);
     pages_free(c.insns, c.insn_cap * sizeof *c.insns);
     pages_free(c.blocks, c.block_cap * sizeof *c.blocks);
     return s;

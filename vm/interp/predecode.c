@@ -4,6 +4,7 @@
  * never changes (isa.md §10.3-10.4) is decided here, once. */
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 
 #include "../common/bits.h"
 #include "../common/limits.h"
@@ -134,33 +135,6 @@ static const struct fuse_row fuse_rows[] = {
 #undef FWD3
 _Static_assert(IOP_COUNT <= UINT8_MAX, "op kinds fit a byte");
 
-/* The kinds that start a row, as a 256-bit set: most ops start none and are
- * passed over with one test (blocks are compiled on every fuzz input). */
-#define FUSE(x, y, fwd) | ((IOP_##x >> 6) == FUSE_WORD ? 1ull << (IOP_##x & 63) : 0)
-#define FUSE3(x, y, z, fwd) FUSE(x, y, fwd)
-static const uint64_t fuse_first[4] = {
-#define FUSE_WORD 0
-    0
-#include "fuse.def"
-#undef FUSE_WORD
-    ,
-#define FUSE_WORD 1
-    0
-#include "fuse.def"
-#undef FUSE_WORD
-    ,
-#define FUSE_WORD 2
-    0
-#include "fuse.def"
-#undef FUSE_WORD
-    ,
-#define FUSE_WORD 3
-    0
-#include "fuse.def"
-#undef FUSE_WORD
-};
-#undef FUSE
-#undef FUSE3
 
 static uint8_t field(const struct iop *op, unsigned f) { return f == FLD_a ? op->a : f == FLD_b ? op->b : op->d; }
 
@@ -201,6 +175,18 @@ static bool fwd_match(struct iop *seq, uint32_t m, uint64_t conds)
     return false;
 }
 
+/* Per kind, computed once: the rows it starts (a bitmask of fuse_rows, in
+ * their order), the register an instruction of that kind leaves in `acc` and
+ * which of its fields are pure sources (acc_init). Blocks are compiled on
+ * every fuzz input, so the walks below look kinds up instead of scanning. */
+static uint64_t rows_of[IOP_COUNT];
+static uint8_t acc_dest[IOP_COUNT]; /* 0, FLD_a or FLD_d */
+static uint8_t acc_src[IOP_COUNT];  /* bit FLD_a / FLD_b: a pure source */
+static once_flag tables_once = ONCE_FLAG_INIT;
+_Static_assert(sizeof fuse_rows / sizeof fuse_rows[0] <= 64, "rows_of holds a bit per row");
+
+static void tables_init(void);
+
 /* Marks the fused sequences among a block's `n` instruction ops, left to right,
  * none overlapping. Only the first op's kind changes (see fuse.def). */
 static void fuse_block(struct iop *ops, uint32_t n)
@@ -208,15 +194,11 @@ static void fuse_block(struct iop *ops, uint32_t n)
     uint32_t i = 0;
     while (i + 1 < n) {
         uint32_t len = 1;
-        if (!(fuse_first[ops[i].kind >> 6] >> (ops[i].kind & 63) & 1)) {
-            i++;
-            continue;
-        }
-        for (size_t k = 0; k < sizeof fuse_rows / sizeof fuse_rows[0]; k++) {
-            const struct fuse_row *f = &fuse_rows[k];
+        for (uint64_t rows = rows_of[ops[i].kind]; rows; rows &= rows - 1) {
+            const struct fuse_row *f = &fuse_rows[__builtin_ctzll(rows)];
             uint32_t m = f->kind[2] == IOP_COUNT ? 2 : 3;
-            if (i + m <= n && ops[i].kind == f->kind[0] && ops[i + 1].kind == f->kind[1] &&
-                (m == 2 || ops[i + 2].kind == f->kind[2]) && fwd_match(&ops[i], m, f->conds)) {
+            if (i + m <= n && ops[i + 1].kind == f->kind[1] && (m == 2 || ops[i + 2].kind == f->kind[2]) &&
+                fwd_match(&ops[i], m, f->conds)) {
                 ops[i].kind = f->fused;
                 len = m;
                 break;
@@ -259,21 +241,26 @@ const uint8_t interp_acc_field[IOP_COUNT] = {
  * result there too: ops.inc, fused.inc, LOAD_DO), or -1. */
 static int acc_result(uint8_t kind, const struct iop *op)
 {
+    return acc_dest[kind] ? field(op, acc_dest[kind]) : -1;
+}
+
+static uint8_t dest_field(uint8_t kind)
+{
     switch (kind) {
     case IOP_mul_upper_ss_32: case IOP_mul_upper_uu_32: case IOP_mul_upper_su_32:
-        return op->d;
+        return FLD_d;
     case IOP_reverse_byte_32:
-        return op->a;
+        return FLD_a;
     case IOP_cmov_if_zero_imm: case IOP_cmov_if_not_zero_imm: case IOP_cmov_if_zero: case IOP_cmov_if_not_zero:
-        return -1; /* may leave the register as it was */
+        return 0; /* may leave the register as it was */
     default:
         break;
     }
-    if (kind >= OP_COUNT || (isa_flags((enum op)kind) & (STORE | BRANCH | TERM))) return -1;
+    if (kind >= OP_COUNT || (isa_flags((enum op)kind) & (STORE | BRANCH | TERM))) return 0;
     switch ((enum isa_class)isa_rows[kind].cls) {
-    case CLS_RRR: return op->d;
-    case CLS_R_I: case CLS_RR_I: case CLS_RR: case CLS_R_I64: return op->a;
-    default: return -1;
+    case CLS_RRR: return FLD_d;
+    case CLS_R_I: case CLS_RR_I: case CLS_RR: case CLS_R_I64: return FLD_a;
+    default: return 0;
     }
 }
 
@@ -286,6 +273,15 @@ static bool pure_source(uint8_t kind, unsigned field)
     if (field == FLD_a)
         return c == CLS_RRR || c == CLS_RR_O || (fl & BRANCH) != 0 || ((fl & STORE) && (c == CLS_R_I || c == CLS_RR_I));
     return c == CLS_RRR || c == CLS_RR_O || c == CLS_RR_I || c == CLS_RR;
+}
+
+static void tables_init(void)
+{
+    for (size_t i = 0; i < sizeof fuse_rows / sizeof fuse_rows[0]; i++) rows_of[fuse_rows[i].kind[0]] |= 1ull << i;
+    for (unsigned k = 0; k < IOP_COUNT; k++) {
+        acc_dest[k] = dest_field((uint8_t)k);
+        acc_src[k] = (uint8_t)(pure_source((uint8_t)k, FLD_a) << FLD_a | pure_source((uint8_t)k, FLD_b) << FLD_b);
+    }
 }
 
 /* Gives an op of a block's `n` instruction ops (fused) its forwarding copy
@@ -303,7 +299,7 @@ static void acc_pass(struct iop *ops, uint32_t n)
         if (i + len > n) break; /* never: fuse_block fuses whole sequences */
         if (acc_reg >= 0)
             for (unsigned f = FLD_a; f <= FLD_b; f++)
-                if (acc_copy[kind][f - 1] && field(o, f) == acc_reg && pure_source(first, f)) {
+                if (acc_copy[kind][f - 1] && field(o, f) == acc_reg && (acc_src[first] >> f & 1)) {
                     o->kind = acc_copy[kind][f - 1];
                     break;
                 }
@@ -339,6 +335,7 @@ cpvm_status interp_block(struct cpvm_instance *in, uint32_t start, uint32_t *idx
         gas_block_add(gm, &gb, &d);
         count++;
     }
+    call_once(&tables_once, tables_init);
     fuse_block(in->ops + head + 1, in->nops - head - 1);
     acc_pass(in->ops + head + 1, in->nops - head - 1);
     const struct cpvm_module_config *cfg = &in->mod->cfg;

@@ -63,12 +63,6 @@ static _Noreturn void interp_check_failed(const char *what, uint32_t pc)
 #define LOOP_NAME run_fast
 #define LOOP_STEPPING 0
 #define LOOP_FREE 0
-#define LOOP_ASYNC 0
-#include "loop.inc"
-#undef LOOP_NAME
-#undef LOOP_ASYNC
-
-#define LOOP_NAME run_fast_async
 #define LOOP_ASYNC 1
 #include "loop.inc"
 #undef LOOP_NAME
@@ -155,9 +149,8 @@ cpvm_status interp_run(struct cpvm_instance *in, struct cpvm_interrupt *out)
         start = in->next_op;
     }
     const struct cpvm_module_config *cfg = &in->mod->cfg;
-    int rc = in->step_on          ? run_stepping(in, start, out)
-             : cfg->gas_async     ? run_fast_async(in, start, out)
-             : cfg->gas_metering ? run_fast(in, start, out)
-                                  : run_fast_free(in, start, out);
+    int rc = in->step_on                             ? run_stepping(in, start, out)
+             : cfg->gas_metering || cfg->gas_async ? run_fast(in, start, out)
+                                                   : run_fast_free(in, start, out);
     return (cpvm_status)rc;
 }
